@@ -1,0 +1,18 @@
+//! The domain: no AWS, Lambda or DynamoDB types here.
+
+mod account;
+mod clock;
+mod ids;
+mod prefs;
+mod provider;
+mod provider_error;
+
+pub use account::{
+    Account, Broken, Failures, Milestone, Reason, SchedulePolicy, SealedTokens, Status,
+    TokenColumn, EXPIRING_WITHIN, FAILURE_DAYS_BEFORE_REFRESH_FAILED,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::{AccountId, EmailAddress, InvalidValue, OriginAllowlist, ReturnUrl, TeamId, UserId};
+pub use prefs::{MailEvents, NotificationPrefs, Recipient};
+pub use provider::{ClientAuth, Endpoints, Introspection, KeepAlive, Pkce, Provider, ProviderSpec};
+pub use provider_error::{classify, ProviderReply, Verdict};

@@ -1,0 +1,13 @@
+//! tokenwarden: keeps social networks' OAuth connections alive.
+//!
+//! - [`domain`]: ids, the provider catalogue, accounts and their token column, what a
+//!   provider's error means. No AWS types.
+//! - [`seal`]: tokens at rest (AES-256-GCM envelopes bound to their row) and the redacting
+//!   [`seal::Secret`].
+//! - [`store`]: storage ports and the DynamoDB adapter.
+//! - [`secrets`]: the secret source port and the Secrets Manager adapter.
+
+pub mod domain;
+pub mod seal;
+pub mod secrets;
+pub mod store;

@@ -1,0 +1,250 @@
+//! Ports for everything tokenwarden keeps, and their DynamoDB adapter.
+//!
+//! One trait per capability, so a handler asks only for what it uses. The key design is
+//! written down in `shared/DATA.md`.
+
+pub mod dynamo;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{
+    Account, AccountId, Milestone, NotificationPrefs, Provider, ReturnUrl, TeamId, UserId,
+};
+use crate::seal::Secret;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A version-conditioned write lost to a newer one: re-read and decide again.
+    #[error("the item changed since it was read (stale version)")]
+    Conflict,
+    /// A create found the item already there.
+    #[error("the item already exists")]
+    AlreadyExists,
+    /// The item is not there.
+    #[error("the item does not exist")]
+    NotFound,
+    /// A stored item could not be read back into the domain (named by its key, never its
+    /// content).
+    #[error("stored item {key} is malformed: {what}")]
+    Malformed { key: String, what: String },
+    /// A cursor that this store did not issue.
+    #[error("the cursor is not valid")]
+    BadCursor,
+    /// The database failed or could not be reached.
+    #[error("the database call failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An opaque position in a listing. Clients get it as a string and give it back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cursor(String);
+
+impl Cursor {
+    pub fn from_client(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn new(raw: String) -> Self {
+        Self(raw)
+    }
+}
+
+impl fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cursor({})", self.0)
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+    /// Items the database read to answer (its ScannedCount): what a page cost.
+    pub items_read: u64,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Stores a new account at version 1. `AlreadyExists` if the id is taken.
+    async fn create_account(&self, account: &Account) -> Result<Account, StoreError>;
+
+    async fn get_account(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// The team's account that has this network's external id, if connected.
+    async fn find_by_external_id(
+        &self,
+        team: &TeamId,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// The team's accounts, most urgent first (revoked, then by `reconnect_by`, soonest
+    /// first; accounts with no `reconnect_by` last). One query per page.
+    async fn list_accounts(
+        &self,
+        team: &TeamId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError>;
+
+    /// Writes `account` if the stored version is still `account.version`; returns it at
+    /// the next version. A stale write gets `Conflict` and changes nothing.
+    async fn update_account(&self, account: &Account) -> Result<Account, StoreError>;
+
+    /// Removes the account. `false` if it was not there.
+    async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError>;
+}
+
+/// The sparse, sharded "next due" index: only accounts with a `next_due_at` are in it.
+#[async_trait]
+pub trait DueIndex: Send + Sync {
+    /// How many shards the index spreads over; query each of them.
+    fn shards(&self) -> u16;
+
+    /// Accounts of one shard whose `next_due_at` is at or before `before`, soonest first.
+    async fn due_accounts(
+        &self,
+        shard: u16,
+        before: DateTime<Utc>,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError>;
+}
+
+/// An OAuth authorization in flight: bound to who started it, where it goes back to, and
+/// (for a reconnect) which account it replaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthState {
+    /// The random `state` parameter.
+    pub id: String,
+    pub team: TeamId,
+    pub user: UserId,
+    pub provider: Provider,
+    pub return_to: ReturnUrl,
+    /// Set for a reconnect.
+    pub account: Option<AccountId>,
+    pub pkce_verifier: Option<Secret>,
+    /// The exact redirect URI sent at authorize, sent again at the token exchange.
+    pub redirect_uri: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What consuming a state found.
+#[derive(Debug, PartialEq)]
+pub enum Consumed {
+    /// The state was there and unexpired; it is gone now.
+    Fresh(OAuthState),
+    /// The state was there but past its expiry; it is gone now.
+    Expired(OAuthState),
+    /// Never issued, or already consumed.
+    Missing,
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError>;
+
+    /// Removes the state and returns it, exactly once: of two parallel calls, one gets it.
+    async fn consume_state(&self, id: &str, now: DateTime<Utc>) -> Result<Consumed, StoreError>;
+}
+
+#[async_trait]
+pub trait PrefsStore: Send + Sync {
+    async fn get_prefs(&self, team: &TeamId) -> Result<Option<NotificationPrefs>, StoreError>;
+
+    /// Saves if the stored version is still `prefs.version` (0: never saved); returns the
+    /// saved prefs at the next version. `Conflict` if stale.
+    async fn put_prefs(&self, prefs: &NotificationPrefs) -> Result<NotificationPrefs, StoreError>;
+}
+
+/// Where a milestone mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailState {
+    /// Written before sending; a crashed run leaves it for the next one.
+    Pending,
+    Sent,
+    /// A permanent refusal (e.g. MessageRejected): recorded, not retried.
+    Failed,
+}
+
+/// One (account, milestone) mail of a team.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub team: TeamId,
+    pub account: AccountId,
+    pub milestone: Milestone,
+    pub state: MailState,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Why a send failed, for operators (no token, no mail body).
+    pub detail: Option<String>,
+}
+
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Writes the entry as pending unless this (account, milestone) already has one.
+    /// Returns whether it was written.
+    async fn record_pending(&self, entry: &LedgerEntry) -> Result<bool, StoreError>;
+
+    /// Moves an entry to `Sent` or `Failed`.
+    async fn mark(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        state: MailState,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The team's entries still pending.
+    async fn pending_for_team(&self, team: &TeamId) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Teams that have pending entries (from this run or a crashed one), across all teams.
+    async fn teams_with_pending(&self) -> Result<Vec<TeamId>, StoreError>;
+
+    /// Removes every entry of the account (a reconnect starts its milestones afresh).
+    async fn clear_account(&self, team: &TeamId, account: &AccountId) -> Result<u32, StoreError>;
+}
+
+/// What a lease guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseKey {
+    /// One refresh of one account at a time, from the sweep or anywhere else.
+    Account(TeamId, AccountId),
+    /// One sweep run per scheduled time.
+    Run(String),
+}
+
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes the lease for `ttl` if nobody holds it, or its holder's time ran out (a crashed
+    /// holder cannot keep it), and it was not completed. Returns whether it was taken.
+    async fn acquire(
+        &self,
+        key: &LeaseKey,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease back if `holder` still holds it.
+    async fn release(&self, key: &LeaseKey, holder: &str) -> Result<(), StoreError>;
+
+    /// Marks the lease's work done for good (a finished run): it can never be taken again.
+    async fn complete(&self, key: &LeaseKey, holder: &str) -> Result<(), StoreError>;
+}
