@@ -104,24 +104,46 @@ pub trait AccountStore: Send + Sync {
     /// the next version. A stale write gets `Conflict` and changes nothing.
     async fn update_account(&self, account: &Account) -> Result<Account, StoreError>;
 
-    /// Removes the account. `false` if it was not there.
+    /// Removes the account with everything the store keeps beside it (its external-id
+    /// item and its lease). Ledger entries are `Ledger::clear_account`'s. `false` if it
+    /// was not there.
     async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError>;
 }
 
+/// One item of the due index: an account, or an item that does not read back as one
+/// (skipped, counted and logged by the sweep, which goes on).
+#[derive(Debug)]
+pub enum DueItem {
+    Account(Box<Account>),
+    Malformed { key: String, what: String },
+}
+
+impl DueItem {
+    /// A key naming the item (never its content).
+    pub fn key(&self) -> String {
+        match self {
+            DueItem::Account(a) => format!("{}/{}", a.team, a.id),
+            DueItem::Malformed { key, .. } => key.clone(),
+        }
+    }
+}
+
 /// The sparse, sharded "next due" index: only accounts with a `next_due_at` are in it.
+/// A shard holds whole teams (the shard is a hash of the team), so the sweep invocation
+/// that handles a shard also sends those teams' digests.
 #[async_trait]
 pub trait DueIndex: Send + Sync {
     /// How many shards the index spreads over; query each of them.
     fn shards(&self) -> u16;
 
-    /// Accounts of one shard whose `next_due_at` is at or before `before`, soonest first.
+    /// Items of one shard whose `next_due_at` is at or before `before`, soonest first.
     async fn due_accounts(
         &self,
         shard: u16,
         before: DateTime<Utc>,
         limit: u32,
         cursor: Option<&Cursor>,
-    ) -> Result<Page<Account>, StoreError>;
+    ) -> Result<Page<DueItem>, StoreError>;
 }
 
 /// An OAuth authorization in flight: bound to who started it, where it goes back to, and
@@ -192,6 +214,9 @@ pub struct LedgerEntry {
     pub updated_at: DateTime<Utc>,
     /// Why a send failed, for operators (no token, no mail body).
     pub detail: Option<String>,
+    /// Recipients who already had this entry in a digest (a run cut short between two
+    /// recipients does not mail the first one twice).
+    pub sent_to: Vec<UserId>,
 }
 
 #[async_trait]
@@ -214,8 +239,19 @@ pub trait Ledger: Send + Sync {
     /// The team's entries still pending.
     async fn pending_for_team(&self, team: &TeamId) -> Result<Vec<LedgerEntry>, StoreError>;
 
-    /// Teams that have pending entries (from this run or a crashed one), across all teams.
-    async fn teams_with_pending(&self) -> Result<Vec<TeamId>, StoreError>;
+    /// Records that `recipient` had this entry in a digest.
+    async fn add_recipient(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        recipient: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Teams of one shard (the due index's sharding) that have pending entries, from this
+    /// run or a crashed one.
+    async fn teams_with_pending(&self, shard: u16) -> Result<Vec<TeamId>, StoreError>;
 
     /// Removes every entry of the account (a reconnect starts its milestones afresh).
     async fn clear_account(&self, team: &TeamId, account: &AccountId) -> Result<u32, StoreError>;

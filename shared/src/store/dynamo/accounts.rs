@@ -1,0 +1,381 @@
+//! `AccountStore` and `DueIndex`.
+//!
+//! An account is two items written and removed together: the account itself and the
+//! `EXTERNAL#{provider}#{external id}` item that keeps one external account connected
+//! once per team (and answers `find_by_external_id` with a GetItem).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+
+use super::codec::{self, attr, n, s, t, Fields, Item};
+use super::error::{backend, cancelled, sdk, Cancelled};
+use super::table::{BY_URGENCY, DUE, LAYOUT};
+use super::{cursor, key, keys, names, page_limit, values, DynamoStore};
+use crate::domain::{Account, AccountId, Provider, TeamId};
+use crate::store::{AccountStore, Cursor, DueIndex, DueItem, LeaseKey, Page, StoreError};
+
+/// How often `delete_account` re-reads after losing a race before it gives up.
+const DELETE_ATTEMPTS: usize = 3;
+
+/// Condition: the stored account is still at `:v` and names the same external account.
+const SAME_VERSION_AND_IDENTITY: &str = "#v = :v AND #prov = :prov AND #ext = :ext";
+
+impl DynamoStore {
+    fn put_if_absent(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Deletes the uniqueness item unless it belongs to another account.
+    fn delete_external(
+        &self,
+        team: &TeamId,
+        provider: Provider,
+        external_id: &str,
+        owner: &AccountId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::team_pk(team),
+                &keys::external_sk(provider, external_id),
+            )))
+            .condition_expression("attribute_not_exists(#pk) OR #aid = :aid")
+            .set_expression_attribute_names(names([
+                ("#pk", LAYOUT.partition_key),
+                ("#aid", attr::ACCOUNT_ID),
+            ]))
+            .set_expression_attribute_values(values([(":aid", s(owner.as_str()))]))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// An update that changes the provider or external id: the account and both
+    /// uniqueness items move in one transaction.
+    async fn update_identity(&self, old: &Account, next: &Account) -> Result<Account, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(codec::account_item(next, self.shards)))
+            .condition_expression(SAME_VERSION_AND_IDENTITY)
+            .set_expression_attribute_names(identity_names())
+            .set_expression_attribute_values(values([
+                (":v", n(old.version)),
+                (":prov", s(old.provider.id())),
+                (":ext", s(&old.external_id)),
+            ]))
+            .build()
+            .map_err(backend)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.delete_external(
+                &old.team,
+                old.provider,
+                &old.external_id,
+                &old.id,
+            )?)
+            .transact_items(self.put_if_absent(codec::external_item(next))?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(next.clone()),
+            Err(err) => match cancelled(err)? {
+                // The new external account is already connected to another account.
+                Cancelled::Condition(2) => Err(StoreError::AlreadyExists),
+                Cancelled::Condition(_) | Cancelled::Contention => Err(StoreError::Conflict),
+            },
+        }
+    }
+}
+
+fn identity_names() -> Option<std::collections::HashMap<String, String>> {
+    names([
+        ("#v", attr::VERSION),
+        ("#prov", attr::PROVIDER),
+        ("#ext", attr::EXTERNAL_ID),
+    ])
+}
+
+fn items_read(scanned: i32) -> u64 {
+    u64::try_from(scanned).unwrap_or(0)
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    /// Writes the account and its uniqueness item in one transaction. `AlreadyExists` if
+    /// the id is taken in the team, or the team already has this provider's external
+    /// account connected (under another id).
+    async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
+        let stored = Account {
+            version: 1,
+            ..account.clone()
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put_if_absent(codec::account_item(&stored, self.shards))?)
+            .transact_items(self.put_if_absent(codec::external_item(&stored))?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(stored),
+            Err(err) => match cancelled(err)? {
+                Cancelled::Condition(_) => Err(StoreError::AlreadyExists),
+                Cancelled::Contention => Err(StoreError::Conflict),
+            },
+        }
+    }
+
+    async fn get_account(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        self.get_item(keys::team_pk(team), &keys::account_sk(id))
+            .await?
+            .map(|item| codec::account_from_item(&item))
+            .transpose()
+    }
+
+    async fn find_by_external_id(
+        &self,
+        team: &TeamId,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let Some(pointer) = self
+            .get_item(
+                keys::team_pk(team),
+                &keys::external_sk(provider, external_id),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id = codec::external_target(&pointer)?;
+        let account = self.get_account(team, &id).await?;
+        // Deleted or moved between the two reads: not connected (any more).
+        Ok(account.filter(|a| a.provider == provider && a.external_id == external_id))
+    }
+
+    /// One Query of the `by_urgency` LSI (strongly consistent, so an account connected a
+    /// moment ago is listed).
+    async fn list_accounts(
+        &self,
+        team: &TeamId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError> {
+        let start = cursor.map(|c| cursor::list_start(team, c)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_URGENCY.name)
+            .key_condition_expression("#pk = :pk")
+            .set_expression_attribute_names(names([("#pk", BY_URGENCY.partition_key)]))
+            .set_expression_attribute_values(values([(":pk", s(keys::team_pk(team)))]))
+            .consistent_read(true)
+            .limit(page_limit(limit))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let items = out
+            .items()
+            .iter()
+            .map(codec::account_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match out.last_evaluated_key() {
+            Some(last) => cursor::list_cursor(last)?,
+            None => None,
+        };
+        Ok(Page {
+            items,
+            next,
+            items_read: items_read(out.scanned_count()),
+        })
+    }
+
+    /// A PutItem conditioned on the version (and on the provider and external id, so the
+    /// common write needs no transaction). On a failed condition the stored item comes
+    /// back with the error: none means `NotFound` (deleted meanwhile), another version
+    /// means `Conflict`, the same version means the caller changes the external account,
+    /// which `update_identity` does in a transaction.
+    async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
+        let expected = account.version;
+        let next = Account {
+            version: expected.checked_add(1).ok_or(StoreError::Conflict)?,
+            ..account.clone()
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(codec::account_item(&next, self.shards)))
+            .condition_expression(SAME_VERSION_AND_IDENTITY)
+            .set_expression_attribute_names(identity_names())
+            .set_expression_attribute_values(values([
+                (":v", n(expected)),
+                (":prov", s(account.provider.id())),
+                (":ext", s(&account.external_id)),
+            ]))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(next),
+            Err(err) => err,
+        };
+        let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
+        else {
+            return Err(sdk(err));
+        };
+        let Some(stored) = failed.item() else {
+            return Err(StoreError::NotFound);
+        };
+        if Fields::new(stored).u64(attr::VERSION)? != expected {
+            return Err(StoreError::Conflict);
+        }
+        let old = codec::account_from_item(stored)?;
+        self.update_identity(&old, &next).await
+    }
+
+    /// Reads the account's version and external id, then deletes it and its uniqueness
+    /// item in one transaction conditioned on that version (re-reading if it moved).
+    async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
+        let pk = keys::team_pk(team);
+        let sk = keys::account_sk(id);
+        for _ in 0..DELETE_ATTEMPTS {
+            let Some(item) = self.get_item(pk.clone(), &sk).await? else {
+                return Ok(false);
+            };
+            // Conditioned on the version exactly as stored, and the external-id item
+            // found from the raw attributes, so even a damaged account can be removed.
+            let (condition, value) = match item.get(attr::VERSION) {
+                Some(v) => ("#v = :v", values([(":v", v.clone())])),
+                None => ("attribute_not_exists(#v)", None),
+            };
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), &sk)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(names([("#v", attr::VERSION)]))
+                .set_expression_attribute_values(value)
+                .build()
+                .map_err(backend)?;
+            let mut request = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().delete(delete).build());
+            let f = Fields::new(&item);
+            let provider = f.opt_s(attr::PROVIDER).ok().flatten();
+            let provider = provider.and_then(|p| p.parse::<Provider>().ok());
+            if let (Some(provider), Ok(Some(external_id))) = (provider, f.opt_s(attr::EXTERNAL_ID))
+            {
+                request = request.transact_items(self.delete_external(
+                    team,
+                    provider,
+                    external_id,
+                    id,
+                )?);
+            }
+            // The account's lease goes with it (whoever holds it).
+            let lease = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    keys::lease_pk(&LeaseKey::Account(team.clone(), id.clone())),
+                    keys::LEASE_SK,
+                )))
+                .build()
+                .map_err(backend)?;
+            request = request.transact_items(TransactWriteItem::builder().delete(lease).build());
+            let result = request.send().await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(err) => match cancelled(err)? {
+                    // Changed or deleted since the read: read again.
+                    Cancelled::Condition(0) | Cancelled::Contention => continue,
+                    Cancelled::Condition(_) => return Err(StoreError::Conflict),
+                },
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+}
+
+#[async_trait]
+impl DueIndex for DynamoStore {
+    fn shards(&self) -> u16 {
+        self.shards
+    }
+
+    /// One Query of the sparse `due` GSI: `due_shard = DUE#{shard} AND due_at <= before`.
+    /// Only due items are read, so `items_read` is the page's size.
+    async fn due_accounts(
+        &self,
+        shard: u16,
+        before: DateTime<Utc>,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<DueItem>, StoreError> {
+        let shard_key = keys::due_shard_key(shard);
+        let start = cursor
+            .map(|c| cursor::due_start(&shard_key, c))
+            .transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE.name)
+            .key_condition_expression("#shard = :shard AND #at <= :before")
+            .set_expression_attribute_names(names([
+                ("#shard", DUE.partition_key),
+                ("#at", DUE.sort_key),
+            ]))
+            .set_expression_attribute_values(values([
+                (":shard", s(shard_key)),
+                (":before", t(before)),
+            ]))
+            .limit(page_limit(limit))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        // An item that does not read back is handed over as such, so one bad item does
+        // not stop the sweep.
+        let items = out
+            .items()
+            .iter()
+            .map(|item| match codec::account_from_item(item) {
+                Ok(account) => DueItem::Account(Box::new(account)),
+                Err(StoreError::Malformed { key, what }) => DueItem::Malformed { key, what },
+                Err(other) => DueItem::Malformed {
+                    key: codec::describe_key(item),
+                    what: other.to_string(),
+                },
+            })
+            .collect();
+        let next = match out.last_evaluated_key() {
+            Some(last) => cursor::due_cursor(last)?,
+            None => None,
+        };
+        Ok(Page {
+            items,
+            next,
+            items_read: items_read(out.scanned_count()),
+        })
+    }
+}

@@ -1,0 +1,316 @@
+//! `Ledger`: one item per (account, milestone) mail, in the team's partition. Pending
+//! entries also carry the sparse `pending` GSI keys, which `mark` removes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::AsyncSleep;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use chrono::{DateTime, Utc};
+
+use super::codec::{self, attr, mail_state_str, s, t, Item};
+use super::error::{backend, sdk};
+use super::table::{LAYOUT, PENDING};
+use super::{key, keys, names, values, DynamoStore};
+use crate::domain::{AccountId, Milestone, TeamId, UserId};
+use crate::store::{Ledger, LedgerEntry, MailState, StoreError};
+
+/// BatchWriteItem takes at most 25 requests.
+const BATCH: usize = 25;
+/// Rounds of re-sending unprocessed deletes (throttling) before giving up.
+const BATCH_ROUNDS: u32 = 8;
+
+impl DynamoStore {
+    /// Every item of `team`'s partition whose sort key starts with `prefix`, page by
+    /// page (strongly consistent), optionally filtered and projected.
+    async fn query_prefix(
+        &self,
+        team: &TeamId,
+        prefix: &str,
+        only_pending: bool,
+        keys_only: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut names = HashMap::from([
+                ("#pk".to_owned(), LAYOUT.partition_key.to_owned()),
+                ("#sk".to_owned(), LAYOUT.sort_key.to_owned()),
+            ]);
+            let mut values = HashMap::from([
+                (":pk".to_owned(), s(keys::team_pk(team))),
+                (":prefix".to_owned(), s(prefix)),
+            ]);
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            if only_pending {
+                names.insert("#st".into(), attr::STATE.into());
+                values.insert(":pending".into(), s(mail_state_str(MailState::Pending)));
+                request = request.filter_expression("#st = :pending");
+            }
+            if keys_only {
+                request = request.projection_expression("#pk, #sk");
+            }
+            let out = request
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map_err(sdk)?;
+            start = out.last_evaluated_key;
+            found.extend(out.items.unwrap_or_default());
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Deletes items by key in batches of 25, re-sending what DynamoDB left unprocessed
+    /// with a growing pause.
+    async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        let sleep = self.client.config().sleep_impl();
+        let mut requests = keys
+            .into_iter()
+            .map(|key| {
+                DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(backend)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut round = 0;
+        while !requests.is_empty() {
+            let rest = requests.split_off(requests.len().min(BATCH));
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::replace(&mut requests, rest))
+                .send()
+                .await
+                .map_err(sdk)?;
+            let unprocessed = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if !unprocessed.is_empty() {
+                round += 1;
+                if round > BATCH_ROUNDS {
+                    return Err(StoreError::Backend(
+                        "DynamoDB left deletes unprocessed after repeated retries".into(),
+                    ));
+                }
+                if let Some(sleep) = &sleep {
+                    sleep.sleep(Duration::from_millis(25 << round.min(6))).await;
+                }
+                requests.extend(unprocessed);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoStore {
+    async fn record_pending(&self, entry: &LedgerEntry) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(codec::ledger_item(entry, self.shards)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
+    /// Sets the state (leaving `pending` drops the entry from the pending index, going
+    /// back to it puts the entry there again). `NotFound` if there is no such entry.
+    async fn mark(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        state: MailState,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut set = vec!["#st = :st", "#ua = :now"];
+        let mut remove = Vec::new();
+        let mut names = HashMap::from([
+            ("#pk".to_owned(), LAYOUT.partition_key.to_owned()),
+            ("#st".to_owned(), attr::STATE.to_owned()),
+            ("#ua".to_owned(), attr::UPDATED_AT.to_owned()),
+            ("#ps".to_owned(), PENDING.partition_key.to_owned()),
+            ("#pa".to_owned(), PENDING.sort_key.to_owned()),
+            ("#d".to_owned(), attr::DETAIL.to_owned()),
+        ]);
+        let mut values: HashMap<String, AttributeValue> = HashMap::from([
+            (":st".to_owned(), s(mail_state_str(state))),
+            (":now".to_owned(), t(now)),
+        ]);
+        if state == MailState::Pending {
+            let shard = keys::shard_of(team.as_str(), self.shards);
+            set.extend(["#ps = :ps", "#pa = #ca"]);
+            names.insert("#ca".into(), attr::CREATED_AT.into());
+            values.insert(":ps".into(), s(keys::pending_shard_key(shard)));
+        } else {
+            remove.extend(["#ps", "#pa"]);
+        }
+        match detail {
+            Some(d) => {
+                set.push("#d = :d");
+                values.insert(":d".into(), s(d));
+            }
+            None => remove.push("#d"),
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::team_pk(team),
+                &keys::ledger_sk(account, milestone),
+            )))
+            .update_expression(update)
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
+    /// A strongly consistent Query of the team's `LEDGER#` items, filtered to pending.
+    async fn pending_for_team(&self, team: &TeamId) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.query_prefix(team, keys::LEDGER_PREFIX, true, false)
+            .await?
+            .iter()
+            .map(codec::ledger_from_item)
+            .collect()
+    }
+
+    async fn add_recipient(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        recipient: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::team_pk(team),
+                &keys::ledger_sk(account, milestone),
+            )))
+            .update_expression("ADD #to :to SET #ua = :now")
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(names([
+                ("#pk", LAYOUT.partition_key),
+                ("#to", attr::SENT_TO),
+                ("#ua", attr::UPDATED_AT),
+            ]))
+            .set_expression_attribute_values(values([
+                (":to", AttributeValue::Ss(vec![recipient.to_string()])),
+                (":now", t(now)),
+            ]))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(sdk(err)),
+        }
+    }
+
+    /// A Query of one shard of the `pending` GSI (keys only), teams deduplicated.
+    async fn teams_with_pending(&self, shard: u16) -> Result<Vec<TeamId>, StoreError> {
+        let mut teams = BTreeSet::new();
+        {
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(PENDING.name)
+                    .key_condition_expression("#ps = :ps")
+                    .projection_expression("#pk")
+                    .set_expression_attribute_names(names([
+                        ("#ps", PENDING.partition_key),
+                        ("#pk", LAYOUT.partition_key),
+                    ]))
+                    .set_expression_attribute_values(values([(
+                        ":ps",
+                        s(keys::pending_shard_key(shard)),
+                    )]))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                for item in out.items() {
+                    teams.insert(codec::team_of_pk(item)?);
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(teams.into_iter().collect())
+    }
+
+    async fn clear_account(&self, team: &TeamId, account: &AccountId) -> Result<u32, StoreError> {
+        let found = self
+            .query_prefix(team, &keys::ledger_account_prefix(account), false, true)
+            .await?;
+        let count = u32::try_from(found.len()).unwrap_or(u32::MAX);
+        self.delete_keys(found).await?;
+        Ok(count)
+    }
+}
