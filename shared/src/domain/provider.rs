@@ -434,8 +434,10 @@ static CATALOGUE: [ProviderSpec; 9] = [
         scope_separator: ",",
         extra_authorize_params: &[],
         default_access_lifetime: Some(days(30)),
-        default_refresh_lifetime: Some(days(365)),
-        keep_alive: KeepAlive::RefreshGrant,
+        // Continuous refresh (Pinterest's default since 2025): every refresh returns a new
+        // refresh token good for 60 days; the older 365-day tokens are being retired.
+        default_refresh_lifetime: Some(days(60)),
+        keep_alive: KeepAlive::RefreshGrantRotating,
         refresh_expiry_fixed_at_first_issue: false,
     },
 ];

@@ -55,6 +55,10 @@ pub fn classify(provider: Provider, reply: ProviderReply<'_>) -> Verdict {
         }
         Provider::Tiktok => tiktok(&json),
         Provider::Linkedin => linkedin_introspection(&json),
+        // X answers a dead or replayed refresh token with `invalid_request` ("Value passed
+        // for the token was invalid.") as often as with `invalid_grant`.
+        Provider::X => (json.get("error").and_then(Value::as_str) == Some("invalid_request"))
+            .then(|| Verdict::revoked(Reason::TokenInvalid)),
         _ => None,
     }
     .or_else(|| oauth2(&json));
@@ -228,6 +232,17 @@ mod tests {
             http(Provider::Google, 401, r#"{"error":"invalid_client"}"#),
             Verdict::Unrecognised
         );
+    }
+
+    #[test]
+    fn x_invalid_request_on_a_token_call_is_a_dead_token() {
+        let body = r#"{"error":"invalid_request","error_description":"Value passed for the token was invalid."}"#;
+        assert_eq!(
+            http(Provider::X, 400, body),
+            Verdict::revoked(Reason::TokenInvalid)
+        );
+        // Elsewhere invalid_request is our own malformed call, not the user's token.
+        assert_eq!(http(Provider::Google, 400, body), Verdict::Unrecognised);
     }
 
     #[test]

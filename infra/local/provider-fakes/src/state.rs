@@ -1,0 +1,1254 @@
+//! The fake networks' memory and behaviour: codes, token chains, users, faults, the log.
+//!
+//! Every grant starts a chain (the code exchange); the long-lived, refreshed and Page
+//! tokens derived from it belong to the same chain. Revoking, or replaying a rotated
+//! refresh token, kills the whole chain, as X documents.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use tokenwarden::domain::{ClientAuth, Pkce, Provider};
+use url::Url;
+
+use crate::dialect::{self, is_meta, Dead, Failure};
+use crate::model::{
+    ClientAuthSeen, EndpointKind, FakeUser, Fault, FaultRule, RecordedRequest, SettingsPatch,
+};
+use crate::request::Incoming;
+use crate::routes::Route;
+use crate::{default_client_id, default_client_secret, s256_challenge};
+
+/// How long an authorization code can be exchanged.
+const CODE_LIFETIME: u64 = 600;
+/// The longest a `timeout` fault holds an answer back.
+const MAX_TIMEOUT: u64 = 30;
+/// The request log keeps the latest calls only (a benchmark makes many).
+const MAX_LOG: usize = 10_000;
+
+const META_SHORT: u64 = 5_400;
+const META_LONG: u64 = 5_184_000;
+const META_DATA_ACCESS: u64 = 90 * 86_400;
+const IG_SHORT: u64 = 3_600;
+const LINKEDIN_ACCESS: u64 = 5_184_000;
+const LINKEDIN_REFRESH: u64 = 31_536_000;
+const X_ACCESS: u64 = 7_200;
+const GOOGLE_ACCESS: u64 = 3_599;
+const TIKTOK_ACCESS: u64 = 86_400;
+const TIKTOK_REFRESH: u64 = 31_536_000;
+const PINTEREST_ACCESS: u64 = 2_592_000;
+/// Continuous refresh: 60 days, renewed by every refresh.
+const PINTEREST_REFRESH: u64 = 5_184_000;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// What the server sends back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reply {
+    Json(u16, Value),
+    /// 302 to this URL.
+    Redirect(String),
+    /// A browser page (authorize errors that must not redirect).
+    Page(u16, String),
+    Empty(u16),
+}
+
+impl Reply {
+    pub fn status(&self) -> u16 {
+        match self {
+            Reply::Json(s, _) | Reply::Page(s, _) | Reply::Empty(s) => *s,
+            Reply::Redirect(_) => 302,
+        }
+    }
+}
+
+impl From<(u16, Value)> for Reply {
+    fn from((status, body): (u16, Value)) -> Self {
+        Reply::Json(status, body)
+    }
+}
+
+/// The answer and how long to hold it back.
+pub(crate) struct Handled {
+    pub reply: Reply,
+    pub delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    deny: bool,
+    flat_token_response: bool,
+    client_id: String,
+    client_secret: String,
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    redirect_uri: String,
+    challenge: Option<String>,
+    scopes: Vec<String>,
+    offline: bool,
+    issued_at: u64,
+    used: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// A user token without a documented short/long distinction.
+    User,
+    ShortLived,
+    LongLived,
+    Page,
+}
+
+#[derive(Debug, Clone)]
+struct AccessToken {
+    chain: usize,
+    form: Form,
+    issued_at: u64,
+    expires_at: Option<u64>,
+    page_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshToken {
+    chain: usize,
+    /// Replaced by a newer one (rotation): presenting it again kills the chain.
+    rotated_out: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Chain {
+    scopes: Vec<String>,
+    dead: Option<Dead>,
+    refresh_expires_at: Option<u64>,
+    authorized_at: u64,
+}
+
+struct ActiveFault {
+    rule: FaultRule,
+}
+
+struct Net {
+    provider: Provider,
+    settings: Settings,
+    user: FakeUser,
+    faults: Vec<ActiveFault>,
+    counter: u64,
+    codes: HashMap<String, CodeGrant>,
+    access: HashMap<String, AccessToken>,
+    refresh: HashMap<String, RefreshToken>,
+    chains: Vec<Chain>,
+    page_tokens: HashMap<(usize, String), String>,
+}
+
+pub(crate) struct World {
+    nets: HashMap<Provider, Net>,
+    latency: Duration,
+    log: Vec<RecordedRequest>,
+    seq: u64,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            nets: HashMap::new(),
+            latency: Duration::ZERO,
+            log: Vec::new(),
+            seq: 0,
+        }
+    }
+}
+
+fn kind_of(route: Route, inc: &Incoming) -> EndpointKind {
+    match route {
+        Route::Authorize => EndpointKind::Authorize,
+        Route::Token => match inc.param("grant_type") {
+            Some("refresh_token") => EndpointKind::Refresh,
+            Some("fb_exchange_token") => EndpointKind::Exchange,
+            _ => EndpointKind::Token,
+        },
+        Route::Exchange => EndpointKind::Exchange,
+        Route::RefreshExchange => EndpointKind::Refresh,
+        Route::Introspect => EndpointKind::Introspect,
+        Route::Profile => EndpointKind::Profile,
+        Route::Accounts => EndpointKind::Accounts,
+        Route::Revoke => EndpointKind::Revoke,
+    }
+}
+
+fn record(
+    seq: u64,
+    provider: Option<Provider>,
+    kind: Option<EndpointKind>,
+    inc: &Incoming,
+) -> RecordedRequest {
+    let client = inc.client();
+    let own = |s: Option<&str>| s.map(str::to_owned);
+    RecordedRequest {
+        seq,
+        provider,
+        kind,
+        method: inc.method.to_string(),
+        path: inc.path.clone(),
+        client_auth: client.how,
+        client_id: client
+            .id
+            .or_else(|| provider.and_then(|p| own(inc.query_param(p.spec().client_id_param)))),
+        grant_type: own(inc.param("grant_type")),
+        code: own(inc.param("code")),
+        code_challenge: own(inc.param("code_challenge")),
+        code_verifier: own(inc.param("code_verifier")),
+        redirect_uri: own(inc.param("redirect_uri")),
+        refresh_token: own(inc.param("refresh_token")),
+        access_token: own(inc.presented_token()),
+        status: 0,
+        fault: None,
+    }
+}
+
+impl World {
+    pub fn reset(&mut self) {
+        *self = World::default();
+    }
+
+    fn net(&mut self, provider: Provider) -> &mut Net {
+        self.nets
+            .entry(provider)
+            .or_insert_with(|| Net::new(provider))
+    }
+
+    pub fn set_user(&mut self, provider: Provider, user: FakeUser) {
+        self.net(provider).user = user;
+    }
+
+    pub fn patch_settings(&mut self, provider: Provider, patch: SettingsPatch) {
+        let s = &mut self.net(provider).settings;
+        if let Some(deny) = patch.deny {
+            s.deny = deny;
+        }
+        if let Some(flat) = patch.flat_token_response {
+            s.flat_token_response = flat;
+        }
+        if let Some(id) = patch.client_id {
+            s.client_id = id;
+        }
+        if let Some(secret) = patch.client_secret {
+            s.client_secret = secret;
+        }
+    }
+
+    pub fn add_fault(&mut self, provider: Provider, rule: FaultRule) {
+        if rule.times != Some(0) {
+            self.net(provider).faults.push(ActiveFault { rule });
+        }
+    }
+
+    pub fn clear_faults(&mut self, provider: Provider) {
+        self.net(provider).faults.clear();
+    }
+
+    pub fn set_latency(&mut self, latency: Duration) {
+        self.latency = latency;
+    }
+
+    pub fn log(&self) -> Vec<RecordedRequest> {
+        self.log.clone()
+    }
+
+    fn push_log(&mut self, entry: RecordedRequest) {
+        if self.log.len() >= MAX_LOG {
+            self.log.drain(..MAX_LOG / 10);
+        }
+        self.log.push(entry);
+    }
+
+    /// A call to a path that is no provider endpoint (or the trap).
+    pub fn unrouted(&mut self, inc: &Incoming, reply: Reply) -> Handled {
+        self.seq += 1;
+        let mut entry = record(self.seq, None, None, inc);
+        entry.status = reply.status();
+        self.push_log(entry);
+        Handled {
+            reply,
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn handle(&mut self, provider: Provider, route: Route, inc: &Incoming) -> Handled {
+        self.seq += 1;
+        let seq = self.seq;
+        let latency = self.latency;
+        let kind = kind_of(route, inc);
+        let mut entry = record(seq, Some(provider), Some(kind), inc);
+        let net = self.net(provider);
+        let (reply, delay) = match net.take_fault(kind) {
+            Some(fault) => {
+                entry.fault = Some(fault.name().to_owned());
+                net.fault_answer(route, kind, &fault, inc, seq)
+            }
+            None => (net.serve(route, kind, inc, seq), Duration::ZERO),
+        };
+        entry.status = reply.status();
+        self.push_log(entry);
+        Handled {
+            reply,
+            delay: latency + delay,
+        }
+    }
+}
+
+/// Scopes as sent at authorize (commas or spaces, by network).
+fn split_scopes(raw: &str) -> Vec<String> {
+    raw.split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A user id as Meta sends it: a JSON number when it is one.
+fn id_value(id: &str) -> Value {
+    id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n))
+}
+
+fn add_query(base: &str, params: &[(&str, &str)]) -> Option<String> {
+    let mut url = Url::parse(base).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    Some(url.into())
+}
+
+impl Net {
+    fn new(provider: Provider) -> Self {
+        Self {
+            provider,
+            settings: Settings {
+                deny: false,
+                flat_token_response: false,
+                client_id: default_client_id(provider),
+                client_secret: default_client_secret(provider),
+            },
+            user: FakeUser::default_for(provider),
+            faults: Vec::new(),
+            counter: 0,
+            codes: HashMap::new(),
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+            chains: Vec::new(),
+            page_tokens: HashMap::new(),
+        }
+    }
+
+    fn take_fault(&mut self, kind: EndpointKind) -> Option<Fault> {
+        let index = self
+            .faults
+            .iter()
+            .position(|f| f.rule.kind == kind && f.rule.times != Some(0))?;
+        let active = &mut self.faults[index];
+        let fault = active.rule.fault.clone();
+        if let Some(n) = active.rule.times.as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                self.faults.remove(index);
+            }
+        }
+        Some(fault)
+    }
+
+    fn next(&mut self, what: &str) -> String {
+        self.counter += 1;
+        format!("canary-{}-{what}-{}", self.provider.id(), self.counter)
+    }
+
+    fn fail(&self, route: Route, failure: Failure, seq: u64) -> Reply {
+        dialect::failure(self.provider, route, failure, seq).into()
+    }
+
+    fn scope_answer(&self, scopes: &[String]) -> String {
+        let sep = match self.provider {
+            // LinkedIn asks with spaces and answers with commas.
+            Provider::Linkedin => ",",
+            p => p.spec().scope_separator,
+        };
+        scopes.join(sep)
+    }
+
+    // ----- tokens -----
+
+    fn new_chain(&mut self, scopes: Vec<String>) -> usize {
+        self.chains.push(Chain {
+            scopes,
+            dead: None,
+            refresh_expires_at: None,
+            authorized_at: now(),
+        });
+        self.chains.len() - 1
+    }
+
+    fn issue_access(&mut self, chain: usize, form: Form, lifetime: Option<u64>) -> String {
+        let token = self.next(if form == Form::Page { "page" } else { "access" });
+        let issued_at = now();
+        self.access.insert(
+            token.clone(),
+            AccessToken {
+                chain,
+                form,
+                issued_at,
+                expires_at: lifetime.map(|l| issued_at + l),
+                page_id: None,
+            },
+        );
+        token
+    }
+
+    fn issue_refresh(&mut self, chain: usize) -> String {
+        let token = self.next("refresh");
+        self.refresh.insert(
+            token.clone(),
+            RefreshToken {
+                chain,
+                rotated_out: false,
+            },
+        );
+        token
+    }
+
+    /// The access token's record when it still works, else why not.
+    fn live(&self, token: Option<&str>) -> Result<&AccessToken, Dead> {
+        let record = token
+            .and_then(|t| self.access.get(t))
+            .ok_or(Dead::Unknown)?;
+        if let Some(dead) = self.chains[record.chain].dead {
+            return Err(dead);
+        }
+        if record.expires_at.is_some_and(|e| e <= now()) {
+            return Err(Dead::Expired);
+        }
+        Ok(record)
+    }
+
+    fn chain_of(&self, token: &str) -> Option<usize> {
+        self.access
+            .get(token)
+            .map(|a| a.chain)
+            .or_else(|| self.refresh.get(token).map(|r| r.chain))
+    }
+
+    fn kill(&mut self, chain: usize, why: Dead) {
+        if let Some(c) = self.chains.get_mut(chain) {
+            c.dead.get_or_insert(why);
+        }
+    }
+
+    fn client_ok(&self, inc: &Incoming) -> bool {
+        let seen = inc.client();
+        let how_ok = match self.provider.spec().client_auth {
+            ClientAuth::Basic => seen.how == ClientAuthSeen::Basic,
+            ClientAuth::FormBody => {
+                matches!(seen.how, ClientAuthSeen::Form | ClientAuthSeen::Query)
+            }
+            ClientAuth::ClientKey => seen.how == ClientAuthSeen::ClientKey,
+        };
+        how_ok
+            && seen.id.as_deref() == Some(self.settings.client_id.as_str())
+            && seen.secret.as_deref() == Some(self.settings.client_secret.as_str())
+    }
+
+    // ----- faults -----
+
+    fn fault_answer(
+        &mut self,
+        route: Route,
+        kind: EndpointKind,
+        fault: &Fault,
+        inc: &Incoming,
+        seq: u64,
+    ) -> (Reply, Duration) {
+        let reply = match fault {
+            Fault::Status5xx { status } => {
+                let status = status.filter(|s| (500..=599).contains(s)).unwrap_or(503);
+                self.fail(route, Failure::Server(status), seq)
+            }
+            Fault::Timeout { seconds } => {
+                let secs = seconds.unwrap_or(MAX_TIMEOUT).min(MAX_TIMEOUT);
+                return (
+                    self.fail(route, Failure::Server(504), seq),
+                    Duration::from_secs(secs),
+                );
+            }
+            Fault::RateLimited => self.fail(route, Failure::RateLimited, seq),
+            Fault::Redirect { location } => {
+                let target = location.clone().unwrap_or_else(|| {
+                    format!(
+                        "http://{}/_fake/trap",
+                        inc.host.as_deref().unwrap_or("127.0.0.1")
+                    )
+                });
+                Reply::Redirect(target)
+            }
+            Fault::InvalidGrant => self.dead_answer(route, kind, Dead::Unknown, inc, seq),
+            Fault::Meta190 { subcode } => {
+                self.dead_answer(route, kind, Dead::Meta(subcode.unwrap_or(460)), inc, seq)
+            }
+            Fault::EchoRequest => {
+                let mut quoted: Vec<String> = inc
+                    .query
+                    .iter()
+                    .chain(inc.form.iter())
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                if let Some(bearer) = &inc.bearer {
+                    quoted.push(format!("bearer={bearer}"));
+                }
+                if let Some((id, secret)) = &inc.basic {
+                    quoted.push(format!("basic={id}:{secret}"));
+                }
+                let text = format!("Invalid request: {}", quoted.join(" "));
+                match self.fail(route, Failure::InvalidRequest(ECHO), seq) {
+                    Reply::Json(status, mut body) => {
+                        replace_text(&mut body, ECHO, &text);
+                        Reply::Json(status, body)
+                    }
+                    other => other,
+                }
+            }
+            Fault::Revoked => {
+                let presented = inc
+                    .param("refresh_token")
+                    .or_else(|| inc.presented_token())
+                    .map(str::to_owned);
+                if let Some(chain) = presented.and_then(|t| self.chain_of(&t)) {
+                    self.kill(chain, Dead::Revoked);
+                }
+                self.dead_answer(route, kind, Dead::Revoked, inc, seq)
+            }
+        };
+        (reply, Duration::ZERO)
+    }
+
+    /// How the network says "this token or grant is dead" at this endpoint.
+    fn dead_answer(
+        &self,
+        route: Route,
+        kind: EndpointKind,
+        dead: Dead,
+        inc: &Incoming,
+        seq: u64,
+    ) -> Reply {
+        let provider = self.provider;
+        match (route, kind) {
+            (Route::Authorize, _) => self
+                .denied(inc)
+                .unwrap_or_else(|| Reply::Page(400, "<h1>Something went wrong</h1>".to_owned())),
+            (Route::Introspect, _) => match provider {
+                Provider::Facebook | Provider::Instagram => self.debug_token_invalid(dead),
+                Provider::Linkedin => Reply::Json(200, linkedin_inactive(dead)),
+                _ => self.fail(route, Failure::DeadToken(dead), seq),
+            },
+            // Grants at OAuth 2 token endpoints: invalid_grant; Meta's exchanges: code 190.
+            (Route::Token, EndpointKind::Token | EndpointKind::Refresh)
+                if !matches!(dead, Dead::Meta(_)) =>
+            {
+                self.fail(
+                    route,
+                    Failure::InvalidGrant("Token has been expired or revoked."),
+                    seq,
+                )
+            }
+            _ => self.fail(route, Failure::DeadToken(dead), seq),
+        }
+    }
+
+    // ----- endpoints -----
+
+    fn serve(&mut self, route: Route, kind: EndpointKind, inc: &Incoming, seq: u64) -> Reply {
+        use axum::http::Method;
+        let provider = self.provider;
+        let meta_graph = matches!(provider, Provider::Facebook | Provider::Instagram);
+        let method_ok = match route {
+            Route::Authorize
+            | Route::Exchange
+            | Route::RefreshExchange
+            | Route::Profile
+            | Route::Accounts => inc.method == Method::GET,
+            Route::Token => inc.method == Method::POST || (meta_graph && inc.method == Method::GET),
+            Route::Introspect => match provider {
+                Provider::Linkedin => inc.method == Method::POST,
+                _ => inc.method == Method::GET || inc.method == Method::POST,
+            },
+            Route::Revoke => {
+                if meta_graph {
+                    inc.method == Method::DELETE
+                } else {
+                    inc.method == Method::POST
+                }
+            }
+        };
+        if !method_ok {
+            return Reply::Json(
+                405,
+                json!({ "error": "method_not_allowed", "error_description": "Method not allowed" }),
+            );
+        }
+        let result = match (route, kind) {
+            (Route::Authorize, _) => Ok(self.authorize(inc)),
+            (Route::Token, EndpointKind::Refresh) => self.refresh_grant(inc),
+            (Route::Token, EndpointKind::Exchange) => self.fb_exchange(inc),
+            (Route::Token, _) => self.exchange_code(inc),
+            (Route::Exchange, _) => self.graph_exchange(inc, false),
+            (Route::RefreshExchange, _) => self.graph_exchange(inc, true),
+            (Route::Introspect, _) => self.introspect(inc),
+            (Route::Profile, _) => self.profile(inc, seq),
+            (Route::Accounts, _) => self.accounts(inc),
+            (Route::Revoke, _) => self.revoke(inc, seq),
+        };
+        result.unwrap_or_else(|failure| self.fail(route, failure, seq))
+    }
+
+    /// The deny redirect, when the request names a usable redirect URI.
+    fn denied(&self, inc: &Incoming) -> Option<Reply> {
+        let redirect = inc.query_param("redirect_uri")?;
+        let state = inc.query_param("state").unwrap_or_default();
+        let mut params = vec![
+            ("error", "access_denied"),
+            ("error_description", "The user denied your request."),
+        ];
+        if is_meta(self.provider) {
+            params.push(("error_code", "200"));
+            params.push(("error_reason", "user_denied"));
+        }
+        params.push(("state", state));
+        add_query(redirect, &params).map(Reply::Redirect)
+    }
+
+    fn authorize(&mut self, inc: &Incoming) -> Reply {
+        let spec = self.provider.spec();
+        let page =
+            |msg: &str| Reply::Page(400, format!("<h1>{}</h1><p>{msg}</p>", spec.display_name));
+        if inc.query_param(spec.client_id_param) != Some(self.settings.client_id.as_str()) {
+            return page(&format!("Invalid {}.", spec.client_id_param));
+        }
+        let Some(redirect) = inc
+            .query_param("redirect_uri")
+            .filter(|r| Url::parse(r).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+        else {
+            return page("Invalid redirect_uri.");
+        };
+        let Some(state) = inc.query_param("state").filter(|s| !s.is_empty()) else {
+            return page("The state parameter is required.");
+        };
+        let back = |error: &str, description: &str| {
+            add_query(
+                redirect,
+                &[
+                    ("error", error),
+                    ("error_description", description),
+                    ("state", state),
+                ],
+            )
+            .map_or_else(|| page("Invalid redirect_uri."), Reply::Redirect)
+        };
+        if inc.query_param("response_type") != Some("code") {
+            return back("unsupported_response_type", "response_type must be code");
+        }
+        let Some(scope) = inc.query_param("scope").filter(|s| !s.is_empty()) else {
+            return back("invalid_scope", "The scope parameter is required.");
+        };
+        let challenge = inc.query_param("code_challenge");
+        if challenge.is_some() && inc.query_param("code_challenge_method") != Some("S256") {
+            return back("invalid_request", "code_challenge_method must be S256");
+        }
+        if spec.pkce == Pkce::Required && challenge.is_none() {
+            return back("invalid_request", "code_challenge is required");
+        }
+        if self.settings.deny {
+            return self
+                .denied(inc)
+                .unwrap_or_else(|| page("Invalid redirect_uri."));
+        }
+        let code = self.next("code");
+        self.codes.insert(
+            code.clone(),
+            CodeGrant {
+                redirect_uri: redirect.to_owned(),
+                challenge: challenge.filter(|_| spec.pkce.used()).map(str::to_owned),
+                scopes: split_scopes(scope),
+                offline: inc.query_param("access_type") == Some("offline"),
+                issued_at: now(),
+                used: false,
+            },
+        );
+        back_with_code(redirect, &code, state).unwrap_or_else(|| page("Invalid redirect_uri."))
+    }
+
+    fn exchange_code(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
+        let provider = self.provider;
+        if !self.client_ok(inc) {
+            return Err(Failure::InvalidClient);
+        }
+        let meta_graph = matches!(provider, Provider::Facebook | Provider::Instagram);
+        if !meta_graph && inc.param("grant_type") != Some("authorization_code") {
+            return Err(Failure::InvalidRequest(
+                "grant_type must be authorization_code",
+            ));
+        }
+        let code = inc
+            .param("code")
+            .ok_or(Failure::InvalidRequest("The code parameter is required."))?;
+        let grant = self
+            .codes
+            .get(code)
+            .ok_or(Failure::InvalidGrant("Invalid authorization code."))?;
+        if grant.used {
+            return Err(Failure::InvalidGrant(
+                "This authorization code has been used.",
+            ));
+        }
+        if now() > grant.issued_at + CODE_LIFETIME {
+            return Err(Failure::InvalidGrant(
+                "This authorization code has expired.",
+            ));
+        }
+        if inc.param("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            return Err(Failure::RedirectMismatch);
+        }
+        if let Some(challenge) = &grant.challenge {
+            match inc.param("code_verifier") {
+                None => return Err(Failure::InvalidGrant("The code_verifier is missing.")),
+                Some(v) if s256_challenge(v) != *challenge => {
+                    return Err(Failure::InvalidGrant("Invalid code verifier."))
+                }
+                Some(_) => {}
+            }
+        }
+        let grant = grant.clone();
+        if let Some(g) = self.codes.get_mut(code) {
+            g.used = true;
+        }
+        let chain = self.new_chain(grant.scopes.clone());
+        let scope = self.scope_answer(&grant.scopes);
+        let user_id = self.user.external_id.clone();
+        let body = match provider {
+            Provider::Facebook | Provider::Instagram => {
+                let access = self.issue_access(chain, Form::ShortLived, Some(META_SHORT));
+                json!({ "access_token": access, "token_type": "bearer", "expires_in": META_SHORT })
+            }
+            Provider::InstagramLogin => {
+                let access = self.issue_access(chain, Form::ShortLived, Some(IG_SHORT));
+                if self.settings.flat_token_response {
+                    json!({ "access_token": access, "user_id": id_value(&user_id), "permissions": grant.scopes })
+                } else {
+                    json!({ "data": [{ "access_token": access, "user_id": user_id, "permissions": scope }] })
+                }
+            }
+            Provider::Threads => {
+                let access = self.issue_access(chain, Form::ShortLived, Some(IG_SHORT));
+                json!({ "access_token": access, "user_id": id_value(&user_id) })
+            }
+            Provider::Linkedin => {
+                let access = self.issue_access(chain, Form::User, Some(LINKEDIN_ACCESS));
+                let refresh = self.issue_refresh(chain);
+                self.chains[chain].refresh_expires_at = Some(now() + LINKEDIN_REFRESH);
+                json!({ "access_token": access, "expires_in": LINKEDIN_ACCESS, "refresh_token": refresh,
+                        "refresh_token_expires_in": LINKEDIN_REFRESH, "scope": scope })
+            }
+            Provider::X => {
+                let access = self.issue_access(chain, Form::User, Some(X_ACCESS));
+                let mut body = json!({ "token_type": "bearer", "expires_in": X_ACCESS, "access_token": access, "scope": scope });
+                // A refresh token only with `offline.access`.
+                if grant.scopes.iter().any(|s| s == "offline.access") {
+                    body["refresh_token"] = json!(self.issue_refresh(chain));
+                }
+                body
+            }
+            Provider::Google => {
+                let access = self.issue_access(chain, Form::User, Some(GOOGLE_ACCESS));
+                let mut body = json!({ "access_token": access, "expires_in": GOOGLE_ACCESS, "scope": scope, "token_type": "Bearer" });
+                // A refresh token only with `access_type=offline`.
+                if grant.offline {
+                    body["refresh_token"] = json!(self.issue_refresh(chain));
+                }
+                body
+            }
+            Provider::Tiktok => {
+                let access = self.issue_access(chain, Form::User, Some(TIKTOK_ACCESS));
+                let refresh = self.issue_refresh(chain);
+                self.chains[chain].refresh_expires_at = Some(now() + TIKTOK_REFRESH);
+                json!({ "access_token": access, "expires_in": TIKTOK_ACCESS, "open_id": user_id,
+                        "refresh_expires_in": TIKTOK_REFRESH, "refresh_token": refresh, "scope": scope,
+                        "token_type": "Bearer" })
+            }
+            Provider::Pinterest => {
+                let access = self.issue_access(chain, Form::User, Some(PINTEREST_ACCESS));
+                let refresh = self.issue_refresh(chain);
+                self.chains[chain].refresh_expires_at = Some(now() + PINTEREST_REFRESH);
+                json!({ "access_token": access, "refresh_token": refresh, "response_type": "authorization_code",
+                        "token_type": "bearer", "expires_in": PINTEREST_ACCESS,
+                        "refresh_token_expires_in": PINTEREST_REFRESH, "scope": scope })
+            }
+        };
+        Ok(Reply::Json(200, body))
+    }
+
+    fn refresh_grant(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
+        let provider = self.provider;
+        let spec = provider.spec();
+        if !spec.keep_alive.uses_refresh_token() {
+            return Err(Failure::InvalidRequest("Unsupported grant_type."));
+        }
+        if !self.client_ok(inc) {
+            return Err(Failure::InvalidClient);
+        }
+        let presented = inc
+            .param("refresh_token")
+            .ok_or(Failure::InvalidRequest(
+                "The refresh_token parameter is required.",
+            ))?
+            .to_owned();
+        let record = self
+            .refresh
+            .get(&presented)
+            .cloned()
+            .ok_or(Failure::InvalidGrant("Invalid refresh token."))?;
+        let chain = record.chain;
+        if self.chains[chain].dead.is_some() {
+            return Err(Failure::InvalidGrant("Token has been expired or revoked."));
+        }
+        if record.rotated_out {
+            // Replay of a rotated refresh token: the whole chain dies (X documents this).
+            self.kill(chain, Dead::Revoked);
+            return Err(Failure::InvalidGrant("Refresh token was already used."));
+        }
+        let at = now();
+        if self.chains[chain]
+            .refresh_expires_at
+            .is_some_and(|e| e <= at)
+        {
+            return Err(Failure::InvalidGrant("Refresh token has expired."));
+        }
+        let rotating = spec.keep_alive == tokenwarden::domain::KeepAlive::RefreshGrantRotating;
+        let new_refresh = if rotating {
+            if let Some(old) = self.refresh.get_mut(&presented) {
+                old.rotated_out = true;
+            }
+            Some(self.issue_refresh(chain))
+        } else {
+            None
+        };
+        let scopes = self.chains[chain].scopes.clone();
+        let scope = self.scope_answer(&scopes);
+        let body = match provider {
+            Provider::Linkedin => {
+                let access = self.issue_access(chain, Form::User, Some(LINKEDIN_ACCESS));
+                // The refresh token keeps its first expiry: answer the seconds left.
+                let left = self.chains[chain]
+                    .refresh_expires_at
+                    .map_or(LINKEDIN_REFRESH, |e| e.saturating_sub(at));
+                json!({ "access_token": access, "expires_in": LINKEDIN_ACCESS, "refresh_token": presented,
+                        "refresh_token_expires_in": left, "scope": scope })
+            }
+            Provider::X => {
+                let access = self.issue_access(chain, Form::User, Some(X_ACCESS));
+                json!({ "token_type": "bearer", "expires_in": X_ACCESS, "access_token": access,
+                        "scope": scope, "refresh_token": new_refresh })
+            }
+            Provider::Google => {
+                let access = self.issue_access(chain, Form::User, Some(GOOGLE_ACCESS));
+                json!({ "access_token": access, "expires_in": GOOGLE_ACCESS, "scope": scope, "token_type": "Bearer" })
+            }
+            Provider::Tiktok => {
+                let access = self.issue_access(chain, Form::User, Some(TIKTOK_ACCESS));
+                self.chains[chain].refresh_expires_at = Some(at + TIKTOK_REFRESH);
+                json!({ "access_token": access, "expires_in": TIKTOK_ACCESS, "open_id": self.user.external_id,
+                        "refresh_expires_in": TIKTOK_REFRESH, "refresh_token": new_refresh, "scope": scope,
+                        "token_type": "Bearer" })
+            }
+            Provider::Pinterest => {
+                let access = self.issue_access(chain, Form::User, Some(PINTEREST_ACCESS));
+                self.chains[chain].refresh_expires_at = Some(at + PINTEREST_REFRESH);
+                json!({ "access_token": access, "response_type": "refresh_token", "token_type": "bearer",
+                        "expires_in": PINTEREST_ACCESS, "refresh_token": new_refresh,
+                        "refresh_token_expires_in": PINTEREST_REFRESH, "scope": scope })
+            }
+            _ => return Err(Failure::InvalidRequest("Unsupported grant_type.")),
+        };
+        Ok(Reply::Json(200, body))
+    }
+
+    /// Meta's `grant_type=fb_exchange_token` at the token URL.
+    fn fb_exchange(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
+        if !self.client_ok(inc) {
+            return Err(Failure::InvalidClient);
+        }
+        let token = inc
+            .param("fb_exchange_token")
+            .ok_or(Failure::InvalidRequest(
+                "(#100) Missing parameter fb_exchange_token",
+            ))?;
+        let record = self.live(Some(token)).map_err(Failure::DeadToken)?;
+        if record.form == Form::Page {
+            return Err(Failure::InvalidRequest(
+                "(#100) A Page token cannot be exchanged",
+            ));
+        }
+        let chain = record.chain;
+        let access = self.issue_access(chain, Form::LongLived, Some(META_LONG));
+        Ok(Reply::Json(
+            200,
+            json!({ "access_token": access, "token_type": "bearer", "expires_in": META_LONG }),
+        ))
+    }
+
+    /// Instagram Login / Threads: `ig_exchange_token` / `th_exchange_token` (exchange),
+    /// `ig_refresh_token` / `th_refresh_token` (refresh).
+    fn graph_exchange(&mut self, inc: &Incoming, refresh: bool) -> Result<Reply, Failure> {
+        let prefix = if self.provider == Provider::Threads {
+            "th"
+        } else {
+            "ig"
+        };
+        let expected = format!(
+            "{prefix}_{}_token",
+            if refresh { "refresh" } else { "exchange" }
+        );
+        if inc.param("grant_type") != Some(expected.as_str()) {
+            return Err(Failure::InvalidRequest("Unsupported grant type"));
+        }
+        if !refresh && inc.param("client_secret") != Some(self.settings.client_secret.as_str()) {
+            return Err(Failure::InvalidClient);
+        }
+        let record = self
+            .live(inc.param("access_token"))
+            .map_err(Failure::DeadToken)?;
+        if refresh && record.form != Form::LongLived {
+            return Err(Failure::InvalidRequest(
+                "Only long-lived access tokens can be refreshed.",
+            ));
+        }
+        let chain = record.chain;
+        let access = self.issue_access(chain, Form::LongLived, Some(META_LONG));
+        Ok(Reply::Json(
+            200,
+            json!({ "access_token": access, "token_type": "bearer", "expires_in": META_LONG }),
+        ))
+    }
+
+    fn debug_token_invalid(&self, dead: Dead) -> Reply {
+        let mut error =
+            match dialect::failure(self.provider, Route::Profile, Failure::DeadToken(dead), 0).1 {
+                Value::Object(mut o) => o.remove("error").unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+        // debug_token names it `subcode`, not `error_subcode`.
+        if let Some(obj) = error.as_object_mut() {
+            if let Some(sub) = obj.remove("error_subcode") {
+                obj.insert("subcode".into(), sub);
+            }
+            obj.remove("type");
+            obj.remove("fbtrace_id");
+        }
+        Reply::Json(
+            200,
+            json!({ "data": { "app_id": self.settings.client_id, "is_valid": false, "error": error, "scopes": [] } }),
+        )
+    }
+
+    fn introspect(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
+        match self.provider {
+            Provider::Facebook | Provider::Instagram => {
+                let app = format!(
+                    "{}|{}",
+                    self.settings.client_id, self.settings.client_secret
+                );
+                if inc.query_param("access_token") != Some(app.as_str()) {
+                    return Ok(dialect::meta_error(
+                        400,
+                        190,
+                        None,
+                        "Invalid OAuth access token signature.",
+                        0,
+                    )
+                    .into());
+                }
+                let input = inc.param("input_token").ok_or(Failure::InvalidRequest(
+                    "(#100) The parameter input_token is required",
+                ))?;
+                let record = match self.live(Some(input)) {
+                    Ok(r) => r.clone(),
+                    Err(dead) => return Ok(self.debug_token_invalid(dead)),
+                };
+                let chain = &self.chains[record.chain];
+                let mut data = json!({
+                    "app_id": self.settings.client_id,
+                    "type": if record.form == Form::Page { "PAGE" } else { "USER" },
+                    "application": "tokenwarden (fake)",
+                    "data_access_expires_at": chain.authorized_at + META_DATA_ACCESS,
+                    "expires_at": record.expires_at.unwrap_or(0),
+                    "is_valid": true,
+                    "issued_at": record.issued_at,
+                    "scopes": chain.scopes,
+                    "granular_scopes": [],
+                    "user_id": self.user.external_id,
+                });
+                if let Some(page) = &record.page_id {
+                    data["profile_id"] = json!(page);
+                }
+                Ok(Reply::Json(200, json!({ "data": data })))
+            }
+            Provider::Linkedin => {
+                let ok = inc.form_param("client_id") == Some(self.settings.client_id.as_str())
+                    && inc.form_param("client_secret")
+                        == Some(self.settings.client_secret.as_str());
+                if !ok {
+                    return Err(Failure::InvalidClient);
+                }
+                let token = inc
+                    .form_param("token")
+                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?;
+                Ok(Reply::Json(
+                    200,
+                    match self.live(Some(token)) {
+                        Err(dead) => linkedin_inactive(dead),
+                        Ok(record) => {
+                            let chain = &self.chains[record.chain];
+                            json!({
+                                "active": true,
+                                "client_id": self.settings.client_id,
+                                "authorized_at": chain.authorized_at,
+                                "created_at": record.issued_at,
+                                "status": "active",
+                                "expires_at": record.expires_at,
+                                "scope": chain.scopes.join(","),
+                                "auth_type": "3L",
+                            })
+                        }
+                    },
+                ))
+            }
+            _ => {
+                // Google tokeninfo.
+                let record = self
+                    .live(inc.param("access_token"))
+                    .map_err(Failure::DeadToken)?;
+                let chain = &self.chains[record.chain];
+                let exp = record.expires_at.unwrap_or(0);
+                Ok(Reply::Json(
+                    200,
+                    json!({
+                        "azp": self.settings.client_id,
+                        "aud": self.settings.client_id,
+                        "sub": self.user.external_id,
+                        "scope": chain.scopes.join(" "),
+                        "exp": exp.to_string(),
+                        "expires_in": exp.saturating_sub(now()).to_string(),
+                        "email": format!("{}@fake.invalid", self.user.external_id),
+                        "email_verified": "true",
+                        "access_type": "offline",
+                    }),
+                ))
+            }
+        }
+    }
+
+    fn profile(&mut self, inc: &Incoming, seq: u64) -> Result<Reply, Failure> {
+        self.live(inc.user_token()).map_err(Failure::DeadToken)?;
+        let u = &self.user;
+        let picture = u.picture_url.clone();
+        let body = match self.provider {
+            Provider::Facebook | Provider::Instagram => {
+                json!({ "id": u.external_id, "name": u.name })
+            }
+            Provider::InstagramLogin => json!({
+                "user_id": u.external_id,
+                "username": u.name,
+                "id": format!("{}-app-scoped", u.external_id),
+                "profile_picture_url": picture,
+            }),
+            Provider::Threads => json!({
+                "id": u.external_id,
+                "username": u.name,
+                "threads_profile_picture_url": picture,
+            }),
+            Provider::Linkedin | Provider::Google => json!({
+                "sub": u.external_id,
+                "name": u.name,
+                "given_name": u.name.split(' ').next().unwrap_or_default(),
+                "picture": picture,
+                "email": format!("{}@fake.invalid", u.external_id),
+                "email_verified": true,
+            }),
+            Provider::X => json!({ "data": {
+                "id": u.external_id, "name": u.name,
+                "username": u.name.to_lowercase().replace(' ', "_"),
+                "profile_image_url": picture,
+            }}),
+            Provider::Tiktok => json!({
+                "data": { "user": {
+                    "open_id": u.external_id,
+                    "union_id": format!("{}-union", u.external_id),
+                    "avatar_url": picture,
+                    "display_name": u.name,
+                }},
+                "error": { "code": "ok", "message": "", "log_id": format!("FAKE{seq:08}") },
+            }),
+            Provider::Pinterest => json!({
+                "account_type": "BUSINESS",
+                "id": u.external_id,
+                "username": u.name.to_lowercase().replace(' ', "_"),
+                "business_name": u.name,
+                "profile_image": picture,
+                "website_url": "",
+            }),
+        };
+        Ok(Reply::Json(200, body))
+    }
+
+    fn accounts(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
+        let record = self.live(inc.user_token()).map_err(Failure::DeadToken)?;
+        if record.form == Form::Page {
+            return Err(Failure::InvalidRequest(
+                "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
+            ));
+        }
+        let chain = record.chain;
+        let fields = inc.param("fields").unwrap_or("id,name,access_token");
+        let limit: usize = inc
+            .param("limit")
+            .and_then(|l| l.parse().ok())
+            .filter(|l| *l > 0)
+            .unwrap_or(25);
+        let start: usize = inc
+            .param("after")
+            .and_then(|a| a.strip_prefix("cursor-"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .map_or(0, |n| n + 1);
+        let pages = self.user.pages.clone();
+        let end = (start + limit).min(pages.len());
+        let mut data = Vec::new();
+        for page in pages.iter().take(end).skip(start) {
+            let token = match self.page_tokens.get(&(chain, page.id.clone())) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = self.issue_access(chain, Form::Page, None);
+                    if let Some(a) = self.access.get_mut(&t) {
+                        a.page_id = Some(page.id.clone());
+                    }
+                    self.page_tokens.insert((chain, page.id.clone()), t.clone());
+                    t
+                }
+            };
+            let mut item = json!({ "id": page.id, "name": page.name, "category": "Local business",
+                                   "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MANAGE"] });
+            if fields.contains("access_token") {
+                item["access_token"] = json!(token);
+            }
+            if fields.contains("picture") {
+                item["picture"] = json!({ "data": { "url": format!("https://fake.invalid/pages/{}.png", page.id) } });
+            }
+            if fields.contains("instagram_business_account") {
+                if let Some(ig) = &page.instagram_business_account {
+                    item["instagram_business_account"] = json!({
+                        "id": ig.id, "username": ig.username, "profile_picture_url": ig.profile_picture_url,
+                    });
+                }
+            }
+            data.push(item);
+        }
+        let mut body = json!({ "data": data });
+        if end > start {
+            body["paging"] = json!({ "cursors": {
+                "before": format!("cursor-{start}"),
+                "after": format!("cursor-{}", end - 1),
+            }});
+            if end < pages.len() {
+                let host = inc.host.as_deref().unwrap_or("127.0.0.1");
+                body["paging"]["next"] = json!(format!(
+                    "http://{host}{}?limit={limit}&after=cursor-{}",
+                    inc.path,
+                    end - 1
+                ));
+            }
+        }
+        Ok(Reply::Json(200, body))
+    }
+
+    fn revoke(&mut self, inc: &Incoming, seq: u64) -> Result<Reply, Failure> {
+        match self.provider {
+            Provider::Facebook | Provider::Instagram => {
+                self.live(inc.user_token()).map_err(Failure::DeadToken)?;
+                // The app is removed from the user's account: every grant dies.
+                for chain in 0..self.chains.len() {
+                    self.kill(chain, Dead::Revoked);
+                }
+                Ok(Reply::Json(200, json!({ "success": true })))
+            }
+            Provider::Google => {
+                let token = inc.param("token").map(str::to_owned);
+                let chain = token
+                    .as_deref()
+                    .and_then(|t| self.chain_of(t))
+                    .filter(|c| self.chains[*c].dead.is_none())
+                    .ok_or(Failure::DeadToken(Dead::Unknown))?;
+                self.kill(chain, Dead::Revoked);
+                Ok(Reply::Json(200, json!({})))
+            }
+            provider => {
+                if !self.client_ok(inc) {
+                    return Err(Failure::InvalidClient);
+                }
+                let token = inc
+                    .form_param("token")
+                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?
+                    .to_owned();
+                if let Some(chain) = self.chain_of(&token) {
+                    self.kill(chain, Dead::Revoked);
+                }
+                Ok(match provider {
+                    Provider::X => Reply::Json(200, json!({ "revoked": true })),
+                    Provider::Tiktok => Reply::Json(
+                        200,
+                        json!({ "data": {}, "error": { "code": "ok", "message": "", "log_id": format!("FAKE{seq:08}") } }),
+                    ),
+                    _ => Reply::Empty(200),
+                })
+            }
+        }
+    }
+}
+
+/// The placeholder message the `echo_request` fault replaces.
+const ECHO: &str = "__echo__";
+
+fn replace_text(value: &mut Value, placeholder: &str, text: &str) {
+    match value {
+        Value::String(s) if s == placeholder => *s = text.to_owned(),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| replace_text(v, placeholder, text)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| replace_text(v, placeholder, text)),
+        _ => {}
+    }
+}
+
+fn linkedin_inactive(dead: Dead) -> Value {
+    match dead {
+        Dead::Unknown => json!({ "active": false }),
+        Dead::Expired => json!({ "active": false, "status": "expired" }),
+        Dead::Revoked | Dead::Meta(_) => json!({ "active": false, "status": "revoked" }),
+    }
+}
+
+fn back_with_code(redirect: &str, code: &str, state: &str) -> Option<Reply> {
+    add_query(redirect, &[("code", code), ("state", state)]).map(Reply::Redirect)
+}

@@ -1,0 +1,266 @@
+//! Talking to the networks: the port every function uses, and its HTTP adapter.
+//!
+//! The port speaks in domain terms (a token grant, a profile, a check result); the adapter
+//! speaks each network's documented wire format. Neither ever puts a token, code, verifier
+//! or client secret into an error, a log line or a Debug print.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::domain::{Provider, ProviderReply, Verdict};
+use crate::seal::Secret;
+
+pub mod http;
+mod wire;
+
+pub use http::{ClientBuildError, HttpProviderClient};
+
+/// One network's app credentials.
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// All networks' app credentials, from one Secrets Manager secret shaped
+/// `{"facebook":{"client_id":"...","client_secret":"..."}, "x":{...}, ...}`.
+/// A network missing from it is not offered.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials(BTreeMap<Provider, ClientCredentials>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("the client credentials secret is not JSON of the form {{\"<provider>\":{{\"client_id\":\"...\",\"client_secret\":\"...\"}}}}: {0}")]
+    Format(String),
+}
+
+impl Credentials {
+    pub fn from_secret(secret: &Secret) -> Result<Self, CredentialsError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            client_id: String,
+            client_secret: String,
+        }
+        let raw: BTreeMap<String, Entry> = serde_json::from_str(secret.expose())
+            // serde's message names the position and the expected type, never the value.
+            .map_err(|e| {
+                CredentialsError::Format(format!("line {} column {}", e.line(), e.column()))
+            })?;
+        let mut map = BTreeMap::new();
+        for (name, entry) in raw {
+            let provider: Provider = name
+                .parse()
+                .map_err(|_| CredentialsError::Format(format!("unknown provider '{name}'")))?;
+            if entry.client_id.is_empty() || entry.client_secret.is_empty() {
+                continue;
+            }
+            map.insert(
+                provider,
+                ClientCredentials {
+                    client_id: entry.client_id,
+                    client_secret: Secret::new(entry.client_secret),
+                },
+            );
+        }
+        Ok(Self(map))
+    }
+
+    pub fn from_map(map: BTreeMap<Provider, ClientCredentials>) -> Self {
+        Self(map)
+    }
+
+    pub fn get(&self, provider: Provider) -> Option<&ClientCredentials> {
+        self.0.get(&provider)
+    }
+
+    /// The networks offered (credentials present), in catalogue order.
+    pub fn offered(&self) -> Vec<Provider> {
+        Provider::ALL
+            .into_iter()
+            .filter(|p| self.0.contains_key(p))
+            .collect()
+    }
+}
+
+/// Tokens a network handed out, with the lifetimes it stated.
+#[derive(Clone)]
+pub struct TokenGrant {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    /// `expires_in` as returned; `None` when the response had none.
+    pub expires_in: Option<Duration>,
+    /// `refresh_token_expires_in` / `refresh_expires_in` as returned.
+    pub refresh_expires_in: Option<Duration>,
+    /// Granted scopes, when the response lists them.
+    pub scopes: Option<Vec<String>>,
+    /// The network's user id when the token response carries it (Instagram Login's
+    /// `user_id`, Threads' `user_id`, TikTok's `open_id`).
+    pub user_id: Option<String>,
+}
+
+impl fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenGrant")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .field("scopes", &self.scopes)
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
+/// An account the grant reaches: the user's own profile, or one Facebook Page / Instagram
+/// business account per Page the user granted (each with its own Page token).
+#[derive(Clone, Debug)]
+pub struct RemoteAccount {
+    pub external_id: String,
+    pub display_name: String,
+    pub picture_url: Option<String>,
+    /// The token to store for this account when it differs from the user's token
+    /// (a Facebook Page token).
+    pub access_token: Option<Secret>,
+}
+
+/// What a validity check found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenCheck {
+    pub valid: bool,
+    /// The expiry the network reports now (`debug_token`'s `expires_at`, LinkedIn's
+    /// `expires_at`); `None` when it does not say or the token never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Meta's `data_access_expires_at`.
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A failed call to a network.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The network answered with an error; `verdict` says what it means for the account.
+    /// `summary` is the network's error code/type and message, never a token.
+    #[error("{provider} answered {status}: {summary}")]
+    Rejected {
+        provider: Provider,
+        status: u16,
+        verdict: Verdict,
+        summary: String,
+    },
+    #[error("{provider} did not answer in time")]
+    Timeout { provider: Provider },
+    #[error("{provider} could not be reached")]
+    Network {
+        provider: Provider,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A redirect from an endpoint that must answer directly (never followed).
+    #[error("{provider} answered with a redirect, which is not followed")]
+    Redirected { provider: Provider },
+    /// A success status with a body we cannot read.
+    #[error("{provider} sent an answer tokenwarden cannot read: {what}")]
+    Unreadable { provider: Provider, what: String },
+    /// No client credentials for this network.
+    #[error("{0} is not offered (no client credentials)")]
+    NotOffered(Provider),
+    /// The network has no such operation (e.g. revocation on Threads).
+    #[error("{provider} does not support {operation}")]
+    Unsupported {
+        provider: Provider,
+        operation: &'static str,
+    },
+}
+
+impl ProviderError {
+    /// What the failure means for the connection.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            ProviderError::Rejected { verdict, .. } => *verdict,
+            ProviderError::Timeout { provider } => {
+                crate::domain::classify(*provider, ProviderReply::Timeout)
+            }
+            ProviderError::Network { provider, .. } => {
+                crate::domain::classify(*provider, ProviderReply::Network)
+            }
+            // A redirect or an unreadable body is the network misbehaving, not the user.
+            ProviderError::Redirected { .. } | ProviderError::Unreadable { .. } => {
+                Verdict::Unrecognised
+            }
+            ProviderError::NotOffered(_) | ProviderError::Unsupported { .. } => {
+                Verdict::Unrecognised
+            }
+        }
+    }
+}
+
+/// The parameters of an authorize redirect.
+#[derive(Debug)]
+pub struct AuthorizeRequest<'a> {
+    pub provider: Provider,
+    pub state: &'a str,
+    pub redirect_uri: &'a str,
+    /// The S256 challenge, where the network takes PKCE.
+    pub code_challenge: Option<&'a str>,
+}
+
+/// Every call tokenwarden makes to a network.
+#[async_trait]
+pub trait ProviderClient: Send + Sync {
+    /// The networks this client has credentials for.
+    fn offered(&self) -> Vec<Provider>;
+
+    /// The URL to send the browser to.
+    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, ProviderError>;
+
+    /// Exchanges an authorization code (with the exact redirect URI used at authorize and
+    /// the PKCE verifier where one was sent).
+    async fn exchange_code(
+        &self,
+        provider: Provider,
+        code: &Secret,
+        redirect_uri: &str,
+        code_verifier: Option<&Secret>,
+    ) -> Result<TokenGrant, ProviderError>;
+
+    /// Meta's short-lived to long-lived exchange (`fb_exchange_token`, `ig_exchange_token`,
+    /// `th_exchange_token`). Networks without one return the grant unchanged.
+    async fn long_lived(
+        &self,
+        provider: Provider,
+        grant: TokenGrant,
+    ) -> Result<TokenGrant, ProviderError>;
+
+    /// Keeps the connection alive by the network's rules: the refresh grant with the refresh
+    /// token, or the exchange-style refresh of the access token itself.
+    async fn refresh(
+        &self,
+        provider: Provider,
+        access_token: &Secret,
+        refresh_token: Option<&Secret>,
+    ) -> Result<TokenGrant, ProviderError>;
+
+    /// Checks validity without using the token for real work: introspection where the
+    /// network offers it, a cheap profile read otherwise.
+    async fn check(
+        &self,
+        provider: Provider,
+        access_token: &Secret,
+    ) -> Result<TokenCheck, ProviderError>;
+
+    /// The accounts the user token reaches: the user's profile, or for Facebook and
+    /// Instagram-via-Facebook one account per Page granted.
+    async fn accounts(
+        &self,
+        provider: Provider,
+        access_token: &Secret,
+    ) -> Result<Vec<RemoteAccount>, ProviderError>;
+
+    /// Revokes the app's access at the network, where it offers revocation.
+    async fn revoke(&self, provider: Provider, access_token: &Secret) -> Result<(), ProviderError>;
+}
