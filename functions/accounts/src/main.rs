@@ -1,0 +1,54 @@
+//! Lambda function `accounts`: `GET /providers`, `GET /accounts`, `GET /accounts/{id}`,
+//! `DELETE /accounts/{id}`. Wiring only; the handler is `tokenwarden::api::accounts`.
+//!
+//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
+//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`, `TOKENWARDEN_ALLOWED_ORIGINS` (required);
+//! `TOKENWARDEN_PROVIDER_BASE_URL`, `TOKENWARDEN_TEAM_CLAIM`, `TOKENWARDEN_USER_CLAIM`,
+//! `TOKENWARDEN_MAX_BODY_BYTES` (optional); the AWS SDK's own variables.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{service_fn, Error, Request};
+use tokenwarden::api::accounts::{self, AccountsApi};
+use tokenwarden::domain::SystemClock;
+use tokenwarden::providers::HttpProviderClient;
+use tokenwarden::runtime::{self, vars};
+use tokenwarden::secrets::SecretsManager;
+use tokenwarden::store::dynamo::DynamoStore;
+
+/// A revocation at disconnect waits at most this long for the network.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    runtime::init_tracing();
+    let http = runtime::http_config();
+    let table = runtime::required(vars::TABLE_NAME);
+    let endpoints = runtime::provider_endpoints();
+
+    let aws = runtime::aws_config().await;
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let keyring = runtime::sealing_keyring(&secrets).await?;
+    let credentials = runtime::client_credentials(&secrets).await?;
+    let providers = runtime::startup(
+        HttpProviderClient::new(credentials, endpoints, PROVIDER_TIMEOUT),
+        "build the provider client",
+    )?;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+
+    let api = AccountsApi {
+        accounts: store.clone(),
+        ledger: store,
+        providers: Arc::new(providers),
+        keyring: Arc::new(keyring),
+        clock: Arc::new(SystemClock),
+        http,
+    };
+    let api = &api;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(accounts::handle(api, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,449 @@
+//! Function `accounts`: the networks offered, the team's accounts with their token column,
+//! one account, and disconnect.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Account, AccountId, Clock, KeepAlive, Provider, Status, TeamId, TokenColumn};
+use crate::http::{self, query, ApiError, HttpConfig, Route, Tenant};
+use crate::providers::{ProviderClient, ProviderError};
+use crate::seal::{Binding, Keyring, TokenSlot};
+use crate::store::{AccountStore, Cursor, Ledger};
+
+/// Page size when the caller gives none.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// The largest page a caller may ask for.
+pub const MAX_LIMIT: u32 = 100;
+/// Store pages read at most per request when filters match few accounts; the answer is then
+/// shorter than `limit` and carries a cursor.
+pub const MAX_STORE_PAGES_PER_REQUEST: usize = 10;
+
+/// The routes of this function, as written in `infra/openapi.yaml`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/providers"),
+    ("GET", "/accounts"),
+    ("GET", "/accounts/{id}"),
+    ("DELETE", "/accounts/{id}"),
+];
+
+/// What the `accounts` function works with, built once at cold start.
+pub struct AccountsApi {
+    pub accounts: Arc<dyn AccountStore>,
+    pub ledger: Arc<dyn Ledger>,
+    pub providers: Arc<dyn ProviderClient>,
+    /// Opens the access token for revocation at disconnect.
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+    pub http: HttpConfig,
+}
+
+enum AccountsRoute {
+    Providers,
+    Accounts,
+    Account(String),
+}
+
+impl Route for AccountsRoute {
+    fn find(segments: &[&str]) -> Option<Self> {
+        match segments {
+            ["providers"] => Some(AccountsRoute::Providers),
+            ["accounts"] => Some(AccountsRoute::Accounts),
+            ["accounts", id] => Some(AccountsRoute::Account((*id).to_owned())),
+            _ => None,
+        }
+    }
+
+    fn methods(&self) -> &'static [Method] {
+        match self {
+            AccountsRoute::Providers | AccountsRoute::Accounts => &[Method::GET],
+            AccountsRoute::Account(_) => &[Method::GET, Method::DELETE],
+        }
+    }
+
+    fn template(&self) -> &'static str {
+        match self {
+            AccountsRoute::Providers => "/providers",
+            AccountsRoute::Accounts => "/accounts",
+            AccountsRoute::Account(_) => "/accounts/{id}",
+        }
+    }
+}
+
+/// The function's handler: one API Gateway request in, one response out.
+pub async fn handle(api: &AccountsApi, req: Request) -> Response<Body> {
+    http::serve(&api.http, req, |req, caller, route| async move {
+        match (req.method().clone(), route) {
+            (_, AccountsRoute::Providers) => Ok(providers(api)),
+            (_, AccountsRoute::Accounts) => list(api, &req, &caller).await,
+            (Method::DELETE, AccountsRoute::Account(id)) => {
+                disconnect(api, &caller, &account_id(&id)?).await
+            }
+            (_, AccountsRoute::Account(id)) => get(api, &caller, &account_id(&id)?).await,
+        }
+    })
+    .await
+}
+
+/// An id that cannot exist is simply not found.
+fn account_id(raw: &str) -> Result<AccountId, ApiError> {
+    AccountId::parse(raw).map_err(|_| not_found())
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no account with this id in your team".into())
+}
+
+// ---- GET /providers -------------------------------------------------------------------
+
+/// A network the team can connect, and what tokenwarden can do for it.
+#[derive(Debug, Serialize)]
+pub struct ProviderView {
+    pub id: Provider,
+    pub name: &'static str,
+    /// Whether tokenwarden can keep a connection alive without a person.
+    pub auto_refresh: bool,
+    /// How: `none`, `refresh_token`, `rotating_refresh_token` or `self_refresh` (a
+    /// long-lived token that renews itself).
+    pub keep_alive: &'static str,
+    /// Auto-refresh works only when the network grants a refresh token (LinkedIn: partner
+    /// apps; X: `offline.access`).
+    pub needs_refresh_token: bool,
+    /// The typical access token lifetime when the network does not say (seconds; `null`:
+    /// no expiry).
+    pub typical_access_lifetime_seconds: Option<i64>,
+    /// The typical refresh token lifetime (seconds; `null`: none or no fixed expiry).
+    pub typical_refresh_lifetime_seconds: Option<i64>,
+    /// Whether disconnecting also revokes the app's access at the network.
+    pub revokes_on_disconnect: bool,
+}
+
+impl ProviderView {
+    pub fn of(provider: Provider) -> Self {
+        let spec = provider.spec();
+        let keep_alive = match spec.keep_alive {
+            KeepAlive::None => "none",
+            KeepAlive::RefreshGrant => "refresh_token",
+            KeepAlive::RefreshGrantRotating => "rotating_refresh_token",
+            KeepAlive::Exchange { .. } => "self_refresh",
+        };
+        Self {
+            id: provider,
+            name: spec.display_name,
+            auto_refresh: !matches!(spec.keep_alive, KeepAlive::None),
+            keep_alive,
+            needs_refresh_token: spec.keep_alive.uses_refresh_token(),
+            typical_access_lifetime_seconds: spec.default_access_lifetime.map(|d| d.num_seconds()),
+            typical_refresh_lifetime_seconds: spec
+                .default_refresh_lifetime
+                .map(|d| d.num_seconds()),
+            revokes_on_disconnect: spec.revoke_url.is_some(),
+        }
+    }
+}
+
+fn providers(api: &AccountsApi) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Providers {
+        providers: Vec<ProviderView>,
+    }
+    let mut offered = api.providers.offered();
+    offered.sort_unstable(); // catalogue order
+    offered.dedup();
+    let providers = offered.into_iter().map(ProviderView::of).collect();
+    http::json(StatusCode::OK, &Providers { providers })
+}
+
+// ---- GET /accounts, GET /accounts/{id} ------------------------------------------------
+
+/// One account as the frontend shows it. Never a token, sealed or not.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub id: AccountId,
+    pub provider: Provider,
+    pub provider_name: &'static str,
+    pub display_name: String,
+    pub picture_url: Option<String>,
+    pub connected_at: DateTime<Utc>,
+    /// The token column.
+    pub token: TokenColumn,
+}
+
+impl AccountView {
+    pub fn of(account: &Account, now: DateTime<Utc>) -> Self {
+        Self {
+            id: account.id.clone(),
+            provider: account.provider,
+            provider_name: account.provider.spec().display_name,
+            display_name: account.display_name.clone(),
+            picture_url: account.picture_url.clone(),
+            connected_at: account.connected_at,
+            token: account.token_column(now),
+        }
+    }
+}
+
+async fn get(
+    api: &AccountsApi,
+    caller: &Tenant,
+    id: &AccountId,
+) -> Result<Response<Body>, ApiError> {
+    let account = api
+        .accounts
+        .get_account(&caller.team, id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &AccountView::of(&account, api.clock.now()),
+    ))
+}
+
+/// Which accounts a listing keeps.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Filter {
+    statuses: Vec<Status>,
+    providers: Vec<Provider>,
+}
+
+impl Filter {
+    fn keeps(&self, account: &Account, status: Status) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&status))
+            && (self.providers.is_empty() || self.providers.contains(&account.provider))
+    }
+
+    /// A stable text of the filter, bound into the cursor.
+    fn fingerprint(&self) -> String {
+        let mut s: Vec<&str> = self.statuses.iter().map(|s| s.as_str()).collect();
+        s.sort_unstable();
+        s.dedup();
+        let mut p: Vec<&str> = self.providers.iter().map(|p| p.id()).collect();
+        p.sort_unstable();
+        p.dedup();
+        format!("status={};provider={}", s.join(","), p.join(","))
+    }
+}
+
+/// The listing's position, opaque to the caller: the store cursor of the page being read,
+/// how many of that page's items were already answered, and the store page size (so the
+/// page reads the same again). Bound to the team and the filter it was issued for.
+#[derive(Debug, Serialize, Deserialize)]
+struct ListCursor {
+    /// Store cursor of the page to read (`None`: the first page).
+    s: Option<String>,
+    /// Items of that page already answered.
+    k: u32,
+    /// Store page size.
+    p: u32,
+    t: String,
+    f: String,
+}
+
+impl ListCursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(raw: &str, team: &TeamId, filter: &Filter) -> Result<Self, ApiError> {
+        let bad =
+            || ApiError::bad_request("invalid_cursor", "the cursor is not valid for this listing");
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+        let cursor: ListCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if cursor.t != team.as_str()
+            || cursor.f != filter.fingerprint()
+            || cursor.p == 0
+            || cursor.p > MAX_LIMIT
+        {
+            return Err(bad());
+        }
+        Ok(cursor)
+    }
+}
+
+async fn list(
+    api: &AccountsApi,
+    req: &Request,
+    caller: &Tenant,
+) -> Result<Response<Body>, ApiError> {
+    let q = query(req, &["status", "provider", "limit", "cursor"])?;
+    let mut filter = Filter::default();
+    for raw in q.list("status") {
+        let status = [
+            Status::Active,
+            Status::Expiring,
+            Status::Expired,
+            Status::Revoked,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                "status must be active, expiring, expired or revoked",
+            )
+        })?;
+        filter.statuses.push(status);
+    }
+    for raw in q.list("provider") {
+        let provider: Provider = raw.parse().map_err(|e: crate::domain::InvalidValue| {
+            ApiError::bad_request("invalid_parameter", e.to_string())
+        })?;
+        filter.providers.push(provider);
+    }
+    let limit = match q.one("limit")? {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
+    };
+    let start = match q.one("cursor")? {
+        Some(raw) => ListCursor::decode(raw, &caller.team, &filter)?,
+        None => ListCursor {
+            s: None,
+            k: 0,
+            p: limit,
+            t: caller.team.as_str().to_owned(),
+            f: filter.fingerprint(),
+        },
+    };
+
+    let now = api.clock.now();
+    let page_size = start.p;
+    let mut store_cursor = start.s.map(|s| Cursor::from_client(&s));
+    let mut skip = start.k as usize;
+    let mut items = Vec::new();
+    let mut next = None;
+    let mut reads = 0;
+    loop {
+        let page = api
+            .accounts
+            .list_accounts(&caller.team, page_size, store_cursor.as_ref())
+            .await?;
+        reads += 1;
+        let len = page.items.len();
+        let mut cut = None;
+        for (i, account) in page.items.iter().enumerate().skip(skip) {
+            let view = AccountView::of(account, now);
+            if filter.keeps(account, view.token.status) {
+                items.push(view);
+                if items.len() == limit as usize {
+                    cut = Some(i + 1);
+                    break;
+                }
+            }
+        }
+        skip = 0;
+        let position = |s: Option<&Cursor>, k: usize| ListCursor {
+            s: s.map(|c| c.as_str().to_owned()),
+            k: k as u32,
+            p: page_size,
+            t: caller.team.as_str().to_owned(),
+            f: filter.fingerprint(),
+        };
+        match (cut, page.next) {
+            // Stopped inside the page: the next answer re-reads it and skips what was sent.
+            (Some(k), _) if k < len => {
+                next = Some(position(store_cursor.as_ref(), k));
+                break;
+            }
+            (_, None) => break,
+            (Some(_), Some(after)) => {
+                next = Some(position(Some(&after), 0));
+                break;
+            }
+            (None, Some(after)) => {
+                store_cursor = Some(after);
+                if reads >= MAX_STORE_PAGES_PER_REQUEST {
+                    next = Some(position(store_cursor.as_ref(), 0));
+                    break;
+                }
+            }
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Listing {
+        accounts: Vec<AccountView>,
+        next_cursor: Option<String>,
+    }
+    Ok(http::json(
+        StatusCode::OK,
+        &Listing {
+            accounts: items,
+            next_cursor: next.map(|c| c.encode()),
+        },
+    ))
+}
+
+// ---- DELETE /accounts/{id} -------------------------------------------------------------
+
+/// Disconnects: revokes at the network where it offers revocation (best effort: a failure
+/// is logged and does not keep the account), then removes the account's ledger entries and
+/// the account itself (its sealed tokens, lease and external-id items go with it).
+async fn disconnect(
+    api: &AccountsApi,
+    caller: &Tenant,
+    id: &AccountId,
+) -> Result<Response<Body>, ApiError> {
+    let account = api
+        .accounts
+        .get_account(&caller.team, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let revoked = revoke(api, &account).await;
+    let cleared = api.ledger.clear_account(&caller.team, id).await?;
+    let removed = api.accounts.delete_account(&caller.team, id).await?;
+    tracing::info!(
+        account = %id,
+        provider = %account.provider,
+        revoked,
+        ledger_entries = cleared,
+        removed,
+        by = %caller.user,
+        "account disconnected"
+    );
+    Ok(http::no_content())
+}
+
+/// Whether the network confirmed the revocation.
+async fn revoke(api: &AccountsApi, account: &Account) -> bool {
+    let provider = account.provider;
+    if provider.spec().revoke_url.is_none() {
+        return false;
+    }
+    let binding = Binding {
+        team: &account.team,
+        provider,
+        account: &account.id,
+    };
+    let token = match api
+        .keyring
+        .open(&account.tokens.access, binding, TokenSlot::Access)
+    {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(account = %account.id, provider = %provider, error = %http::cause_chain(&e), "cannot open the access token to revoke it; disconnecting without revoking");
+            return false;
+        }
+    };
+    match api.providers.revoke(provider, &token).await {
+        Ok(()) => true,
+        Err(ProviderError::Unsupported { .. }) => false,
+        Err(e) => {
+            tracing::warn!(account = %account.id, provider = %provider, error = %http::cause_chain(&e), "revocation at the network failed; disconnecting anyway");
+            false
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Who is calling: the team and the user, from the JWT authorizer's claims and nowhere
+//! else. API Gateway (HTTP API, payload format 2.0) verified the token and put its claims in
+//! `requestContext.authorizer.jwt.claims`; a request without them is refused (fail closed).
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+
+use super::error::ApiError;
+use crate::domain::{TeamId, UserId};
+
+/// The claim names that carry the team and the user (configurable per identity provider,
+/// e.g. Cognito's `custom:team_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub team: String,
+    pub user: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            team: "team_id".into(),
+            user: "sub".into(),
+        }
+    }
+}
+
+/// The caller: the team whose data the request may touch, and the person acting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub team: TeamId,
+    pub user: UserId,
+}
+
+/// Reads the caller from the authorizer's claims. Missing context, missing claims and
+/// values that are not valid ids are all a 401.
+pub fn tenant(req: &Request, names: &ClaimNames) -> Result<Tenant, ApiError> {
+    #[allow(unreachable_patterns)] // other event kinds exist when their features are on
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    };
+    let claims = claims.ok_or_else(|| refuse("no JWT authorizer claims in the request"))?;
+    let team = claims
+        .get(&names.team)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| refuse("the team claim is missing"))?;
+    let user = claims
+        .get(&names.user)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| refuse("the user claim is missing"))?;
+    let team = TeamId::parse(team).map_err(|_| refuse("the team claim is not a valid id"))?;
+    let user = UserId::parse(user).map_err(|_| refuse("the user claim is not a valid id"))?;
+    Ok(Tenant { team, user })
+}
+
+fn refuse(why: &'static str) -> ApiError {
+    tracing::warn!(reason = why, "request refused: no usable identity");
+    ApiError::Unauthenticated(why)
+}

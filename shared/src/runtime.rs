@@ -1,0 +1,202 @@
+//! Cold-start wiring shared by every function's `main.rs`: logging, configuration from the
+//! environment (read once, before the first request), the AWS SDK configuration.
+//!
+//! Endpoints of local stand-ins come from the SDK's own `AWS_ENDPOINT_URL_*` variables;
+//! there is no local branch here.
+
+use std::env;
+
+use crate::domain::OriginAllowlist;
+use crate::http::{ClaimNames, HttpConfig, DEFAULT_BODY_LIMIT};
+
+/// The environment variables tokenwarden's functions read.
+pub mod vars {
+    /// The DynamoDB table.
+    pub const TABLE_NAME: &str = "TOKENWARDEN_TABLE_NAME";
+    /// Secret (name or ARN) holding the sealing keyring `{"active":..,"keys":{..}}`.
+    pub const SEALING_KEYS_SECRET: &str = "TOKENWARDEN_SEALING_KEYS_SECRET";
+    /// Secret (name or ARN) holding the networks' client credentials.
+    pub const CLIENT_CREDENTIALS_SECRET: &str = "TOKENWARDEN_CLIENT_CREDENTIALS_SECRET";
+    /// Optional: every provider endpoint moved under this base URL (the provider fakes).
+    pub const PROVIDER_BASE_URL: &str = "TOKENWARDEN_PROVIDER_BASE_URL";
+    /// Comma-separated frontend origins (CORS, return URLs).
+    pub const ALLOWED_ORIGINS: &str = "TOKENWARDEN_ALLOWED_ORIGINS";
+    /// Optional: the JWT claim naming the team (default `team_id`).
+    pub const TEAM_CLAIM: &str = "TOKENWARDEN_TEAM_CLAIM";
+    /// Optional: the JWT claim naming the user (default `sub`).
+    pub const USER_CLAIM: &str = "TOKENWARDEN_USER_CLAIM";
+    /// Optional: the largest request body accepted, in bytes (default 65536).
+    pub const MAX_BODY_BYTES: &str = "TOKENWARDEN_MAX_BODY_BYTES";
+    /// The frontend page with the account list (reconnect links in mails point there).
+    pub const FRONTEND_URL: &str = "TOKENWARDEN_FRONTEND_URL";
+    /// The verified SES sender of the digests.
+    pub const MAIL_FROM: &str = "TOKENWARDEN_MAIL_FROM";
+    /// Optional: the SES configuration set the digests go through.
+    pub const SES_CONFIGURATION_SET: &str = "TOKENWARDEN_SES_CONFIGURATION_SET";
+    /// Optional: the SQS queue shard tasks go to (fan-out); unset runs every shard in one
+    /// invocation.
+    pub const SWEEP_QUEUE_URL: &str = "TOKENWARDEN_SWEEP_QUEUE_URL";
+    /// Optional: accounts the sweep handles at once (default 16).
+    pub const SWEEP_CONCURRENCY: &str = "TOKENWARDEN_SWEEP_CONCURRENCY";
+    /// Optional: calls in flight per network, e.g. `x=4,tiktok=2`.
+    pub const PROVIDER_CONCURRENCY: &str = "TOKENWARDEN_PROVIDER_CONCURRENCY";
+}
+
+/// Accounts the sweep handles at once: `TOKENWARDEN_SWEEP_CONCURRENCY` or `default`.
+pub fn sweep_concurrency(default: usize) -> usize {
+    optional(vars::SWEEP_CONCURRENCY)
+        .map(|v| match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("{} must be a positive number", vars::SWEEP_CONCURRENCY),
+        })
+        .unwrap_or(default)
+}
+
+/// Per-network limits on calls in flight, from `TOKENWARDEN_PROVIDER_CONCURRENCY`
+/// (`x=4,tiktok=2`).
+pub fn provider_concurrency() -> std::collections::BTreeMap<crate::domain::Provider, usize> {
+    let Some(raw) = optional(vars::PROVIDER_CONCURRENCY) else {
+        return Default::default();
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let parsed = pair.split_once('=').and_then(|(p, n)| {
+                Some((
+                    p.trim().parse().ok()?,
+                    n.trim().parse::<usize>().ok().filter(|n| *n > 0)?,
+                ))
+            });
+            parsed.unwrap_or_else(|| {
+                panic!(
+                    "{} must be provider=limit pairs, e.g. x=4,tiktok=2 (got '{pair}')",
+                    vars::PROVIDER_CONCURRENCY
+                )
+            })
+        })
+        .collect()
+}
+
+/// JSON log lines for CloudWatch: no ANSI colours, no timestamp (Lambda adds one), level
+/// from `RUST_LOG` or else `AWS_LAMBDA_LOG_LEVEL` (set by the function's logging config),
+/// default `info`.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| {
+            EnvFilter::try_new(
+                env::var("AWS_LAMBDA_LOG_LEVEL")
+                    .unwrap_or_else(|_| "info".into())
+                    .to_ascii_lowercase(),
+            )
+        })
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time()
+        .with_current_span(false)
+        .with_target(false)
+        .init();
+}
+
+/// A required variable. Panics at cold start, naming the variable, when it is missing:
+/// a function without its configuration must not serve.
+pub fn required(name: &str) -> String {
+    match env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => panic!("missing required environment variable {name}"),
+    }
+}
+
+/// An optional variable; empty counts as unset.
+pub fn optional(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The HTTP configuration of an API function: frontend origins (required), claim names and
+/// body limit (optional).
+pub fn http_config() -> HttpConfig {
+    let origins = OriginAllowlist::parse(&required(vars::ALLOWED_ORIGINS)).unwrap_or_else(|e| {
+        panic!(
+            "{} must be comma-separated https origins (http only for localhost): {e}",
+            vars::ALLOWED_ORIGINS
+        )
+    });
+    let defaults = ClaimNames::default();
+    let claims = ClaimNames {
+        team: optional(vars::TEAM_CLAIM).unwrap_or(defaults.team),
+        user: optional(vars::USER_CLAIM).unwrap_or(defaults.user),
+    };
+    let body_limit = optional(vars::MAX_BODY_BYTES)
+        .map(|v| {
+            v.parse::<usize>()
+                .unwrap_or_else(|_| panic!("{} must be a number of bytes", vars::MAX_BODY_BYTES))
+        })
+        .unwrap_or(DEFAULT_BODY_LIMIT);
+    HttpConfig {
+        claims,
+        origins,
+        body_limit,
+    }
+}
+
+/// The AWS SDK configuration: region, credentials and endpoints from the standard chain
+/// (`AWS_ENDPOINT_URL_DYNAMODB` and friends point it at local stand-ins).
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// A cold-start step that failed: logged with its cause chain (the runtime prints only the
+/// outer message), then returned so the function's init fails.
+pub fn startup<T, E>(result: Result<T, E>, step: &str) -> Result<T, lambda_http::Error>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    result.map_err(|e| {
+        tracing::error!(step, error = %crate::http::cause_chain(&e), "cold start failed");
+        lambda_http::Error::from(e)
+    })
+}
+
+/// Where provider calls go: under `TOKENWARDEN_PROVIDER_BASE_URL` when it is set (the
+/// provider fakes), else the networks' real endpoints.
+pub fn provider_endpoints() -> crate::domain::Endpoints {
+    match optional(vars::PROVIDER_BASE_URL) {
+        None => crate::domain::Endpoints::real(),
+        Some(raw) => {
+            crate::domain::Endpoints::overridden(url::Url::parse(&raw).unwrap_or_else(|e| {
+                panic!("{} must be an absolute URL: {e}", vars::PROVIDER_BASE_URL)
+            }))
+        }
+    }
+}
+
+/// The sealing keyring, from the secret named by `TOKENWARDEN_SEALING_KEYS_SECRET`.
+pub async fn sealing_keyring(
+    secrets: &dyn crate::secrets::SecretSource,
+) -> Result<crate::seal::Keyring, lambda_http::Error> {
+    let name = required(vars::SEALING_KEYS_SECRET);
+    let secret = startup(secrets.secret(&name).await, "read the sealing keys")?;
+    startup(
+        crate::seal::Keyring::from_secret(&secret),
+        "parse the sealing keys",
+    )
+}
+
+/// The networks' client credentials, from the secret named by
+/// `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`. A network missing there is not offered.
+pub async fn client_credentials(
+    secrets: &dyn crate::secrets::SecretSource,
+) -> Result<crate::providers::Credentials, lambda_http::Error> {
+    let name = required(vars::CLIENT_CREDENTIALS_SECRET);
+    let secret = startup(secrets.secret(&name).await, "read the client credentials")?;
+    startup(
+        crate::providers::Credentials::from_secret(&secret),
+        "parse the client credentials",
+    )
+}
