@@ -7,7 +7,14 @@
 //! - [`store`]: storage ports and the DynamoDB adapter.
 //! - [`secrets`]: the secret source port and the Secrets Manager adapter.
 
+pub mod api;
 pub mod domain;
+pub mod grant;
+pub mod http;
+pub mod mail;
+pub mod providers;
+pub mod runtime;
 pub mod seal;
 pub mod secrets;
 pub mod store;
+pub mod sweep;

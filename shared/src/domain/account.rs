@@ -397,3 +397,252 @@ impl Account {
         candidates.into_iter().min()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::SealedToken;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap()
+    }
+
+    /// An account as it stands right after connecting at `t0` with the catalogue's lifetimes.
+    fn connected(provider: Provider, with_refresh: bool) -> Account {
+        let spec = provider.spec();
+        Account {
+            team: TeamId::parse("team").unwrap(),
+            id: AccountId::parse("acc").unwrap(),
+            provider,
+            external_id: "ext".into(),
+            display_name: "Shop".into(),
+            picture_url: None,
+            scopes: vec![],
+            connected_by: UserId::parse("user").unwrap(),
+            tokens: SealedTokens {
+                access: SealedToken::from_stored("tw1.k.n.c".into()),
+                refresh: with_refresh.then(|| SealedToken::from_stored("tw1.k.n.r".into())),
+            },
+            access_issued_at: t0(),
+            access_expires_at: spec.default_access_lifetime.map(|d| t0() + d),
+            refresh_expires_at: spec.default_refresh_lifetime.map(|d| t0() + d),
+            broken: None,
+            failures: Failures::default(),
+            last_checked_at: Some(t0()),
+            last_refreshed_at: None,
+            connected_at: t0(),
+            updated_at: t0(),
+            next_due_at: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn non_refreshable_token_reconnect_by_is_its_expiry_with_expiring_window() {
+        let a = connected(Provider::Facebook, false);
+        let expiry = t0() + Duration::days(60);
+        assert_eq!(a.reconnect_by(), Some(expiry));
+        assert!(!a.auto_refresh());
+        let just_outside = expiry - EXPIRING_WITHIN - Duration::seconds(1);
+        assert_eq!(a.status(just_outside), Status::Active);
+        assert_eq!(a.status(expiry - EXPIRING_WITHIN), Status::Expiring);
+        assert_eq!(a.status(expiry - Duration::seconds(1)), Status::Expiring);
+        assert_eq!(a.status(expiry), Status::Expired);
+        let col = a.token_column(expiry - Duration::days(3) - Duration::hours(1));
+        assert_eq!(col.days_left, Some(3));
+        assert!(col.message.contains("3 day"), "{}", col.message);
+    }
+
+    #[test]
+    fn refresh_grant_reconnect_by_follows_the_refresh_token() {
+        let li = connected(Provider::Linkedin, true);
+        assert!(li.auto_refresh());
+        assert_eq!(li.reconnect_by(), Some(t0() + Duration::days(365)));
+        // The access token's own expiry does not matter while the refresh token lives.
+        assert_eq!(li.status(t0() + Duration::days(61)), Status::Active);
+        assert_eq!(li.status(t0() + Duration::days(355)), Status::Expiring);
+        assert_eq!(li.status(t0() + Duration::days(365)), Status::Expired);
+
+        // Without a refresh token (not a partner app) LinkedIn is a 60-day token.
+        let li_plain = connected(Provider::Linkedin, false);
+        assert!(!li_plain.auto_refresh());
+        assert_eq!(li_plain.reconnect_by(), Some(t0() + Duration::days(60)));
+
+        // Google: no refresh expiry at all.
+        let g = connected(Provider::Google, true);
+        assert_eq!(g.reconnect_by(), None);
+        assert_eq!(g.status(t0() + Duration::days(400)), Status::Active);
+        assert_eq!(g.token_column(t0()).days_left, None);
+    }
+
+    #[test]
+    fn exchange_style_token_is_kept_alive_but_dies_at_its_own_expiry() {
+        let ig = connected(Provider::InstagramLogin, false);
+        assert!(ig.auto_refresh());
+        assert_eq!(ig.reconnect_by(), None);
+        assert_eq!(ig.status(t0() + Duration::days(59)), Status::Active);
+        assert_eq!(ig.status(t0() + Duration::days(60)), Status::Expired);
+        // Refreshed no earlier than 24 h after issue, a margin before expiry.
+        let due = ig.refresh_due_at(&SchedulePolicy::default()).unwrap();
+        assert_eq!(due, t0() + Duration::days(53));
+        let mut young = ig.clone();
+        young.access_expires_at = Some(t0() + Duration::hours(30));
+        assert_eq!(
+            young.refresh_due_at(&SchedulePolicy::default()),
+            Some(t0() + Duration::hours(24))
+        );
+    }
+
+    #[test]
+    fn broken_account_shows_its_reason_and_leaves_the_due_index() {
+        let mut a = connected(Provider::Facebook, false);
+        a.broken = Some(Broken {
+            status: Status::Revoked,
+            reason: Some(Reason::PasswordChanged),
+            since: t0(),
+        });
+        let col = a.token_column(t0());
+        assert_eq!(col.status, Status::Revoked);
+        assert_eq!(col.reason, Some(Reason::PasswordChanged));
+        assert!(col.message.contains("password"));
+        assert!(col.message.contains("Facebook"));
+        assert_eq!(a.next_due(t0(), &SchedulePolicy::default()), None);
+    }
+
+    #[test]
+    fn next_due_is_the_first_lead_day_milestone_for_a_facebook_token() {
+        let a = connected(Provider::Facebook, false);
+        let policy = SchedulePolicy {
+            check_every: Duration::days(90),
+            ..SchedulePolicy::default()
+        };
+        let expiry = t0() + Duration::days(60);
+        assert_eq!(a.next_due(t0(), &policy), Some(expiry - Duration::days(14)));
+        let after_14 = expiry - Duration::days(14) + Duration::minutes(1);
+        assert_eq!(
+            a.next_due(after_14, &policy),
+            Some(expiry - Duration::days(7))
+        );
+        let after_1 = expiry - Duration::days(1) + Duration::minutes(1);
+        assert_eq!(a.next_due(after_1, &policy), Some(expiry));
+        assert_eq!(a.next_due(expiry, &policy), None);
+    }
+
+    #[test]
+    fn short_lived_refresh_grant_is_not_refreshed_on_a_short_cadence() {
+        for p in [Provider::X, Provider::Google, Provider::Tiktok] {
+            let a = connected(p, true);
+            let due = a.refresh_due_at(&SchedulePolicy::default()).unwrap();
+            assert_eq!(due, t0() + Duration::days(7), "{p}");
+        }
+        let pin = connected(Provider::Pinterest, true);
+        assert_eq!(
+            pin.refresh_due_at(&SchedulePolicy::default()),
+            Some(t0() + Duration::days(23))
+        );
+    }
+
+    #[test]
+    fn expiring_milestone_is_the_tightest_lead_day_reached() {
+        let a = connected(Provider::Facebook, false);
+        let by = a.reconnect_by().unwrap();
+        let leads = [14, 7, 3, 1];
+        assert_eq!(a.expiring_milestone(by - Duration::days(15), &leads), None);
+        assert_eq!(
+            a.expiring_milestone(by - Duration::days(14), &leads),
+            Some(Milestone::Expiring { days: 14 })
+        );
+        assert_eq!(
+            a.expiring_milestone(by - Duration::days(5), &leads),
+            Some(Milestone::Expiring { days: 7 })
+        );
+        assert_eq!(
+            a.expiring_milestone(by - Duration::hours(2), &leads),
+            Some(Milestone::Expiring { days: 1 })
+        );
+        assert_eq!(a.expiring_milestone(by, &leads), None);
+    }
+
+    #[test]
+    fn failures_count_once_a_day_and_exhaust_after_the_threshold() {
+        let mut f = Failures::default();
+        assert!(f.record(t0()));
+        assert!(!f.record(t0() + Duration::hours(5)));
+        for day in 1..FAILURE_DAYS_BEFORE_REFRESH_FAILED {
+            assert!(!f.exhausted());
+            assert!(f.record(t0() + Duration::days(i64::from(day))));
+        }
+        assert!(f.exhausted());
+        assert_eq!(f.first_at, Some(t0()));
+        f.clear();
+        assert_eq!(f, Failures::default());
+    }
+
+    #[test]
+    fn milestone_keys_round_trip() {
+        for m in [
+            Milestone::Expiring { days: 7 },
+            Milestone::Expiring { days: 14 },
+            Milestone::Expired,
+            Milestone::Disconnected,
+            Milestone::Recovered,
+        ] {
+            assert_eq!(Milestone::parse(&m.key()), Some(m));
+        }
+        assert_eq!(Milestone::parse("expiring-x"), None);
+    }
+
+    fn any_provider() -> impl Strategy<Value = Provider> {
+        proptest::sample::select(Provider::ALL.to_vec())
+    }
+
+    proptest! {
+        /// For any network, lifetime and moment: the status agrees with the deadline, and
+        /// the next due moment is never later than the next milestone or the expiry.
+        #[test]
+        fn status_and_next_due_agree_with_the_deadlines(
+            provider in any_provider(),
+            with_refresh in any::<bool>(),
+            access_secs in 60i64..(400 * 86_400),
+            refresh_days in proptest::option::of(1i64..800),
+            at_secs in 0i64..(500 * 86_400),
+        ) {
+            let mut a = connected(provider, with_refresh);
+            a.access_expires_at = Some(t0() + Duration::seconds(access_secs));
+            a.refresh_expires_at = refresh_days.map(|d| t0() + Duration::days(d));
+            let now = t0() + Duration::seconds(at_secs);
+            let policy = SchedulePolicy::default();
+            let status = a.status(now);
+            let deadline = if matches!(provider.spec().keep_alive, KeepAlive::Exchange { .. }) {
+                a.access_expires_at
+            } else {
+                a.reconnect_by()
+            };
+            prop_assert_eq!(status == Status::Expired, deadline.is_some_and(|d| now >= d));
+            if let Some(by) = a.reconnect_by() {
+                if now < by {
+                    prop_assert_eq!(status == Status::Expiring, by - now <= EXPIRING_WITHIN);
+                }
+            }
+            match a.next_due(now, &policy) {
+                None => prop_assert_eq!(status, Status::Expired),
+                Some(due) => {
+                    if let Some(d) = deadline {
+                        prop_assert!(due <= d);
+                    }
+                    if let Some(by) = a.reconnect_by() {
+                        for lead in &policy.lead_days {
+                            let m = by - Duration::days(i64::from(*lead));
+                            if m > now {
+                                prop_assert!(due <= m);
+                            }
+                        }
+                    }
+                    prop_assert!(due <= a.last_checked_at.unwrap() + policy.check_every);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Lambda function `expiry-sweep`: the nightly sweep (EventBridge Scheduler) and, with
+//! fan-out, its shard tasks (SQS). Wiring only; the work is `tokenwarden::sweep`.
+//!
+//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
+//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`, `TOKENWARDEN_FRONTEND_URL`,
+//! `TOKENWARDEN_MAIL_FROM` (required); `TOKENWARDEN_SES_CONFIGURATION_SET`,
+//! `TOKENWARDEN_SWEEP_QUEUE_URL` (fan-out), `TOKENWARDEN_SWEEP_CONCURRENCY`,
+//! `TOKENWARDEN_PROVIDER_CONCURRENCY`, `TOKENWARDEN_PROVIDER_BASE_URL` (optional); the AWS
+//! SDK's own variables.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use lambda_http::Error;
+use serde_json::Value;
+use tokenwarden::domain::{EmailAddress, SystemClock};
+use tokenwarden::mail::SesMailer;
+use tokenwarden::providers::HttpProviderClient;
+use tokenwarden::runtime::{self, vars};
+use tokenwarden::secrets::SecretsManager;
+use tokenwarden::store::dynamo::DynamoStore;
+use tokenwarden::sweep::invoke::{self, ShardQueue, SqsShardQueue};
+use tokenwarden::sweep::{Budget, Sweep, SweepConfig};
+
+/// A provider call waits at most this long.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time kept back from the Lambda deadline to finish the accounts in flight and log.
+const STOP_MARGIN: Duration = Duration::from_secs(20);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    runtime::init_tracing();
+    let table = runtime::required(vars::TABLE_NAME);
+    let frontend = runtime::required(vars::FRONTEND_URL);
+    let frontend = url::Url::parse(&frontend)
+        .unwrap_or_else(|e| panic!("{} must be an absolute URL: {e}", vars::FRONTEND_URL));
+    let from = EmailAddress::parse(&runtime::required(vars::MAIL_FROM))
+        .unwrap_or_else(|e| panic!("{} must be an email address: {e}", vars::MAIL_FROM));
+    let endpoints = runtime::provider_endpoints();
+
+    let aws = runtime::aws_config().await;
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let keyring = runtime::sealing_keyring(&secrets).await?;
+    let credentials = runtime::client_credentials(&secrets).await?;
+    let providers = runtime::startup(
+        HttpProviderClient::new(credentials, endpoints, PROVIDER_TIMEOUT),
+        "build the provider client",
+    )?;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let mailer = SesMailer::new(
+        aws_sdk_sesv2::Client::new(&aws),
+        from,
+        runtime::optional(vars::SES_CONFIGURATION_SET),
+    );
+    let queue = runtime::optional(vars::SWEEP_QUEUE_URL)
+        .map(|url| SqsShardQueue::new(aws_sdk_sqs::Client::new(&aws), url));
+
+    let mut config = SweepConfig::new(frontend, "cold-start");
+    config.concurrency = runtime::sweep_concurrency(config.concurrency);
+    config.provider_concurrency = runtime::provider_concurrency();
+    let sweep = Sweep {
+        accounts: store.clone(),
+        due: store.clone(),
+        prefs: store.clone(),
+        ledger: store.clone(),
+        leases: store,
+        providers: Arc::new(providers),
+        mailer: Arc::new(mailer),
+        keyring: Arc::new(keyring),
+        clock: Arc::new(SystemClock),
+        config,
+    };
+    let sweep = &sweep;
+    let queue = queue.as_ref().map(|q| q as &dyn ShardQueue);
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // Leases are held in the name of this invocation.
+        let sweep = sweep.for_invocation(&event.context.request_id);
+        let budget = Budget::until(deadline(event.context.deadline), STOP_MARGIN);
+        invoke::handle(&sweep, queue, &event.payload, budget)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "sweep invocation failed");
+                Error::from(e)
+            })
+    }))
+    .await
+}
+
+/// The invocation's deadline (milliseconds since the epoch) as an `Instant`.
+fn deadline(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}

@@ -1,0 +1,161 @@
+//! Turning a network's token grant into what an account stores: sealed tokens and
+//! lifetimes read from the response, falling back to the catalogue only where it is silent.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Account, AccountId, Provider, SealedTokens, TeamId};
+use crate::providers::TokenGrant;
+use crate::seal::{Binding, Keyring, SealedToken, TokenSlot};
+
+/// Lifetimes a grant gives, as moments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Reads the grant's lifetimes. `previous_refresh_expiry` is the stored refresh expiry:
+/// kept when the network sent no new refresh token, and kept on LinkedIn, whose refresh
+/// token's clock runs from its first issue.
+pub fn lifetimes(
+    provider: Provider,
+    grant: &TokenGrant,
+    now: DateTime<Utc>,
+    previous_refresh_expiry: Option<DateTime<Utc>>,
+) -> Lifetimes {
+    let spec = provider.spec();
+    let access_expires_at = match grant.expires_in {
+        Some(d) => Some(now + d),
+        None => spec.default_access_lifetime.map(|d| now + d),
+    };
+    let fresh_refresh_expiry = || match grant.refresh_expires_in {
+        Some(d) => Some(now + d),
+        None => spec.default_refresh_lifetime.map(|d| now + d),
+    };
+    let refresh_expires_at = if grant.refresh_token.is_none() {
+        previous_refresh_expiry
+    } else if spec.refresh_expiry_fixed_at_first_issue && previous_refresh_expiry.is_some() {
+        // LinkedIn reports the remaining time; the earlier of the two is the truth.
+        match (
+            previous_refresh_expiry,
+            grant.refresh_expires_in.map(|d| now + d),
+        ) {
+            (Some(p), Some(r)) => Some(p.min(r)),
+            (p, _) => p,
+        }
+    } else {
+        fresh_refresh_expiry()
+    };
+    Lifetimes {
+        access_expires_at,
+        refresh_expires_at,
+    }
+}
+
+/// Seals a grant's tokens for the account's row. When the grant carries no refresh token,
+/// `keep_refresh` (the stored one) is kept.
+pub fn seal_grant(
+    keyring: &Keyring,
+    team: &TeamId,
+    provider: Provider,
+    account: &AccountId,
+    grant: &TokenGrant,
+    keep_refresh: Option<SealedToken>,
+) -> SealedTokens {
+    let binding = Binding {
+        team,
+        provider,
+        account,
+    };
+    SealedTokens {
+        access: keyring.seal(&grant.access_token, binding, TokenSlot::Access),
+        refresh: match &grant.refresh_token {
+            Some(r) => Some(keyring.seal(r, binding, TokenSlot::Refresh)),
+            None => keep_refresh,
+        },
+    }
+}
+
+/// Applies a refresh (or a reconnect's new grant) to an account in place: new sealed
+/// tokens, lifetimes, and a clean failure record.
+pub fn apply_grant(
+    account: &mut Account,
+    keyring: &Keyring,
+    grant: &TokenGrant,
+    now: DateTime<Utc>,
+) {
+    let l = lifetimes(account.provider, grant, now, account.refresh_expires_at);
+    account.tokens = seal_grant(
+        keyring,
+        &account.team,
+        account.provider,
+        &account.id,
+        grant,
+        account.tokens.refresh.clone(),
+    );
+    account.access_issued_at = now;
+    account.access_expires_at = l.access_expires_at;
+    account.refresh_expires_at = l.refresh_expires_at;
+    account.failures.clear();
+    account.updated_at = now;
+    if let Some(scopes) = &grant.scopes {
+        account.scopes = scopes.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::Secret;
+    use chrono::{Duration, TimeZone};
+
+    fn grant(refresh: bool, expires: Option<i64>, refresh_expires: Option<i64>) -> TokenGrant {
+        TokenGrant {
+            access_token: Secret::new("a"),
+            refresh_token: refresh.then(|| Secret::new("r")),
+            expires_in: expires.map(Duration::seconds),
+            refresh_expires_in: refresh_expires.map(Duration::seconds),
+            scopes: None,
+            user_id: None,
+        }
+    }
+
+    #[test]
+    fn lifetimes_come_from_the_response_before_the_catalogue() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let l = lifetimes(
+            Provider::Tiktok,
+            &grant(true, Some(7200), Some(180 * 86_400)),
+            now,
+            None,
+        );
+        assert_eq!(l.access_expires_at, Some(now + Duration::hours(2)));
+        assert_eq!(l.refresh_expires_at, Some(now + Duration::days(180)));
+        let l = lifetimes(Provider::Tiktok, &grant(true, None, None), now, None);
+        assert_eq!(l.access_expires_at, Some(now + Duration::hours(24)));
+        assert_eq!(l.refresh_expires_at, Some(now + Duration::days(365)));
+    }
+
+    #[test]
+    fn refresh_expiry_is_kept_without_a_new_refresh_token_and_on_linkedin() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let first = now - Duration::days(100) + Duration::days(365);
+        let g = lifetimes(Provider::Google, &grant(false, Some(3599), None), now, None);
+        assert_eq!(g.refresh_expires_at, None);
+        let p = lifetimes(
+            Provider::Pinterest,
+            &grant(false, Some(60), None),
+            now,
+            Some(first),
+        );
+        assert_eq!(p.refresh_expires_at, Some(first));
+        // LinkedIn answers with a fresh-looking 365 days; the first issue's clock wins.
+        let li = lifetimes(
+            Provider::Linkedin,
+            &grant(true, Some(5_184_000), Some(31_536_000)),
+            now,
+            Some(first),
+        );
+        assert_eq!(li.refresh_expires_at, Some(first));
+    }
+}

@@ -1,0 +1,365 @@
+//! One due account: refresh or check it by its network's rules, map the outcome to the
+//! token column, record milestones, and schedule the next look.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Mutex;
+
+use super::{RunCtx, Sweep, SweepError, Tally};
+use crate::domain::{
+    Account, AccountId, Broken, Milestone, NotificationPrefs, Reason, SchedulePolicy, Status,
+    TeamId, Verdict,
+};
+use crate::grant::apply_grant;
+use crate::providers::TokenGrant;
+use crate::seal::{Binding, TokenSlot};
+use crate::store::{DueItem, LeaseKey, LedgerEntry, MailState, StoreError};
+
+/// How soon a failed account is looked at again.
+const RETRY_AFTER: Duration = Duration::days(1);
+
+/// What happened to one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Looked at and written back (or found already handled by someone else).
+    Done,
+    /// Another holder has its lease: left alone.
+    Busy,
+    /// Its tokens do not open or it cannot be read: skipped, counted, logged.
+    Poison,
+}
+
+/// Team preferences read once per run.
+#[derive(Default)]
+pub(super) struct PrefsCache(Mutex<HashMap<TeamId, NotificationPrefs>>);
+
+impl Sweep {
+    /// Handles one item of the due index; `false` if it must be skipped for this run.
+    pub(super) async fn handle_due(&self, item: DueItem, ctx: &RunCtx) -> bool {
+        let tally = &ctx.tally;
+        let (team, id) = match item {
+            DueItem::Malformed { key, what } => {
+                tracing::warn!(key = %key, what = %what, "malformed item in the due index skipped");
+                Tally::bump(&tally.poison);
+                return false;
+            }
+            DueItem::Account(a) => (a.team.clone(), a.id.clone()),
+        };
+        Tally::bump(&tally.seen);
+        match self.handle_account(&team, &id, ctx).await {
+            Ok(Handled::Done) => true,
+            Ok(Handled::Busy) => {
+                Tally::bump(&tally.busy);
+                false
+            }
+            Ok(Handled::Poison) => {
+                Tally::bump(&tally.poison);
+                false
+            }
+            Err(e) => {
+                tracing::error!(team = %team, account = %id, error = %e, cause = ?std::error::Error::source(&e),
+                    "account not handled; it stays due for the next invocation");
+                false
+            }
+        }
+    }
+
+    /// Handles one account under its lease: no two refreshes of one account at once, from
+    /// the sweep or anywhere else.
+    pub(super) async fn handle_account(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        ctx: &RunCtx,
+    ) -> Result<Handled, SweepError> {
+        let key = LeaseKey::Account(team.clone(), id.clone());
+        let holder = &self.config.holder;
+        if !self
+            .leases
+            .acquire(&key, holder, self.clock.now(), self.config.lease_ttl)
+            .await?
+        {
+            return Ok(Handled::Busy);
+        }
+        let result = self.handle_leased(team, id, ctx).await;
+        if let Err(e) = self.leases.release(&key, holder).await {
+            // The lease runs out by itself; nothing is lost.
+            tracing::warn!(team = %team, account = %id, error = %e, "lease not released");
+        }
+        result
+    }
+
+    async fn team_prefs(
+        &self,
+        team: &TeamId,
+        cache: &PrefsCache,
+    ) -> Result<NotificationPrefs, SweepError> {
+        let mut map = cache.0.lock().await;
+        if let Some(p) = map.get(team) {
+            return Ok(p.clone());
+        }
+        let p = self
+            .prefs
+            .get_prefs(team)
+            .await?
+            .unwrap_or_else(|| NotificationPrefs::defaults(team.clone()));
+        map.insert(team.clone(), p.clone());
+        Ok(p)
+    }
+
+    async fn handle_leased(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        ctx: &RunCtx,
+    ) -> Result<Handled, SweepError> {
+        let (tally, prefs_cache) = (&ctx.tally, &ctx.prefs);
+        let now = self.clock.now();
+        // Re-read under the lease: another holder may have handled it already.
+        let Some(mut account) = self.accounts.get_account(team, id).await? else {
+            return Ok(Handled::Done);
+        };
+        if account.next_due_at.is_none_or(|t| t > now) {
+            return Ok(Handled::Done);
+        }
+        let prefs = self.team_prefs(team, prefs_cache).await?;
+        let policy = SchedulePolicy {
+            lead_days: prefs.lead_days.clone(),
+            ..self.config.policy.clone()
+        };
+        let binding = Binding {
+            team,
+            provider: account.provider,
+            account: id,
+        };
+        let access = match self
+            .keyring
+            .open(&account.tokens.access, binding, TokenSlot::Access)
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(team = %team, account = %id, error = %e, "access token does not open; account skipped");
+                return Ok(Handled::Poison);
+            }
+        };
+        let refresh = match &account.tokens.refresh {
+            None => None,
+            Some(sealed) => match self.keyring.open(sealed, binding, TokenSlot::Refresh) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!(team = %team, account = %id, error = %e, "refresh token does not open; account skipped");
+                    return Ok(Handled::Poison);
+                }
+            },
+        };
+
+        let was_broken = account.broken.is_some();
+        let mut failure: Option<Verdict> = None;
+        // The network's own limit on calls in flight, if one is set.
+        let _permit = match ctx.limits.get(&account.provider) {
+            Some(limit) => Some(limit.acquire().await),
+            None => None,
+        };
+        let check_due =
+            account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every <= now;
+        // A refresh grant proves the connection by itself, and an access token that simply
+        // ran out (Google's hour) would fail introspection without being revoked: such
+        // accounts are checked by refreshing.
+        let refresh_is_the_check = account.tokens.refresh.is_some()
+            && account.provider.spec().keep_alive.uses_refresh_token();
+        if !was_broken && account.status(now) != Status::Expired {
+            let refresh_due = account.refresh_due_at(&policy).is_some_and(|t| t <= now);
+            if refresh_due || (check_due && refresh_is_the_check) {
+                match self
+                    .providers
+                    .refresh(account.provider, &access, refresh.as_ref())
+                    .await
+                {
+                    Ok(grant) => {
+                        account = self.store_refreshed(account, &grant, now, &policy).await?;
+                        Tally::bump(&tally.refreshed);
+                    }
+                    Err(e) => {
+                        tracing::info!(team = %team, account = %id, provider = %account.provider, error = %e, "refresh failed");
+                        failure = Some(e.verdict());
+                    }
+                }
+            } else if account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every
+                <= now
+            {
+                match self.providers.check(account.provider, &access).await {
+                    Ok(check) if check.valid => {
+                        account.last_checked_at = Some(now);
+                        account.failures.clear();
+                        if !account.auto_refresh() {
+                            if let Some(expires) = check.expires_at {
+                                account.access_expires_at = Some(expires);
+                            }
+                        }
+                        Tally::bump(&tally.checked);
+                    }
+                    Ok(_) => {
+                        failure = Some(Verdict::Broken {
+                            status: Status::Revoked,
+                            reason: Reason::TokenInvalid,
+                        })
+                    }
+                    Err(e) => {
+                        tracing::info!(team = %team, account = %id, provider = %account.provider, error = %e, "validity check failed");
+                        failure = Some(e.verdict());
+                    }
+                }
+            }
+        }
+
+        match failure {
+            Some(Verdict::Broken { status, reason }) => {
+                account.broken = Some(Broken {
+                    status,
+                    reason: Some(reason),
+                    since: now,
+                });
+                account.last_checked_at = Some(now);
+                Tally::bump(&tally.broken);
+            }
+            Some(Verdict::Transient | Verdict::Unrecognised | Verdict::AppLimit) => {
+                account.failures.record(now);
+                Tally::bump(&tally.transient);
+                if account.failures.exhausted() {
+                    account.broken = Some(Broken {
+                        status: Status::Revoked,
+                        reason: Some(Reason::RefreshFailed),
+                        since: now,
+                    });
+                    Tally::bump(&tally.broken);
+                }
+            }
+            None => {}
+        }
+
+        for milestone in milestones(&account, now, &prefs, was_broken) {
+            let entry = LedgerEntry {
+                team: team.clone(),
+                account: id.clone(),
+                milestone,
+                state: MailState::Pending,
+                created_at: now,
+                updated_at: now,
+                detail: None,
+                sent_to: Vec::new(),
+            };
+            if self.ledger.record_pending(&entry).await? {
+                Tally::bump(&tally.milestones);
+            }
+        }
+
+        account.next_due_at = next_look(&account, now, &policy, failure.is_some());
+        account.updated_at = now;
+        match self.accounts.update_account(&account).await {
+            Ok(_) => Ok(Handled::Done),
+            // Someone wrote the account meanwhile (a reconnect): theirs stands; the account
+            // is looked at again when it is next due.
+            Err(StoreError::Conflict) => Ok(Handled::Done),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores a refreshed token pair before anything else. For a network that rotates
+    /// refresh tokens the old one is already dead, so losing the new pair would lose the
+    /// connection: the write is retried with backoff, and a version conflict re-reads and
+    /// re-applies the pair.
+    async fn store_refreshed(
+        &self,
+        mut account: Account,
+        grant: &TokenGrant,
+        now: DateTime<Utc>,
+        policy: &SchedulePolicy,
+    ) -> Result<Account, SweepError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            apply_grant(&mut account, &self.keyring, grant, now);
+            account.last_refreshed_at = Some(now);
+            account.last_checked_at = Some(now);
+            account.next_due_at = next_look(&account, now, policy, false);
+            match self.accounts.update_account(&account).await {
+                Ok(saved) => return Ok(saved),
+                Err(StoreError::Conflict) if attempt < self.config.store_attempts => {
+                    match self.accounts.get_account(&account.team, &account.id).await {
+                        Ok(Some(fresh)) => account = fresh,
+                        // Deleted meanwhile: nothing to keep.
+                        Ok(None) => return Err(StoreError::NotFound.into()),
+                        Err(e) => {
+                            tracing::warn!(account = %account.id, error = %e, "re-read after conflict failed; retrying")
+                        }
+                    }
+                }
+                Err(e) if attempt < self.config.store_attempts => {
+                    tracing::warn!(account = %account.id, attempt, error = %e, "storing the refreshed tokens failed; retrying");
+                    let pause = 50u64 << attempt.min(6);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(e) => {
+                    tracing::error!(account = %account.id, attempts = attempt, error = %e,
+                        alarm = "refreshed_tokens_not_stored", "the refreshed tokens could not be stored");
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
+/// The milestones an account crossed now, filtered by what the team wants mailed.
+fn milestones(
+    account: &Account,
+    now: DateTime<Utc>,
+    prefs: &NotificationPrefs,
+    was_broken: bool,
+) -> Vec<Milestone> {
+    if !prefs.enabled || prefs.recipients.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    match (account.broken, was_broken) {
+        (Some(b), false) if b.status == Status::Expired => {
+            if prefs.events.expired {
+                out.push(Milestone::Expired)
+            }
+        }
+        (Some(_), false) => {
+            if prefs.events.disconnected {
+                out.push(Milestone::Disconnected)
+            }
+        }
+        (Some(_), true) => {}
+        (None, _) => {
+            if account.status(now) == Status::Expired {
+                if prefs.events.expired {
+                    out.push(Milestone::Expired);
+                }
+            } else if prefs.events.expiring {
+                out.extend(account.expiring_milestone(now, &prefs.lead_days));
+            }
+        }
+    }
+    out
+}
+
+/// The next look, always in the future: after a failure, no later than a day from now.
+fn next_look(
+    account: &Account,
+    now: DateTime<Utc>,
+    policy: &SchedulePolicy,
+    failed: bool,
+) -> Option<DateTime<Utc>> {
+    let next = account.next_due(now, policy)?;
+    let retry = now + RETRY_AFTER;
+    Some(if next <= now {
+        retry
+    } else if failed {
+        next.min(retry)
+    } else {
+        next
+    })
+}

@@ -1,0 +1,271 @@
+//! What an invocation of the sweep function is, and the two paths through it.
+//!
+//! - A scheduled event (EventBridge Scheduler, input `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`,
+//!   or an EventBridge `Scheduled Event`) starts a run. Without a queue the run goes
+//!   shard after shard in this invocation (the single-function path); with a queue it takes
+//!   the run lock, hands every shard to the queue and is done (fan-out).
+//! - An SQS batch of shard tasks `{"run": "...", "shard": 3}` runs those shards and reports
+//!   the ones not finished as batch item failures, so SQS hands them out again.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{Budget, Report, Sweep, SweepError};
+
+/// Hands shards of a run to further invocations.
+#[async_trait]
+pub trait ShardQueue: Send + Sync {
+    async fn enqueue(&self, run: &str, shards: &[u16]) -> Result<(), QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("handing shards to the queue failed")]
+pub struct QueueError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// One shard of one run, as a queue message body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardTask {
+    pub run: String,
+    pub shard: u16,
+}
+
+/// Amazon SQS. Reaches a local stand-in through `AWS_ENDPOINT_URL_SQS`.
+#[derive(Debug, Clone)]
+pub struct SqsShardQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsShardQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ShardQueue for SqsShardQueue {
+    async fn enqueue(&self, run: &str, shards: &[u16]) -> Result<(), QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        // SendMessageBatch takes at most 10 entries.
+        for chunk in shards.chunks(10) {
+            let entries = chunk
+                .iter()
+                .map(|shard| {
+                    let body = serde_json::to_string(&ShardTask {
+                        run: run.to_owned(),
+                        shard: *shard,
+                    })
+                    .map_err(|e| QueueError(Box::new(e)))?;
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("shard-{shard}"))
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| QueueError(Box::new(e)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError(Box::new(e.into_service_error())))?;
+            if !out.failed().is_empty() {
+                let ids: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+                return Err(QueueError(
+                    format!("the queue refused shard tasks {ids:?}").into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one invocation was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Start the run of this scheduled time.
+    Scheduled { run: String },
+    /// Run these shards; each with the id to report if it does not finish.
+    Shards(Vec<(String, Result<ShardTask, String>)>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the sweep does not understand this event: {0}")]
+pub struct InvalidEvent(pub String);
+
+/// Reads an invocation's event.
+pub fn decode(event: &Value) -> Result<Invocation, InvalidEvent> {
+    if let Some(records) = event.get("Records").and_then(Value::as_array) {
+        let mut tasks = Vec::with_capacity(records.len());
+        for record in records {
+            let id = record
+                .get("messageId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| InvalidEvent("an SQS record has no messageId".into()))?;
+            let task = record
+                .get("body")
+                .and_then(Value::as_str)
+                .ok_or_else(|| "no body".to_owned())
+                .and_then(|b| serde_json::from_str::<ShardTask>(b).map_err(|e| e.to_string()));
+            tasks.push((id.to_owned(), task));
+        }
+        return Ok(Invocation::Shards(tasks));
+    }
+    let time = event
+        .get("scheduled_time")
+        .or_else(|| {
+            // An EventBridge rule's `Scheduled Event`.
+            (event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event"))
+                .then(|| event.get("time"))
+                .flatten()
+        })
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            InvalidEvent(
+                "expected {\"scheduled_time\": \"...\"}, a Scheduled Event or SQS records".into(),
+            )
+        })?;
+    let parsed = chrono::DateTime::parse_from_rfc3339(time)
+        .map_err(|_| InvalidEvent(format!("scheduled_time '{time}' is not an RFC 3339 time")))?;
+    Ok(Invocation::Scheduled {
+        run: format!("sweep#{}", parsed.to_utc().format("%Y-%m-%dT%H:%M:%SZ")),
+    })
+}
+
+/// Runs one invocation; returns the JSON the function answers with (the run's report, or
+/// SQS's `batchItemFailures`).
+pub async fn handle(
+    sweep: &Sweep,
+    queue: Option<&dyn ShardQueue>,
+    event: &Value,
+    budget: Budget,
+) -> Result<Value, SweepError> {
+    let invocation = decode(event).map_err(SweepError::Event)?;
+    match invocation {
+        Invocation::Scheduled { run } => {
+            let report = match queue {
+                None => sweep.run_scheduled(&run, budget).await?,
+                Some(queue) => fan_out(sweep, queue, &run).await?,
+            };
+            tracing::info!(run = %run, report = ?report, "sweep invocation done");
+            Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
+        }
+        Invocation::Shards(tasks) => {
+            let mut failures = Vec::new();
+            let mut total = Report::default();
+            for (id, task) in tasks {
+                let task = match task {
+                    Ok(t) => t,
+                    Err(why) => {
+                        // A message that can never be read: dropped (logged), not retried.
+                        tracing::error!(message_id = %id, why = %why, "unreadable shard task dropped");
+                        continue;
+                    }
+                };
+                if task.shard >= sweep.shards() {
+                    tracing::error!(message_id = %id, shard = task.shard, "shard task out of range dropped");
+                    continue;
+                }
+                if budget.exhausted(0) {
+                    failures.push(id);
+                    continue;
+                }
+                match sweep.run_shard(task.shard, budget).await {
+                    Ok(report) if !report.incomplete && !report.mail_stopped => {
+                        total.absorb(report)
+                    }
+                    Ok(report) => {
+                        total.absorb(report);
+                        failures.push(id);
+                    }
+                    Err(e) => {
+                        tracing::error!(message_id = %id, shard = task.shard, error = %e,
+                            cause = ?std::error::Error::source(&e), "shard task failed; SQS will hand it out again");
+                        failures.push(id);
+                    }
+                }
+            }
+            tracing::info!(report = ?total, failed = failures.len(), "sweep shard tasks done");
+            Ok(json!({
+                "batchItemFailures": failures
+                    .into_iter()
+                    .map(|id| json!({"itemIdentifier": id}))
+                    .collect::<Vec<_>>()
+            }))
+        }
+    }
+}
+
+async fn fan_out(sweep: &Sweep, queue: &dyn ShardQueue, run: &str) -> Result<Report, SweepError> {
+    if !sweep.begin_run(run).await? {
+        tracing::info!(run = %run, "duplicate delivery of a run: nothing to do");
+        return Ok(Report {
+            duplicate_run: true,
+            ..Report::default()
+        });
+    }
+    let shards: Vec<u16> = (0..sweep.shards()).collect();
+    if let Err(e) = queue.enqueue(run, &shards).await {
+        // Let the scheduler's retry take the run again.
+        sweep.end_run(run, false).await?;
+        return Err(SweepError::Queue(e));
+    }
+    sweep.end_run(run, true).await?;
+    Ok(Report {
+        shards_handed_out: u32::from(sweep.shards()),
+        ..Report::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_events_name_their_run_by_the_scheduled_time() {
+        let a = decode(&json!({"scheduled_time": "2026-11-27T03:00:00Z"})).unwrap();
+        let b = decode(
+            &json!({"detail-type": "Scheduled Event", "source": "aws.events",
+            "time": "2026-11-27T03:00:00Z", "detail": {}}),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Invocation::Scheduled {
+                run: "sweep#2026-11-27T03:00:00Z".into()
+            }
+        );
+        assert_eq!(a, b);
+        assert!(decode(&json!({"scheduled_time": "tomorrow"})).is_err());
+        assert!(decode(&json!({"hello": 1})).is_err());
+    }
+
+    #[test]
+    fn sqs_records_become_shard_tasks_and_bad_bodies_are_kept_apart() {
+        let event = json!({"Records": [
+            {"messageId": "m1", "body": "{\"run\":\"sweep#x\",\"shard\":3}", "eventSource": "aws:sqs"},
+            {"messageId": "m2", "body": "not json", "eventSource": "aws:sqs"}
+        ]});
+        let Invocation::Shards(tasks) = decode(&event).unwrap() else {
+            panic!("not shards")
+        };
+        assert_eq!(
+            tasks[0],
+            (
+                "m1".into(),
+                Ok(ShardTask {
+                    run: "sweep#x".into(),
+                    shard: 3
+                })
+            )
+        );
+        assert!(tasks[1].1.is_err());
+    }
+}
