@@ -35,7 +35,7 @@ pub enum Handled {
 pub(super) struct PrefsCache(Mutex<HashMap<TeamId, NotificationPrefs>>);
 
 impl Sweep {
-    /// Handles one item of the due index; `false` if it must be skipped for this run.
+    /// Handles one item of the due index; `false` if it was skipped for this run.
     pub(super) async fn handle_due(&self, item: DueItem, ctx: &RunCtx) -> bool {
         let tally = &ctx.tally;
         let (team, id) = match item {

@@ -303,58 +303,40 @@ impl Sweep {
         let ctx = RunCtx::new(&self.config);
         let tally = &ctx.tally;
         let mut report = Report::default();
-        // Each pass reads the accounts due now; handled ones move out of the index, so the
-        // next pass starts from the top again. A pass that makes no progress (every account
-        // busy or poison) ends the phase.
-        let mut skip: std::collections::HashSet<String> = Default::default();
+        // One pass over the shard's due items, page by page. A handled account moves out of
+        // the index; the cursor still continues after its position, so nothing is read
+        // twice. What is left (busy, poison, out of budget) stays due for the next run.
+        let now = self.clock.now();
+        let mut cursor = None;
         loop {
-            let now = self.clock.now();
-            let mut cursor = None;
-            let mut progressed = false;
-            loop {
-                if budget.exhausted(tally.seen.load(Ordering::Relaxed)) {
-                    report.incomplete = true;
-                    break;
-                }
-                let page = self
-                    .due
-                    .due_accounts(shard, now, self.config.page_size, cursor.as_ref())
-                    .await?;
-                report.items_read += page.items_read;
-                let todo: Vec<_> = page
-                    .items
-                    .into_iter()
-                    .filter(|item| !skip.contains(&item.key()))
-                    .collect();
-                let limit = budget
-                    .max_accounts
-                    .map(|n| n.saturating_sub(tally.seen.load(Ordering::Relaxed)) as usize)
-                    .unwrap_or(usize::MAX);
-                let todo: Vec<_> = todo.into_iter().take(limit).collect();
-                progressed |= !todo.is_empty();
-                let outcomes: Vec<_> = stream::iter(todo)
-                    .map(|item| {
-                        let ctx = &ctx;
-                        async move {
-                            let key = item.key();
-                            let handled = self.handle_due(item, ctx).await;
-                            (key, handled)
-                        }
-                    })
-                    .buffer_unordered(self.config.concurrency.max(1))
-                    .collect()
-                    .await;
-                for (key, handled) in outcomes {
-                    if !handled {
-                        skip.insert(key);
-                    }
-                }
-                cursor = page.next;
-                if cursor.is_none() {
-                    break;
-                }
+            if budget.exhausted(tally.seen.load(Ordering::Relaxed)) {
+                report.incomplete = true;
+                break;
             }
-            if report.incomplete || !progressed {
+            let page = self
+                .due
+                .due_accounts(shard, now, self.config.page_size, cursor.as_ref())
+                .await?;
+            report.items_read += page.items_read;
+            let room = budget
+                .max_accounts
+                .map(|n| n.saturating_sub(tally.seen.load(Ordering::Relaxed)) as usize)
+                .unwrap_or(usize::MAX);
+            let cut_short = page.items.len() > room;
+            stream::iter(page.items.into_iter().take(room))
+                .for_each_concurrent(self.config.concurrency.max(1), |item| {
+                    let ctx = &ctx;
+                    async move {
+                        self.handle_due(item, ctx).await;
+                    }
+                })
+                .await;
+            if cut_short {
+                report.incomplete = true;
+                break;
+            }
+            cursor = page.next;
+            if cursor.is_none() {
                 break;
             }
         }
