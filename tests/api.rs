@@ -6,8 +6,7 @@
 mod api_support;
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::{json, Value};
@@ -18,7 +17,7 @@ use tokenwarden::store::{
 };
 use tokenwarden_integration::{account_id, team, AccountBuilder};
 
-use api_support::{canary, openapi, Event, Harness, RecordingProviders, FRONTEND};
+use api_support::{canary, openapi, Event, Harness, LogCapture, RecordingProviders, FRONTEND};
 
 fn ids(resp: &api_support::Resp) -> Vec<String> {
     resp.json["accounts"]
@@ -1238,57 +1237,6 @@ async fn every_sample_event_runs_through_its_handler_as_documented() {
 }
 
 // ---- canaries ---------------------------------------------------------------------------------
-
-/// Captures every log line (all levels, the AWS SDK's included) of this thread.
-#[derive(Clone, Default)]
-struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    fn start() -> LogGuard {
-        let buf = LogCapture::default();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(buf.clone())
-            .finish();
-        LogGuard {
-            buf,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-}
-
-struct LogGuard {
-    buf: LogCapture,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl LogGuard {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-impl Write for LogCapture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
-    type Writer = LogCapture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn no_token_text_in_any_response_or_log_line() {

@@ -3,6 +3,7 @@
 //! fresh DynamoDB Local table; a counting decorator around the account store; a recording
 //! provider client; and the OpenAPI check that every response goes through.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -82,14 +83,18 @@ impl Event {
         self
     }
 
-    /// The request path (raw path, context path and, for `/accounts/{id}`, the path
-    /// parameter).
+    /// The request path (raw path, context path and, for `/accounts/{id}...`,
+    /// `/connections/{provider}/...` and `/oauth/{provider}/...`, the path parameter).
     pub fn path(mut self, path: &str) -> Self {
         self.0["rawPath"] = path.into();
         self.ctx()["http"]["path"] = path.into();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        if let ["accounts", id, ..] = segments.as_slice() {
-            self.0["pathParameters"] = serde_json::json!({ "id": id });
+        match segments.as_slice() {
+            ["accounts", id, ..] => self.0["pathParameters"] = serde_json::json!({ "id": id }),
+            ["connections" | "oauth", provider, ..] => {
+                self.0["pathParameters"] = serde_json::json!({ "provider": provider })
+            }
+            _ => {}
         }
         self
     }
@@ -638,5 +643,65 @@ impl Harness {
     pub async fn prefs(&self, event: &Event) -> Resp {
         let resp = prefs::handle(&self.prefs_api, event.request()).await;
         read(&event.method_str(), &event.path_str(), resp)
+    }
+}
+
+// ---- captured logs ----------------------------------------------------------------------
+
+/// Captures every log line (all levels, the AWS SDK's included) of this thread.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Every log line, all levels.
+    pub fn start() -> LogGuard {
+        Self::with_filter(tracing_subscriber::EnvFilter::new("trace"))
+    }
+
+    /// Captures the log lines `filter` lets through (e.g. the functions' own filter,
+    /// `tokenwarden::runtime::log_filter`, at its most verbose).
+    pub fn with_filter(filter: tracing_subscriber::EnvFilter) -> LogGuard {
+        let buf = LogCapture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(buf.clone())
+            .finish();
+        LogGuard {
+            buf,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+}
+
+pub struct LogGuard {
+    buf: LogCapture,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogGuard {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
     }
 }

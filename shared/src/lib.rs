@@ -6,12 +6,14 @@
 //!   [`seal::Secret`].
 //! - [`store`]: storage ports and the DynamoDB adapter.
 //! - [`secrets`]: the secret source port and the Secrets Manager adapter.
+//! - [`oauth`]: connecting and reconnecting accounts (state, PKCE, code exchange, storing).
 
 pub mod api;
 pub mod domain;
 pub mod grant;
 pub mod http;
 pub mod mail;
+pub mod oauth;
 pub mod providers;
 pub mod runtime;
 pub mod seal;

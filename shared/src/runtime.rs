@@ -27,8 +27,12 @@ pub mod vars {
     pub const USER_CLAIM: &str = "TOKENWARDEN_USER_CLAIM";
     /// Optional: the largest request body accepted, in bytes (default 65536).
     pub const MAX_BODY_BYTES: &str = "TOKENWARDEN_MAX_BODY_BYTES";
-    /// The frontend page with the account list (reconnect links in mails point there).
+    /// The frontend page with the account list (reconnect links in mails point there; the
+    /// OAuth flow goes back there when the start request names no `return_to`).
     pub const FRONTEND_URL: &str = "TOKENWARDEN_FRONTEND_URL";
+    /// The API's public base URL: each network's one redirect URI is
+    /// `{base}/oauth/{provider}/callback`.
+    pub const CALLBACK_BASE_URL: &str = "TOKENWARDEN_CALLBACK_BASE_URL";
     /// The verified SES sender of the digests.
     pub const MAIL_FROM: &str = "TOKENWARDEN_MAIL_FROM";
     /// Optional: the SES configuration set the digests go through.
@@ -78,23 +82,40 @@ pub fn provider_concurrency() -> std::collections::BTreeMap<crate::domain::Provi
         .collect()
 }
 
+/// The AWS SDK's wire log: at TRACE it prints every response body and every deserialized
+/// output, i.e. every DynamoDB item read (OAuth states with their PKCE verifier, sealed
+/// envelopes, e-mail addresses). It is capped at DEBUG whatever level is asked for.
+pub const SDK_WIRE_LOG_CAP: &str = "aws_smithy_runtime::client::orchestrator=debug";
+
+/// The functions' log filter at `level` (an `EnvFilter` directive list such as `info` or
+/// `tokenwarden=debug`), with the SDK's wire log capped ([`SDK_WIRE_LOG_CAP`]).
+pub fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    EnvFilter::try_new(level)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive(
+            SDK_WIRE_LOG_CAP
+                .parse()
+                .expect("the cap is a valid directive"),
+        )
+}
+
 /// JSON log lines for CloudWatch: no ANSI colours, no timestamp (Lambda adds one), level
 /// from `RUST_LOG` or else `AWS_LAMBDA_LOG_LEVEL` (set by the function's logging config),
-/// default `info`.
+/// default `info`; the SDK's wire log never above DEBUG ([`log_filter`]).
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| {
-            EnvFilter::try_new(
-                env::var("AWS_LAMBDA_LOG_LEVEL")
-                    .unwrap_or_else(|_| "info".into())
-                    .to_ascii_lowercase(),
-            )
+    let level = env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| {
+            env::var("AWS_LAMBDA_LOG_LEVEL")
+                .ok()
+                .map(|v| v.to_ascii_lowercase())
         })
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|| "info".into());
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(&level))
         .with_ansi(false)
         .without_time()
         .with_current_span(false)
@@ -199,4 +220,26 @@ pub async fn client_credentials(
         crate::providers::Credentials::from_secret(&secret),
         "parse the client credentials",
     )
+}
+
+/// The base of the networks' redirect URIs, from `TOKENWARDEN_CALLBACK_BASE_URL`.
+pub fn callback_base() -> crate::oauth::CallbackBase {
+    crate::oauth::CallbackBase::parse(&required(vars::CALLBACK_BASE_URL))
+        .unwrap_or_else(|e| panic!("{}: {e}", vars::CALLBACK_BASE_URL))
+}
+
+/// Where the OAuth flow sends the browser back when the start request names no
+/// `return_to`: `TOKENWARDEN_FRONTEND_URL` (which must be on an allowed origin), else the
+/// first allowed origin.
+pub fn default_return_to(origins: &OriginAllowlist) -> crate::domain::ReturnUrl {
+    let raw = optional(vars::FRONTEND_URL)
+        .or_else(|| origins.origins().first().map(|o| format!("{o}/")))
+        .unwrap_or_else(|| panic!("{} names no origin", vars::ALLOWED_ORIGINS));
+    crate::domain::ReturnUrl::parse(&raw, origins).unwrap_or_else(|e| {
+        panic!(
+            "{} must be a URL on one of {}: {e}",
+            vars::FRONTEND_URL,
+            vars::ALLOWED_ORIGINS
+        )
+    })
 }

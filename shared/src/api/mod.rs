@@ -3,9 +3,15 @@
 //!
 //! - [`accounts`]: `GET /providers`, `GET /accounts`, `GET /accounts/{id}`,
 //!   `DELETE /accounts/{id}` (function `accounts`);
-//! - [`prefs`]: `GET` and `PUT /notification-preferences` (function `notification-prefs`).
+//! - [`prefs`]: `GET` and `PUT /notification-preferences` (function `notification-prefs`);
+//! - [`oauth_start`]: `POST /connections/{provider}/start`, `POST /accounts/{id}/reconnect`
+//!   (function `oauth-start`);
+//! - [`oauth_callback`]: the public `GET /oauth/{provider}/callback` (function
+//!   `oauth-callback`).
 //!
 //! The routes are also written down in `infra/openapi.yaml`; a test keeps the two equal.
 
 pub mod accounts;
+pub mod oauth_callback;
+pub mod oauth_start;
 pub mod prefs;

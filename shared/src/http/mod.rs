@@ -6,11 +6,14 @@
 //! - [`json_body`]: size limit (413), media type (415), malformed JSON and wrong shapes
 //!   (400, unknown fields refused by the wire types);
 //! - errors as `{"error":{"code":"...","message":"..."}}`; a 500 says nothing internal and
-//!   its cause chain goes to the log.
+//!   its cause chain goes to the log;
+//! - [`serve_public`]: the same for a public route (the OAuth callback): no caller, no CORS,
+//!   `Referrer-Policy: no-referrer` and `Cache-Control: no-store` on every response.
 
 mod body;
 mod cors;
 mod error;
+mod public;
 mod response;
 mod tenancy;
 
@@ -23,6 +26,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 pub use body::{json_body, query, Query, DEFAULT_BODY_LIMIT};
 pub use cors::{allowed_origin, preflight};
 pub use error::{cause_chain, ApiError};
+pub use public::{found, no_referrer, serve_public};
 pub use response::{error as error_response, json, no_content};
 pub use tenancy::{tenant, ClaimNames, Tenant};
 

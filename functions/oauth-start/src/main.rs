@@ -1,0 +1,62 @@
+//! Lambda function `oauth-start`: `POST /connections/{provider}/start` and
+//! `POST /accounts/{id}/reconnect` (JWT authorizer). Wiring only; the handler is
+//! `tokenwarden::api::oauth_start`.
+//!
+//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`,
+//! `TOKENWARDEN_ALLOWED_ORIGINS`, `TOKENWARDEN_CALLBACK_BASE_URL` (required);
+//! `TOKENWARDEN_FRONTEND_URL` (default `return_to`; else the first allowed origin),
+//! `TOKENWARDEN_PROVIDER_BASE_URL`, `TOKENWARDEN_TEAM_CLAIM`, `TOKENWARDEN_USER_CLAIM`,
+//! `TOKENWARDEN_MAX_BODY_BYTES` (optional); the AWS SDK's own variables. It never reads
+//! the sealing keys: it stores no token.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{service_fn, Error, Request};
+use tokenwarden::api::oauth_start::{self, StartApi};
+use tokenwarden::domain::SystemClock;
+use tokenwarden::oauth::Start;
+use tokenwarden::providers::HttpProviderClient;
+use tokenwarden::runtime::{self, vars};
+use tokenwarden::secrets::SecretsManager;
+use tokenwarden::store::dynamo::DynamoStore;
+
+/// Building an authorize URL calls no network; the client is built for its credentials.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    runtime::init_tracing();
+    let http = runtime::http_config();
+    let table = runtime::required(vars::TABLE_NAME);
+    let callback = runtime::callback_base();
+    let default_return_to = runtime::default_return_to(&http.origins);
+    let endpoints = runtime::provider_endpoints();
+
+    let aws = runtime::aws_config().await;
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let credentials = runtime::client_credentials(&secrets).await?;
+    let providers = runtime::startup(
+        HttpProviderClient::new(credentials, endpoints, PROVIDER_TIMEOUT),
+        "build the provider client",
+    )?;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+
+    let api = StartApi {
+        start: Start {
+            accounts: store.clone(),
+            states: store,
+            providers: Arc::new(providers),
+            clock: Arc::new(SystemClock),
+            callback,
+        },
+        default_return_to,
+        http,
+    };
+    let api = &api;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(oauth_start::handle(api, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,467 @@
+//! Completing an authorization: state, code exchange, accounts, sealed tokens.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::OAuthResult;
+use crate::domain::{
+    Account, AccountId, Clock, Failures, Milestone, Provider, ReturnUrl, SchedulePolicy, Status,
+    UserId,
+};
+use crate::grant::{apply_grant, lifetimes, seal_grant, Lifetimes};
+use crate::providers::{ProviderClient, ProviderError, RemoteAccount, TokenGrant};
+use crate::seal::{Keyring, Secret};
+use crate::store::{
+    AccountStore, Consumed, Ledger, LedgerEntry, MailState, OAuthState, StateStore, StoreError,
+};
+
+/// How often a write that lost to a concurrent one (the sweep) is re-read and re-applied.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// The callback's query parameters, as the network sent the browser back.
+#[derive(Debug, Default)]
+pub struct CallbackParams {
+    pub state: Option<String>,
+    pub code: Option<Secret>,
+    /// The network's `error` (e.g. `access_denied`).
+    pub error: Option<String>,
+}
+
+/// Where the browser goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// No state we issued and still hold (garbage, unknown, already used): there is no
+    /// trustworthy place to send the browser, so none is used.
+    UnknownState,
+    /// Back to the frontend with a result.
+    Back {
+        return_to: ReturnUrl,
+        result: OAuthResult,
+        /// The accounts stored, or the account a reconnect was for.
+        accounts: Vec<AccountId>,
+        /// A finer reason for some `error` results (`no_accounts`).
+        reason: Option<&'static str>,
+    },
+}
+
+impl Completion {
+    /// The `return_to` URL with `result`, `account` (repeated) and `reason` appended.
+    pub fn location(&self) -> Option<url::Url> {
+        match self {
+            Completion::UnknownState => None,
+            Completion::Back {
+                return_to,
+                result,
+                accounts,
+                reason,
+            } => {
+                let mut params = vec![("result", result.as_str())];
+                params.extend(accounts.iter().map(|a| ("account", a.as_str())));
+                params.extend(reason.map(|r| ("reason", r)));
+                Some(return_to.with_params(&params))
+            }
+        }
+    }
+}
+
+/// Why a callback with a good state did not connect.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("the network refused or failed")]
+    Provider(#[from] ProviderError),
+    #[error("storing the account failed")]
+    Store(#[from] StoreError),
+    #[error("the grant reaches no account (no Page or business account granted)")]
+    NoAccounts,
+    #[error("the grant is for another external account than the one being reconnected")]
+    DifferentAccount,
+    #[error("the account being reconnected was removed meanwhile")]
+    AccountGone,
+}
+
+/// What `oauth-callback` works with, built once at cold start.
+pub struct Callback {
+    pub accounts: Arc<dyn AccountStore>,
+    pub states: Arc<dyn StateStore>,
+    pub ledger: Arc<dyn Ledger>,
+    pub providers: Arc<dyn ProviderClient>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The errors a network sends when the person declined (OAuth's `access_denied`,
+/// LinkedIn's cancel codes).
+fn is_denial(error: &str) -> bool {
+    matches!(
+        error,
+        "access_denied" | "user_cancelled_login" | "user_cancelled_authorize"
+    )
+}
+
+/// A browser-supplied error code, shortened to something safe to log.
+fn loggable(error: &str) -> String {
+    error
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(40)
+        .collect()
+}
+
+impl Callback {
+    /// Handles the network's answer for `provider` (the callback path's network). A store
+    /// failure before the state is read is an `Err` (nowhere to send the browser); every
+    /// later failure is a `Back` with `result=error`, nothing stored.
+    pub async fn complete(
+        &self,
+        provider: Provider,
+        params: CallbackParams,
+    ) -> Result<Completion, StoreError> {
+        let now = self.clock.now();
+        let Some(state_id) = params.state.as_deref().filter(|s| !s.is_empty()) else {
+            tracing::info!(provider = %provider, "callback without a state refused");
+            return Ok(Completion::UnknownState);
+        };
+        let state = match self.states.consume_state(state_id, now).await? {
+            Consumed::Missing => {
+                tracing::info!(provider = %provider, "callback with an unknown or used state refused");
+                return Ok(Completion::UnknownState);
+            }
+            Consumed::Expired(state) => {
+                tracing::info!(provider = %provider, team = %state.team, "callback after the state expired");
+                return Ok(back(&state, OAuthResult::ExpiredState, Vec::new()));
+            }
+            Consumed::Fresh(state) => state,
+        };
+        let team = &state.team;
+        if state.provider != provider {
+            // Mix-up defence: a state issued for one network arriving at another's redirect
+            // URI is never exchanged anywhere.
+            tracing::warn!(team = %team, issued_for = %state.provider, arrived_at = %provider,
+                "callback refused: the state was issued for another network");
+            return Ok(back(&state, OAuthResult::Error, Vec::new()));
+        }
+        if let Some(error) = params.error.as_deref() {
+            let result = if is_denial(error) {
+                OAuthResult::Denied
+            } else {
+                OAuthResult::Error
+            };
+            tracing::info!(team = %team, provider = %provider, provider_error = %loggable(error), result = %result,
+                "the network sent the browser back without a code");
+            return Ok(back(&state, result, Vec::new()));
+        }
+        let Some(code) = params.code.filter(|c| !c.expose().is_empty()) else {
+            tracing::info!(team = %team, provider = %provider, "callback without a code or an error");
+            return Ok(back(&state, OAuthResult::Error, Vec::new()));
+        };
+
+        let outcome = self.connect(&state, &code, now).await;
+        let completion = match outcome {
+            Ok(stored) => {
+                let result = if state.account.is_some() {
+                    OAuthResult::Reconnected
+                } else {
+                    OAuthResult::Connected
+                };
+                back(&state, result, stored)
+            }
+            Err(ConnectError::DifferentAccount) => {
+                back(&state, OAuthResult::DifferentAccount, Vec::new())
+            }
+            Err(ConnectError::NoAccounts) => {
+                let mut completion = back(&state, OAuthResult::Error, Vec::new());
+                if let Completion::Back { reason, .. } = &mut completion {
+                    *reason = Some("no_accounts");
+                }
+                completion
+            }
+            Err(ref e) => {
+                tracing::error!(team = %team, provider = %provider,
+                    error = %crate::http::cause_chain(e), "connection not completed");
+                back(&state, OAuthResult::Error, Vec::new())
+            }
+        };
+        if let Completion::Back {
+            result, accounts, ..
+        } = &completion
+        {
+            let ids: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+            tracing::info!(team = %team, user = %state.user, provider = %provider, result = %result,
+                accounts = %ids.join(","), "authorization completed");
+        }
+        Ok(completion)
+    }
+
+    /// Exchanges the code and stores what the grant reaches. Returns the accounts stored.
+    async fn connect(
+        &self,
+        state: &OAuthState,
+        code: &Secret,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccountId>, ConnectError> {
+        let provider = state.provider;
+        let grant = self
+            .providers
+            .exchange_code(
+                provider,
+                code,
+                &state.redirect_uri,
+                state.pkce_verifier.as_ref(),
+            )
+            .await?;
+        // Meta, Instagram Login and Threads: short-lived to long-lived; others unchanged.
+        let grant = self.providers.long_lived(provider, grant).await?;
+        let mut remote = self
+            .providers
+            .accounts(provider, &grant.access_token)
+            .await?;
+        let mut seen = std::collections::HashSet::new();
+        remote.retain(|r| seen.insert(r.external_id.clone()));
+        if remote.is_empty() {
+            return Err(ConnectError::NoAccounts);
+        }
+
+        if let Some(id) = &state.account {
+            let account = self
+                .accounts
+                .get_account(&state.team, id)
+                .await?
+                .ok_or(ConnectError::AccountGone)?;
+            let Some(found) = remote.iter().find(|r| r.external_id == account.external_id) else {
+                tracing::info!(team = %state.team, account = %id, provider = %provider,
+                    "reconnect refused: signed in as another external account");
+                return Err(ConnectError::DifferentAccount);
+            };
+            let saved = self.renew(account, found, &grant, &state.user, now).await?;
+            return Ok(vec![saved.id]);
+        }
+
+        let mut stored = Vec::new();
+        for r in &remote {
+            stored.push(self.store_new(state, r, &grant, now).await?.id);
+        }
+        Ok(stored)
+    }
+
+    /// Stores a newly connected account; one the team already has (by external id) is
+    /// renewed in place instead of duplicated.
+    async fn store_new(
+        &self,
+        state: &OAuthState,
+        remote: &RemoteAccount,
+        grant: &TokenGrant,
+        now: DateTime<Utc>,
+    ) -> Result<Account, ConnectError> {
+        let provider = state.provider;
+        let team = &state.team;
+        if let Some(existing) = self
+            .accounts
+            .find_by_external_id(team, provider, &remote.external_id)
+            .await?
+        {
+            return self.renew(existing, remote, grant, &state.user, now).await;
+        }
+        let (own, page) = account_grant(grant, remote);
+        let id = AccountId::generate();
+        let Lifetimes {
+            access_expires_at,
+            refresh_expires_at,
+        } = if page {
+            page_lifetimes()
+        } else {
+            lifetimes(provider, &own, now, None)
+        };
+        let scopes = own.scopes.clone().unwrap_or_else(|| {
+            provider
+                .spec()
+                .default_scopes
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        });
+        let mut account = Account {
+            team: team.clone(),
+            tokens: seal_grant(&self.keyring, team, provider, &id, &own, None),
+            id,
+            provider,
+            external_id: remote.external_id.clone(),
+            display_name: remote.display_name.clone(),
+            picture_url: remote.picture_url.clone(),
+            scopes,
+            connected_by: state.user.clone(),
+            access_issued_at: now,
+            access_expires_at,
+            refresh_expires_at,
+            broken: None,
+            failures: Failures::default(),
+            last_checked_at: Some(now),
+            last_refreshed_at: None,
+            connected_at: now,
+            updated_at: now,
+            next_due_at: None,
+            version: 0,
+        };
+        account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+        match self.accounts.create_account(&account).await {
+            Ok(saved) => Ok(saved),
+            // Two callbacks of one consent racing (a double-clicked "Allow"): the other
+            // created it a moment ago; renew that one.
+            Err(StoreError::AlreadyExists) => {
+                let existing = self
+                    .accounts
+                    .find_by_external_id(team, provider, &remote.external_id)
+                    .await?
+                    .ok_or(StoreError::Conflict)?;
+                self.renew(existing, remote, grant, &state.user, now).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces an account's tokens in place (version-conditioned, re-read and re-applied
+    /// if the sweep wrote meanwhile): keeps the stored refresh token when the network sent
+    /// none, refreshes the profile, sets it active with clean failure counters, clears its
+    /// notification milestones and, if it had been broken or expired, records `recovered`.
+    async fn renew(
+        &self,
+        mut account: Account,
+        remote: &RemoteAccount,
+        grant: &TokenGrant,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Account, ConnectError> {
+        let (own, page) = account_grant(grant, remote);
+        let team = account.team.clone();
+        let id = account.id.clone();
+        let mut attempt = 0;
+        let (saved, was_down) = loop {
+            attempt += 1;
+            let was_down = account.broken.is_some() || account.status(now) == Status::Expired;
+            if own.refresh_token.is_some() {
+                // A new authorization starts a new refresh token, with a clock of its own
+                // (LinkedIn's "fixed at first issue" is about refreshes of one token).
+                account.refresh_expires_at = None;
+            }
+            apply_grant(&mut account, &self.keyring, &own, now);
+            if page {
+                let l = page_lifetimes();
+                account.access_expires_at = l.access_expires_at;
+                account.refresh_expires_at = l.refresh_expires_at;
+            }
+            account.display_name = remote.display_name.clone();
+            account.picture_url = remote.picture_url.clone();
+            account.connected_by = user.clone();
+            account.broken = None;
+            account.last_checked_at = Some(now);
+            // Fresh tokens: the refresh cadence counts from now.
+            account.last_refreshed_at = None;
+            account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+            match self.accounts.update_account(&account).await {
+                Ok(saved) => break (saved, was_down),
+                Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
+                    account = self
+                        .accounts
+                        .get_account(&team, &id)
+                        .await?
+                        .ok_or(ConnectError::AccountGone)?;
+                }
+                Err(StoreError::NotFound) => return Err(ConnectError::AccountGone),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // The tokens are in place; the milestones start afresh. A failure here does not
+        // undo the reconnect: it is logged for operators.
+        match self.ledger.clear_account(&team, &id).await {
+            Ok(_) => {
+                if was_down {
+                    let entry = LedgerEntry {
+                        team: team.clone(),
+                        account: id.clone(),
+                        milestone: Milestone::Recovered,
+                        state: MailState::Pending,
+                        created_at: now,
+                        updated_at: now,
+                        detail: None,
+                        sent_to: Vec::new(),
+                    };
+                    if let Err(e) = self.ledger.record_pending(&entry).await {
+                        tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
+                            "the recovered milestone could not be recorded");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
+                    "the account's notification milestones could not be cleared");
+            }
+        }
+        tracing::info!(team = %team, account = %id, provider = %saved.provider, recovered = was_down,
+            version = saved.version, "account tokens replaced in place");
+        Ok(saved)
+    }
+}
+
+/// The grant to store for one account: the user's grant, or for a Facebook Page (and an
+/// Instagram business account reached through one) the Page's own token. `true` for a
+/// Page token.
+fn account_grant(grant: &TokenGrant, remote: &RemoteAccount) -> (TokenGrant, bool) {
+    match &remote.access_token {
+        None => (grant.clone(), false),
+        Some(page_token) => (
+            TokenGrant {
+                access_token: page_token.clone(),
+                refresh_token: None,
+                expires_in: None,
+                refresh_expires_in: None,
+                scopes: grant.scopes.clone(),
+                user_id: None,
+            },
+            true,
+        ),
+    }
+}
+
+/// A Page token derived from a long-lived user token has no expiry date (Meta documents
+/// it; `debug_token` answers `expires_at: 0`). It dies only by invalidation, which the
+/// sweep's weekly `debug_token` check finds. The catalogue's 60 days are the user token's.
+fn page_lifetimes() -> Lifetimes {
+    Lifetimes {
+        access_expires_at: None,
+        refresh_expires_at: None,
+    }
+}
+
+fn back(state: &OAuthState, result: OAuthResult, stored: Vec<AccountId>) -> Completion {
+    // A reconnect's answer always names its account, so the frontend can point at it.
+    let accounts = match (&state.account, stored.is_empty()) {
+        (Some(id), true) => vec![id.clone()],
+        _ => stored,
+    };
+    Completion::Back {
+        return_to: state.return_to.clone(),
+        result,
+        accounts,
+        reason: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_are_told_apart_from_errors() {
+        assert!(is_denial("access_denied"));
+        assert!(is_denial("user_cancelled_authorize"));
+        assert!(!is_denial("invalid_scope"));
+        assert!(!is_denial("server_error"));
+    }
+
+    #[test]
+    fn a_logged_error_code_is_short_and_plain() {
+        assert_eq!(loggable("access_denied"), "access_denied");
+        assert_eq!(loggable("<script>x</script>"), "scriptxscript");
+        assert_eq!(loggable(&"a".repeat(100)).len(), 40);
+    }
+}

@@ -1,0 +1,107 @@
+//! Starting an authorization: the state, the PKCE verifier, the authorize URL.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use super::{challenge, random_token, CallbackBase, STATE_LIFETIME};
+use crate::domain::{AccountId, Clock, Provider, ReturnUrl, TeamId, UserId};
+use crate::providers::{AuthorizeRequest, ProviderClient, ProviderError};
+use crate::store::{AccountStore, OAuthState, StateStore, StoreError};
+
+/// What the authorization is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A new connection to this network.
+    New(Provider),
+    /// New tokens for this account of the caller's team (same external account only).
+    Reconnect(AccountId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The account is not one of the caller's team.
+    #[error("no account with this id in your team")]
+    UnknownAccount,
+    /// No client credentials for the network in this deployment.
+    #[error("{0} is not offered here: this deployment has no client credentials for it")]
+    NotOffered(Provider),
+    #[error("the OAuth state could not be stored")]
+    Store(#[from] StoreError),
+    #[error("the authorize URL could not be built")]
+    Provider(#[source] ProviderError),
+}
+
+/// What `oauth-start` works with, built once at cold start.
+pub struct Start {
+    /// Reads the account a reconnect is for.
+    pub accounts: Arc<dyn AccountStore>,
+    pub states: Arc<dyn StateStore>,
+    pub providers: Arc<dyn ProviderClient>,
+    pub clock: Arc<dyn Clock>,
+    pub callback: CallbackBase,
+}
+
+impl Start {
+    /// Stores a fresh single-use state for the caller and returns the network's authorize
+    /// URL carrying it (and the PKCE challenge where the network takes one).
+    pub async fn begin(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        target: Target,
+        return_to: ReturnUrl,
+    ) -> Result<Url, StartError> {
+        let (provider, account) = match target {
+            Target::New(provider) => (provider, None),
+            Target::Reconnect(id) => {
+                let account = self
+                    .accounts
+                    .get_account(team, &id)
+                    .await?
+                    .ok_or(StartError::UnknownAccount)?;
+                (account.provider, Some(account.id))
+            }
+        };
+        if !self.providers.offered().contains(&provider) {
+            return Err(StartError::NotOffered(provider));
+        }
+        let now = self.clock.now();
+        let verifier = provider.spec().pkce.used().then(random_token);
+        let code_challenge = verifier.as_ref().map(challenge);
+        let state = OAuthState {
+            id: random_token().expose().to_owned(),
+            team: team.clone(),
+            user: user.clone(),
+            provider,
+            return_to,
+            account,
+            pkce_verifier: verifier,
+            redirect_uri: self.callback.redirect_uri(provider),
+            created_at: now,
+            expires_at: now + STATE_LIFETIME,
+        };
+        let url = self
+            .providers
+            .authorize_url(&AuthorizeRequest {
+                provider,
+                state: &state.id,
+                redirect_uri: &state.redirect_uri,
+                code_challenge: code_challenge.as_deref(),
+            })
+            .map_err(|e| match e {
+                ProviderError::NotOffered(p) => StartError::NotOffered(p),
+                other => StartError::Provider(other),
+            })?;
+        self.states.put_state(&state).await?;
+        tracing::info!(
+            team = %team,
+            user = %user,
+            provider = %provider,
+            account = state.account.as_ref().map(AccountId::as_str).unwrap_or("-"),
+            pkce = state.pkce_verifier.is_some(),
+            "authorization started"
+        );
+        Ok(url)
+    }
+}
