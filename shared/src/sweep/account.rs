@@ -155,7 +155,13 @@ impl Sweep {
         };
 
         let was_broken = account.broken.is_some();
+        // An account marked `refresh_failed` after days of outage is still tried each day:
+        // the network coming back recovers it without anyone reconnecting.
+        let retrying = account
+            .broken
+            .is_some_and(|b| b.reason == Some(Reason::RefreshFailed));
         let mut failure: Option<Verdict> = None;
+        let mut succeeded = false;
         // The network's own limit on calls in flight, if one is set.
         let _permit = match ctx.limits.get(&account.provider) {
             Some(limit) => Some(limit.acquire().await),
@@ -168,7 +174,7 @@ impl Sweep {
         // accounts are checked by refreshing.
         let refresh_is_the_check = account.tokens.refresh.is_some()
             && account.provider.spec().keep_alive.uses_refresh_token();
-        if !was_broken && account.status(now) != Status::Expired {
+        if (!was_broken || retrying) && account.status(now) != Status::Expired {
             let refresh_due = account.refresh_due_at(&policy).is_some_and(|t| t <= now);
             if refresh_due || (check_due && refresh_is_the_check) {
                 match self
@@ -178,6 +184,7 @@ impl Sweep {
                 {
                     Ok(grant) => {
                         account = self.store_refreshed(account, &grant, now, &policy).await?;
+                        succeeded = true;
                         Tally::bump(&tally.refreshed);
                     }
                     Err(e) => {
@@ -185,13 +192,12 @@ impl Sweep {
                         failure = Some(e.verdict());
                     }
                 }
-            } else if account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every
-                <= now
-            {
+            } else if check_due {
                 match self.providers.check(account.provider, &access).await {
                     Ok(check) if check.valid => {
                         account.last_checked_at = Some(now);
                         account.failures.clear();
+                        succeeded = true;
                         if !account.auto_refresh() {
                             if let Some(expires) = check.expires_at {
                                 account.access_expires_at = Some(expires);
@@ -223,10 +229,12 @@ impl Sweep {
                 account.last_checked_at = Some(now);
                 Tally::bump(&tally.broken);
             }
-            Some(Verdict::Transient | Verdict::Unrecognised | Verdict::AppLimit) => {
+            // The app over a network limit is not the user's problem: retried, not counted.
+            Some(Verdict::AppLimit) => Tally::bump(&tally.transient),
+            Some(Verdict::Transient | Verdict::Unrecognised) => {
                 account.failures.record(now);
                 Tally::bump(&tally.transient);
-                if account.failures.exhausted() {
+                if account.failures.exhausted() && account.broken.is_none() {
                     account.broken = Some(Broken {
                         status: Status::Revoked,
                         reason: Some(Reason::RefreshFailed),
@@ -237,8 +245,12 @@ impl Sweep {
             }
             None => {}
         }
+        let recovered = retrying && succeeded;
+        if recovered {
+            account.broken = None;
+        }
 
-        for milestone in milestones(&account, now, &prefs, was_broken) {
+        for milestone in milestones(&account, now, &prefs, was_broken, recovered) {
             let entry = LedgerEntry {
                 team: team.clone(),
                 account: id.clone(),
@@ -276,6 +288,7 @@ impl Sweep {
         now: DateTime<Utc>,
         policy: &SchedulePolicy,
     ) -> Result<Account, SweepError> {
+        let refreshed_from = account.tokens.clone();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -285,8 +298,16 @@ impl Sweep {
             account.next_due_at = next_look(&account, now, policy, false);
             match self.accounts.update_account(&account).await {
                 Ok(saved) => return Ok(saved),
+                // Deleted meanwhile (a disconnect): nothing to keep.
+                Err(StoreError::NotFound) => return Err(StoreError::NotFound.into()),
                 Err(StoreError::Conflict) if attempt < self.config.store_attempts => {
                     match self.accounts.get_account(&account.team, &account.id).await {
+                        // A reconnect put new tokens in place meanwhile: they stand, and
+                        // this refresh of the old grant is dropped.
+                        Ok(Some(fresh)) if fresh.tokens != refreshed_from => {
+                            tracing::info!(account = %account.id, "tokens replaced by a reconnect during a refresh; the reconnect's stand");
+                            return Ok(fresh);
+                        }
                         Ok(Some(fresh)) => account = fresh,
                         // Deleted meanwhile: nothing to keep.
                         Ok(None) => return Err(StoreError::NotFound.into()),
@@ -316,11 +337,15 @@ fn milestones(
     now: DateTime<Utc>,
     prefs: &NotificationPrefs,
     was_broken: bool,
+    recovered: bool,
 ) -> Vec<Milestone> {
     if !prefs.enabled || prefs.recipients.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
+    if recovered && prefs.events.recovered {
+        out.push(Milestone::Recovered);
+    }
     match (account.broken, was_broken) {
         (Some(b), false) if b.status == Status::Expired => {
             if prefs.events.expired {
@@ -353,8 +378,14 @@ fn next_look(
     policy: &SchedulePolicy,
     failed: bool,
 ) -> Option<DateTime<Utc>> {
-    let next = account.next_due(now, policy)?;
     let retry = now + RETRY_AFTER;
+    if account
+        .broken
+        .is_some_and(|b| b.reason == Some(Reason::RefreshFailed))
+    {
+        return Some(retry);
+    }
+    let next = account.next_due(now, policy)?;
     Some(if next <= now {
         retry
     } else if failed {
@@ -362,4 +393,166 @@ fn next_look(
     } else {
         next
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{EmailAddress, Failures, Provider, Recipient, SealedTokens, UserId};
+    use crate::seal::SealedToken;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap()
+    }
+
+    /// A Facebook account connected at `t0` whose token ends 60 days later.
+    fn page() -> Account {
+        Account {
+            team: TeamId::parse("team").unwrap(),
+            id: AccountId::parse("acc").unwrap(),
+            provider: Provider::Facebook,
+            external_id: "ext".into(),
+            display_name: "Shop".into(),
+            picture_url: None,
+            scopes: vec![],
+            connected_by: UserId::parse("user").unwrap(),
+            tokens: SealedTokens {
+                access: SealedToken::from_stored("tw1.k.n.c".into()),
+                refresh: None,
+            },
+            access_issued_at: t0(),
+            access_expires_at: Some(t0() + Duration::days(60)),
+            refresh_expires_at: None,
+            broken: None,
+            failures: Failures::default(),
+            last_checked_at: Some(t0()),
+            last_refreshed_at: None,
+            connected_at: t0(),
+            updated_at: t0(),
+            next_due_at: None,
+            version: 1,
+        }
+    }
+
+    fn prefs() -> NotificationPrefs {
+        NotificationPrefs {
+            recipients: vec![Recipient {
+                user_id: UserId::parse("ana").unwrap(),
+                email: EmailAddress::parse("ana@example.com").unwrap(),
+                name: "Ana".into(),
+            }],
+            ..NotificationPrefs::defaults(TeamId::parse("team").unwrap())
+        }
+    }
+
+    fn broken(status: Status) -> Option<Broken> {
+        Some(Broken {
+            status,
+            reason: Some(Reason::PasswordChanged),
+            since: t0(),
+        })
+    }
+
+    #[test]
+    fn milestones_follow_the_lead_days_and_the_teams_wishes() {
+        let a = page();
+        let at = |days: i64| t0() + Duration::days(days) + Duration::hours(1);
+        assert_eq!(milestones(&a, at(45), &prefs(), false, false), vec![]);
+        assert_eq!(
+            milestones(&a, at(46), &prefs(), false, false),
+            vec![Milestone::Expiring { days: 14 }]
+        );
+        assert_eq!(
+            milestones(&a, at(60), &prefs(), false, false),
+            vec![Milestone::Expired]
+        );
+
+        let mut quiet = prefs();
+        quiet.events.expiring = false;
+        assert_eq!(milestones(&a, at(46), &quiet, false, false), vec![]);
+        let mut off = prefs();
+        off.enabled = false;
+        assert_eq!(milestones(&a, at(60), &off, false, false), vec![]);
+        let nobody = NotificationPrefs::defaults(a.team.clone());
+        assert_eq!(milestones(&a, at(60), &nobody, false, false), vec![]);
+    }
+
+    #[test]
+    fn a_connection_found_broken_is_a_disconnected_milestone_once() {
+        let mut a = page();
+        a.broken = broken(Status::Revoked);
+        assert_eq!(
+            milestones(&a, t0(), &prefs(), false, false),
+            vec![Milestone::Disconnected]
+        );
+        assert_eq!(
+            milestones(&a, t0(), &prefs(), true, false),
+            vec![],
+            "already broken"
+        );
+        a.broken = broken(Status::Expired);
+        assert_eq!(
+            milestones(&a, t0(), &prefs(), false, false),
+            vec![Milestone::Expired]
+        );
+        let mut quiet = prefs();
+        quiet.events.disconnected = false;
+        a.broken = broken(Status::Revoked);
+        assert_eq!(milestones(&a, t0(), &quiet, false, false), vec![]);
+    }
+
+    #[test]
+    fn a_refresh_failed_account_that_works_again_is_recovered() {
+        let mut a = page();
+        assert_eq!(
+            milestones(&a, t0(), &prefs(), true, true),
+            vec![Milestone::Recovered]
+        );
+        let mut quiet = prefs();
+        quiet.events.recovered = false;
+        assert_eq!(milestones(&a, t0(), &quiet, true, true), vec![]);
+        // Still failing: retried the next day, never dropped from the index.
+        a.broken = Some(Broken {
+            status: Status::Revoked,
+            reason: Some(Reason::RefreshFailed),
+            since: t0(),
+        });
+        let now = t0() + Duration::days(3);
+        assert_eq!(
+            next_look(&a, now, &SchedulePolicy::default(), true),
+            Some(now + RETRY_AFTER)
+        );
+    }
+
+    #[test]
+    fn the_next_look_is_in_the_future_and_within_a_day_after_a_failure() {
+        let policy = SchedulePolicy::default();
+        let a = page();
+        let now = t0() + Duration::days(1);
+        assert_eq!(
+            next_look(&a, now, &policy, false),
+            Some(t0() + Duration::days(7)),
+            "the weekly check"
+        );
+        assert_eq!(
+            next_look(&a, now, &policy, true),
+            Some(now + RETRY_AFTER),
+            "a failure is retried the next day"
+        );
+        // Overdue: never a moment in the past, which would loop the sweep.
+        let late = t0() + Duration::days(30);
+        assert_eq!(
+            next_look(&a, late, &policy, false),
+            Some(late + RETRY_AFTER)
+        );
+        let mut dead = page();
+        dead.broken = broken(Status::Revoked);
+        assert_eq!(
+            next_look(&dead, now, &policy, true),
+            None,
+            "out of the index"
+        );
+    }
 }

@@ -152,7 +152,7 @@ pub async fn handle(
         Invocation::Scheduled { run } => {
             let report = match queue {
                 None => sweep.run_scheduled(&run, budget).await?,
-                Some(queue) => fan_out(sweep, queue, &run).await?,
+                Some(queue) => fan_out(sweep, queue, &run, budget).await?,
             };
             tracing::info!(run = %run, report = ?report, "sweep invocation done");
             Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
@@ -203,8 +203,13 @@ pub async fn handle(
     }
 }
 
-async fn fan_out(sweep: &Sweep, queue: &dyn ShardQueue, run: &str) -> Result<Report, SweepError> {
-    if !sweep.begin_run(run).await? {
+async fn fan_out(
+    sweep: &Sweep,
+    queue: &dyn ShardQueue,
+    run: &str,
+    budget: Budget,
+) -> Result<Report, SweepError> {
+    if !sweep.begin_run(run, budget).await? {
         tracing::info!(run = %run, "duplicate delivery of a run: nothing to do");
         return Ok(Report {
             duplicate_run: true,

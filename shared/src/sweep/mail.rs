@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use super::{Report, Sweep, SweepError};
+use super::{Budget, Report, Sweep, SweepError};
 use crate::domain::{Milestone, NotificationPrefs, TeamId};
 use crate::mail::digest::{self, DigestEntry};
 use crate::mail::MailError;
@@ -14,9 +14,18 @@ const MAIL_LEASE: Duration = Duration::minutes(10);
 impl Sweep {
     /// Sends the digests of every team in `shard` that has pending entries, this run's or
     /// a crashed run's.
-    pub(super) async fn mail_phase(&self, shard: u16) -> Result<Report, SweepError> {
+    pub(super) async fn mail_phase(
+        &self,
+        shard: u16,
+        budget: Budget,
+    ) -> Result<Report, SweepError> {
         let mut report = Report::default();
         for team in self.ledger.teams_with_pending(shard).await? {
+            // Out of time: the rest stays pending for the next invocation or run.
+            if budget.exhausted(0) {
+                report.incomplete = true;
+                break;
+            }
             let key = LeaseKey::Run(format!("mail#{team}"));
             if !self
                 .leases
@@ -86,15 +95,18 @@ impl Sweep {
             return Ok(());
         }
 
+        // Which entries reached someone (now or in an earlier, cut-short run), and the last
+        // refusal: an entry nobody received is closed as failed with the refusal.
+        let mut delivered: Vec<bool> = lines.iter().map(|(e, _)| !e.sent_to.is_empty()).collect();
+        let mut refusal: Option<String> = None;
         for recipient in &prefs.recipients {
-            let todo: Vec<&(LedgerEntry, DigestEntry)> = lines
-                .iter()
-                .filter(|(e, _)| !e.sent_to.contains(&recipient.user_id))
+            let todo: Vec<usize> = (0..lines.len())
+                .filter(|i| !lines[*i].0.sent_to.contains(&recipient.user_id))
                 .collect();
             if todo.is_empty() {
                 continue;
             }
-            let digest_lines: Vec<DigestEntry> = todo.iter().map(|(_, l)| l.clone()).collect();
+            let digest_lines: Vec<DigestEntry> = todo.iter().map(|i| lines[*i].1.clone()).collect();
             let email = digest::render(recipient, &digest_lines, &self.config.frontend_url);
             let mut sent = self.mailer.send(&email).await;
             if matches!(sent, Err(MailError::Throttled)) {
@@ -105,11 +117,15 @@ impl Sweep {
                 Ok(message_id) => {
                     tracing::info!(team = %team, user = %recipient.user_id, entries = todo.len(), message_id = %message_id, "digest sent");
                     report.mails_sent += 1;
+                    for i in &todo {
+                        delivered[*i] = true;
+                    }
                 }
                 Err(MailError::Rejected(why)) => {
                     // Never accepted for this address: recorded, not retried.
                     tracing::warn!(team = %team, user = %recipient.user_id, why = %why, "digest rejected");
                     report.mails_rejected += 1;
+                    refusal = Some(why);
                 }
                 Err(MailError::Throttled) => {
                     tracing::warn!(team = %team, "mail throttled; the rest stays pending for the next run");
@@ -127,7 +143,7 @@ impl Sweep {
                     return Ok(());
                 }
             }
-            for (entry, _) in &todo {
+            for (entry, _) in todo.iter().map(|i| &lines[*i]) {
                 self.ledger
                     .add_recipient(
                         team,
@@ -140,8 +156,14 @@ impl Sweep {
             }
         }
         // Every recipient has had it (or refused it for good): the entries are done.
-        for (entry, _) in &lines {
-            self.close(entry, MailState::Sent, None).await?;
+        for ((entry, _), delivered) in lines.iter().zip(delivered) {
+            match (&refusal, delivered) {
+                (Some(why), false) => {
+                    let detail = format!("rejected for every recipient: {why}");
+                    self.close(entry, MailState::Failed, Some(&detail)).await?
+                }
+                _ => self.close(entry, MailState::Sent, None).await?,
+            }
         }
         Ok(())
     }

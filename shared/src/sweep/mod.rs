@@ -20,7 +20,7 @@ pub mod invoke;
 mod mail;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,7 +57,8 @@ pub struct SweepConfig {
     pub page_size: u32,
     /// How long an account lease lasts; a crashed holder loses it after this.
     pub lease_ttl: Duration,
-    /// How long a run lock lasts before another delivery may take over a crashed run.
+    /// How long a run lock lasts before another delivery may take over a crashed run, when
+    /// the invocation has no deadline (with one, the lock ends at the deadline).
     pub run_lock_ttl: Duration,
     /// Who holds leases (the invocation's request id).
     pub holder: String,
@@ -94,6 +95,8 @@ impl SweepConfig {
 /// When the invocation must stop taking new work.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
+    /// The invocation's own deadline, when it has one.
+    deadline: Option<Instant>,
     stop_at: Option<Instant>,
     /// Stop after this many accounts (tests use it to cut a run short, as a timeout would).
     max_accounts: Option<u64>,
@@ -102,6 +105,7 @@ pub struct Budget {
 impl Budget {
     pub fn unlimited() -> Self {
         Self {
+            deadline: None,
             stop_at: None,
             max_accounts: None,
         }
@@ -110,6 +114,7 @@ impl Budget {
     /// Stops taking work at `deadline - margin` (the Lambda deadline less time to finish).
     pub fn until(deadline: Instant, margin: std::time::Duration) -> Self {
         Self {
+            deadline: Some(deadline),
             stop_at: Some(deadline.checked_sub(margin).unwrap_or_else(Instant::now)),
             max_accounts: None,
         }
@@ -118,6 +123,19 @@ impl Budget {
     pub fn with_max_accounts(mut self, n: u64) -> Self {
         self.max_accounts = Some(n);
         self
+    }
+
+    /// How long a lock taken now must last: until the invocation's deadline (a holder
+    /// past it is dead, so a redelivery after a timeout may take over at once), else
+    /// `otherwise`.
+    fn lock_ttl(&self, otherwise: Duration) -> Duration {
+        match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Duration::from_std(left).unwrap_or(otherwise) + Duration::seconds(5)
+            }
+            None => otherwise,
+        }
     }
 
     pub(crate) fn exhausted(&self, accounts_done: u64) -> bool {
@@ -238,14 +256,14 @@ impl Sweep {
 
     /// Takes the run lock for a scheduled run. `false`: this run is done or being done by
     /// another delivery, and this one must do nothing.
-    pub async fn begin_run(&self, run_key: &str) -> Result<bool, SweepError> {
+    pub async fn begin_run(&self, run_key: &str, budget: Budget) -> Result<bool, SweepError> {
         Ok(self
             .leases
             .acquire(
                 &LeaseKey::Run(run_key.to_owned()),
                 &self.config.holder,
                 self.clock.now(),
-                self.config.run_lock_ttl,
+                budget.lock_ttl(self.config.run_lock_ttl),
             )
             .await?)
     }
@@ -264,7 +282,7 @@ impl Sweep {
 
     /// The single-function path: the whole run in this invocation, shard after shard.
     pub async fn run_scheduled(&self, run_key: &str, budget: Budget) -> Result<Report, SweepError> {
-        if !self.begin_run(run_key).await? {
+        if !self.begin_run(run_key, budget).await? {
             tracing::info!(run = run_key, "duplicate delivery of a run: nothing to do");
             return Ok(Report {
                 duplicate_run: true,
@@ -278,9 +296,13 @@ impl Sweep {
                 max_accounts: budget.max_accounts.map(|n| n.saturating_sub(done)),
                 ..budget
             };
-            let shard_report = self.run_shard(shard, budget).await?;
+            // After an account-level mail stop (sending paused) the other shards' accounts
+            // are still refreshed and checked; only their mails wait in the ledger.
+            // After SES throttling the other shards do not try again this run either.
+            let mail = !report.mail_stopped && !report.mail_throttled;
+            let shard_report = self.sweep_shard(shard, budget, mail).await?;
             report.absorb(shard_report);
-            if report.incomplete || report.mail_stopped {
+            if report.incomplete {
                 break;
             }
         }
@@ -290,9 +312,19 @@ impl Sweep {
 
     /// One shard: every due account in it, then the digests of the teams it holds.
     pub async fn run_shard(&self, shard: u16, budget: Budget) -> Result<Report, SweepError> {
+        self.sweep_shard(shard, budget, true).await
+    }
+
+    async fn sweep_shard(
+        &self,
+        shard: u16,
+        budget: Budget,
+        mail: bool,
+    ) -> Result<Report, SweepError> {
         let mut report = self.accounts_phase(shard, budget).await?;
-        let mail = self.mail_phase(shard).await?;
-        report.absorb(mail);
+        if mail {
+            report.absorb(self.mail_phase(shard, budget).await?);
+        }
         if !report.incomplete {
             report.shards_done = 1;
         }
@@ -323,15 +355,22 @@ impl Sweep {
                 .map(|n| n.saturating_sub(tally.seen.load(Ordering::Relaxed)) as usize)
                 .unwrap_or(usize::MAX);
             let cut_short = page.items.len() > room;
+            // The time is watched before each account, not only each page: a page of slow
+            // provider calls must not carry the invocation past its deadline.
+            let out_of_time = AtomicBool::new(false);
             stream::iter(page.items.into_iter().take(room))
                 .for_each_concurrent(self.config.concurrency.max(1), |item| {
-                    let ctx = &ctx;
+                    let (ctx, out_of_time) = (&ctx, &out_of_time);
                     async move {
+                        if budget.exhausted(ctx.tally.seen.load(Ordering::Relaxed)) {
+                            out_of_time.store(true, Ordering::Relaxed);
+                            return;
+                        }
                         self.handle_due(item, ctx).await;
                     }
                 })
                 .await;
-            if cut_short {
+            if cut_short || out_of_time.load(Ordering::Relaxed) {
                 report.incomplete = true;
                 break;
             }

@@ -1,0 +1,1091 @@
+//! What tests/sweep.rs stands on: a rig with the sweep wired to the local stack (DynamoDB
+//! Local on a fresh table, the provider fakes in-process, SES v2 through the real
+//! `SesMailer` to the SES stand-in), a simulated clock, accounts connected through the
+//! fakes' real OAuth flow, a reader of the SES stand-in's store, a fault-injecting proxy in
+//! front of SES, and the decorators the failure tests need.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use provider_fakes::{EndpointKind, FakeHandle, RecordedRequest};
+use serde_json::Value;
+use tokenwarden::domain::{
+    Account, AccountId, Clock, EmailAddress, Failures, ManualClock, Milestone, NotificationPrefs,
+    Provider, Recipient, SchedulePolicy, TeamId, UserId,
+};
+use tokenwarden::grant::{apply_grant, lifetimes, seal_grant};
+use tokenwarden::mail::{Email, MailError, Mailer, SesMailer};
+use tokenwarden::providers::{
+    AuthorizeRequest, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount, TokenCheck,
+    TokenGrant,
+};
+use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
+use tokenwarden::store::dynamo::DynamoStore;
+use tokenwarden::store::{AccountStore, Cursor, Ledger, Page, PrefsStore, StoreError};
+use tokenwarden::sweep::{Sweep, SweepConfig};
+use tokenwarden_integration::{aws_config, dynamo, t0};
+use url::Url;
+
+pub const FRONTEND: &str = "https://app.example.com/settings/social";
+pub const MAIL_FROM: &str = "alerts@tokenwarden.test";
+const REDIRECT_URI: &str = "https://app.example.com/oauth/callback";
+
+/// The moment of day `n`'s nightly run: one hour past the connect time of day 0, so a
+/// milestone that falls on a day boundary is never a matter of milliseconds.
+pub fn at_day(n: i64) -> DateTime<Utc> {
+    t0() + Duration::days(n) + Duration::hours(1)
+}
+
+// ---- the provider client as the sweep sees it -----------------------------------------
+
+/// The real HTTP adapter on the provider fakes, observed:
+/// - it counts calls in flight per network (the most seen at once), to check the sweep's
+///   per-network limits;
+/// - it keeps the network's clock on the simulated timeline. The fakes run on the wall
+///   clock, the sweep on a `ManualClock`: a token the fake issued "now" expires, in the
+///   fake's answer, 60 wall-clock days from now, which on the simulated timeline is 60
+///   days from the simulated moment of issue. Expiry times a check reports are moved by
+///   the (simulated - wall) offset noted when the token was issued.
+pub struct ObservedProviders {
+    inner: HttpProviderClient,
+    clock: Arc<ManualClock>,
+    issued: Mutex<HashMap<String, Duration>>,
+    in_flight: Mutex<HashMap<Provider, (usize, usize)>>,
+}
+
+/// Leaves the in-flight count when dropped (also when the call is cancelled).
+struct InFlight<'a> {
+    owner: &'a ObservedProviders,
+    provider: Provider,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .owner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = map.get_mut(&self.provider) {
+            entry.0 -= 1;
+        }
+    }
+}
+
+impl ObservedProviders {
+    fn enter(&self, provider: Provider) -> InFlight<'_> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(provider).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 = entry.1.max(entry.0);
+        InFlight {
+            owner: self,
+            provider,
+        }
+    }
+
+    /// The most calls to `provider` that were in flight at once.
+    pub fn max_in_flight(&self, provider: Provider) -> usize {
+        let map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&provider).map_or(0, |e| e.1)
+    }
+
+    fn note(&self, grant: &TokenGrant) {
+        let offset = self.clock.now() - Utc::now();
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(grant.access_token.expose().to_owned(), offset);
+    }
+
+    fn simulated(&self, token: &Secret, t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let offset = self
+            .issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token.expose())
+            .copied();
+        match (t, offset) {
+            (Some(t), Some(offset)) => Some(t + offset),
+            (t, _) => t,
+        }
+    }
+}
+
+#[async_trait]
+impl ProviderClient for ObservedProviders {
+    fn offered(&self) -> Vec<Provider> {
+        self.inner.offered()
+    }
+
+    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {
+        self.inner.authorize_url(request)
+    }
+
+    async fn exchange_code(
+        &self,
+        provider: Provider,
+        code: &Secret,
+        redirect_uri: &str,
+        code_verifier: Option<&Secret>,
+    ) -> Result<TokenGrant, ProviderError> {
+        let _in = self.enter(provider);
+        let grant = self
+            .inner
+            .exchange_code(provider, code, redirect_uri, code_verifier)
+            .await?;
+        self.note(&grant);
+        Ok(grant)
+    }
+
+    async fn long_lived(
+        &self,
+        provider: Provider,
+        grant: TokenGrant,
+    ) -> Result<TokenGrant, ProviderError> {
+        let _in = self.enter(provider);
+        let grant = self.inner.long_lived(provider, grant).await?;
+        self.note(&grant);
+        Ok(grant)
+    }
+
+    async fn refresh(
+        &self,
+        provider: Provider,
+        access_token: &Secret,
+        refresh_token: Option<&Secret>,
+    ) -> Result<TokenGrant, ProviderError> {
+        let _in = self.enter(provider);
+        let grant = self
+            .inner
+            .refresh(provider, access_token, refresh_token)
+            .await?;
+        self.note(&grant);
+        Ok(grant)
+    }
+
+    async fn check(
+        &self,
+        provider: Provider,
+        access_token: &Secret,
+    ) -> Result<TokenCheck, ProviderError> {
+        let _in = self.enter(provider);
+        let mut check = self.inner.check(provider, access_token).await?;
+        check.expires_at = self.simulated(access_token, check.expires_at);
+        check.data_access_expires_at = self.simulated(access_token, check.data_access_expires_at);
+        Ok(check)
+    }
+
+    async fn accounts(
+        &self,
+        provider: Provider,
+        access_token: &Secret,
+    ) -> Result<Vec<RemoteAccount>, ProviderError> {
+        let _in = self.enter(provider);
+        self.inner.accounts(provider, access_token).await
+    }
+
+    async fn revoke(&self, provider: Provider, access_token: &Secret) -> Result<(), ProviderError> {
+        let _in = self.enter(provider);
+        self.inner.revoke(provider, access_token).await
+    }
+}
+
+// ---- the rig ------------------------------------------------------------------------------
+
+pub struct Rig {
+    pub fakes: FakeHandle,
+    pub providers: Arc<ObservedProviders>,
+    pub store: DynamoStore,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<ManualClock>,
+    /// SES v2 straight to the stand-in (the SDK's own endpoint variable).
+    pub ses: aws_sdk_sesv2::Client,
+    browser: reqwest::Client,
+    /// Unique per test: recipient addresses carry it, so parallel tests' mails never mix.
+    tag: String,
+}
+
+impl Rig {
+    pub async fn new() -> Self {
+        Self::with_provider_timeout(StdDuration::from_secs(5)).await
+    }
+
+    pub async fn with_provider_timeout(timeout: StdDuration) -> Self {
+        let fakes = provider_fakes::start_local()
+            .await
+            .expect("the provider fakes start on a free port");
+        let clock = Arc::new(ManualClock::at(t0()));
+        let inner = HttpProviderClient::new(fakes.credentials(), fakes.endpoints(), timeout)
+            .expect("the HTTP client builds");
+        let providers = Arc::new(ObservedProviders {
+            inner,
+            clock: clock.clone(),
+            issued: Mutex::default(),
+            in_flight: Mutex::default(),
+        });
+        let (dynamo, table) = dynamo().await;
+        let store = DynamoStore::new(dynamo.clone(), table.clone());
+        let keyring = Arc::new(
+            Keyring::from_secret(&Keyring::generate_secret("k1")).expect("a fresh keyring"),
+        );
+        let ses = aws_sdk_sesv2::Client::new(&aws_config("AWS_ENDPOINT_URL_SESV2").await);
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the browser client builds");
+        Self {
+            fakes,
+            providers,
+            store,
+            dynamo,
+            table,
+            keyring,
+            clock,
+            ses,
+            browser,
+            tag: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+        }
+    }
+
+    /// The sweep's settings in these tests: the defaults, with a short throttle pause.
+    pub fn config(&self) -> SweepConfig {
+        let mut config = SweepConfig::new(Url::parse(FRONTEND).expect("a URL"), "test-sweep");
+        config.throttle_pause = StdDuration::from_millis(20);
+        config
+    }
+
+    /// The real SES v2 mailer on `client`.
+    pub fn mailer_on(&self, client: aws_sdk_sesv2::Client) -> SesMailer {
+        SesMailer::new(
+            client,
+            EmailAddress::parse(MAIL_FROM).expect("an address"),
+            None,
+        )
+    }
+
+    /// The sweep as the function wires it, on this rig's stack.
+    pub fn sweep(&self) -> Sweep {
+        self.sweep_with(
+            self.config(),
+            Arc::new(self.store.clone()),
+            Arc::new(self.mailer_on(self.ses.clone())),
+        )
+    }
+
+    pub fn sweep_with(
+        &self,
+        config: SweepConfig,
+        accounts: Arc<dyn AccountStore>,
+        mailer: Arc<dyn Mailer>,
+    ) -> Sweep {
+        let store = Arc::new(self.store.clone());
+        Sweep {
+            accounts,
+            due: store.clone(),
+            prefs: store.clone(),
+            ledger: store.clone(),
+            leases: store,
+            providers: self.providers.clone(),
+            mailer,
+            keyring: self.keyring.clone(),
+            clock: self.clock.clone(),
+            config,
+        }
+    }
+
+    /// A recipient address no other test uses.
+    pub fn address(&self, who: &str) -> EmailAddress {
+        EmailAddress::parse(&format!("{who}.{}@example.com", self.tag)).expect("an address")
+    }
+
+    /// A team whose digests go to `recipients` (names), warned `lead_days` ahead.
+    pub async fn team(&self, name: &str, recipients: &[&str], lead_days: &[u32]) -> TeamId {
+        let team = TeamId::parse(&format!("{name}-{}", self.tag)).expect("a team id");
+        let prefs = NotificationPrefs {
+            recipients: recipients
+                .iter()
+                .map(|who| Recipient {
+                    user_id: UserId::parse(who).expect("a user id"),
+                    email: self.address(&format!("{name}-{who}")),
+                    name: who.to_string(),
+                })
+                .collect(),
+            lead_days: lead_days.to_vec(),
+            ..NotificationPrefs::defaults(team.clone())
+        };
+        self.store.put_prefs(&prefs).await.expect("prefs saved");
+        team
+    }
+
+    /// The address of a team member as [`Rig::team`] made it.
+    pub fn member(&self, team_name: &str, who: &str) -> EmailAddress {
+        self.address(&format!("{team_name}-{who}"))
+    }
+
+    /// Authorizes at the fake like a browser, exchanges the code and makes the grant
+    /// long-lived where the network does that; returns the grant and what it reaches.
+    pub async fn grant(&self, provider: Provider) -> (TokenGrant, Vec<RemoteAccount>) {
+        let verifier = provider
+            .spec()
+            .pkce
+            .used()
+            .then(|| format!("verifier-{}", uuid::Uuid::new_v4().simple()));
+        let challenge = verifier.as_deref().map(provider_fakes::s256_challenge);
+        let state = format!("state-{}", uuid::Uuid::new_v4().simple());
+        let url = self
+            .providers
+            .authorize_url(&AuthorizeRequest {
+                provider,
+                state: &state,
+                redirect_uri: REDIRECT_URI,
+                code_challenge: challenge.as_deref(),
+            })
+            .expect("an authorize URL");
+        let answer = self
+            .browser
+            .get(url)
+            .send()
+            .await
+            .expect("authorize answers");
+        let location = answer
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_else(|| panic!("{provider}: authorize redirects back"));
+        let back = Url::parse(location).expect("Location is a URL");
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("{provider}: a code in {back}"));
+        let grant = self
+            .providers
+            .exchange_code(
+                provider,
+                &Secret::new(code),
+                REDIRECT_URI,
+                verifier.map(Secret::new).as_ref(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{provider}: code exchange: {e}"));
+        let grant = self
+            .providers
+            .long_lived(provider, grant)
+            .await
+            .unwrap_or_else(|e| panic!("{provider}: long-lived exchange: {e}"));
+        let remote = self
+            .providers
+            .accounts(provider, &grant.access_token)
+            .await
+            .unwrap_or_else(|e| panic!("{provider}: accounts: {e}"));
+        assert!(
+            !remote.is_empty(),
+            "{provider}: the grant reaches an account"
+        );
+        (grant, remote)
+    }
+
+    /// An account as connecting stores it at the clock's now, holding `grant`'s tokens
+    /// (sealed for its own row) and the lifetimes the grant states; not stored yet.
+    ///
+    /// Facebook and Instagram-via-Facebook keep the user's long-lived (60-day) token here,
+    /// so they are the networks whose connection cannot be renewed and must be warned
+    /// about. `label` is the display name and makes the external id unique in the team.
+    pub fn build(
+        &self,
+        provider: Provider,
+        team: &TeamId,
+        label: &str,
+        grant: &TokenGrant,
+        remote: &RemoteAccount,
+    ) -> Account {
+        let now = self.clock.now();
+        let id = AccountId::generate();
+        let l = lifetimes(provider, grant, now, None);
+        let mut account = Account {
+            team: team.clone(),
+            tokens: seal_grant(&self.keyring, team, provider, &id, grant, None),
+            id,
+            provider,
+            external_id: format!("{}-{label}", remote.external_id),
+            display_name: label.to_owned(),
+            picture_url: remote.picture_url.clone(),
+            scopes: grant.scopes.clone().unwrap_or_else(|| {
+                provider
+                    .spec()
+                    .default_scopes
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            }),
+            connected_by: UserId::parse("connector").expect("a user id"),
+            access_issued_at: now,
+            access_expires_at: l.access_expires_at,
+            refresh_expires_at: l.refresh_expires_at,
+            broken: None,
+            failures: Failures::default(),
+            last_checked_at: Some(now),
+            last_refreshed_at: None,
+            connected_at: now,
+            updated_at: now,
+            next_due_at: None,
+            version: 0,
+        };
+        account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+        account
+    }
+
+    /// Connects an account of `provider` to `team` through the fake's OAuth flow, at the
+    /// clock's now, named after the network.
+    pub async fn connect(&self, provider: Provider, team: &TeamId) -> Account {
+        self.connect_named(provider, team, provider.id()).await
+    }
+
+    pub async fn connect_named(&self, provider: Provider, team: &TeamId, label: &str) -> Account {
+        let (grant, remote) = self.grant(provider).await;
+        let account = self.build(provider, team, label, &grant, &remote[0]);
+        self.store
+            .create_account(&account)
+            .await
+            .unwrap_or_else(|e| panic!("{provider}: create_account: {e}"))
+    }
+
+    /// What the OAuth callback does on a reconnect: fresh tokens from a new authorization
+    /// in place, active again, failures cleared, and the account's milestones cleared.
+    pub async fn reconnect(&self, account: &Account) -> Account {
+        let now = self.clock.now();
+        let (grant, _) = self.grant(account.provider).await;
+        let mut account = self.account(&account.team, &account.id).await;
+        if grant.refresh_token.is_some() {
+            account.refresh_expires_at = None;
+        }
+        apply_grant(&mut account, &self.keyring, &grant, now);
+        account.broken = None;
+        account.last_checked_at = Some(now);
+        account.last_refreshed_at = None;
+        account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+        let saved = self
+            .store
+            .update_account(&account)
+            .await
+            .expect("reconnect stored");
+        self.store
+            .clear_account(&account.team, &account.id)
+            .await
+            .expect("milestones cleared");
+        saved
+    }
+
+    pub async fn account(&self, team: &TeamId, id: &AccountId) -> Account {
+        self.store
+            .get_account(team, id)
+            .await
+            .expect("get_account")
+            .expect("the account exists")
+    }
+
+    /// The account's refresh token as stored, opened.
+    pub fn refresh_token_of(&self, account: &Account) -> String {
+        let sealed = account.tokens.refresh.as_ref().expect("a refresh token");
+        let binding = Binding {
+            team: &account.team,
+            provider: account.provider,
+            account: &account.id,
+        };
+        self.keyring
+            .open(sealed, binding, TokenSlot::Refresh)
+            .expect("the refresh token opens")
+            .expose()
+            .to_owned()
+    }
+
+    pub fn access_token_of(&self, account: &Account) -> Secret {
+        let binding = Binding {
+            team: &account.team,
+            provider: account.provider,
+            account: &account.id,
+        };
+        self.keyring
+            .open(&account.tokens.access, binding, TokenSlot::Access)
+            .expect("the access token opens")
+    }
+
+    /// Every provider call the fakes received.
+    pub async fn log(&self) -> Vec<RecordedRequest> {
+        self.fakes
+            .control
+            .requests()
+            .await
+            .expect("the request log")
+    }
+
+    /// The calls of one kind to one network.
+    pub async fn calls(&self, provider: Provider, kind: EndpointKind) -> Vec<RecordedRequest> {
+        self.log()
+            .await
+            .into_iter()
+            .filter(|r| r.provider == Some(provider) && r.kind == Some(kind))
+            .collect()
+    }
+
+    /// The raw item of an account (to copy its due index keys, or learn its shard).
+    pub async fn raw_account(&self, account: &Account) -> HashMap<String, AttributeValue> {
+        self.raw_item(
+            &format!("TEAM#{}", account.team),
+            &format!("ACCOUNT#{}", account.id),
+        )
+        .await
+        .expect("the account item")
+    }
+
+    pub async fn raw_item(&self, pk: &str, sk: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+    }
+
+    /// The due index shard an account is in (its team's).
+    pub async fn shard_of(&self, account: &Account) -> u16 {
+        let item = self.raw_account(account).await;
+        let key = item
+            .get("due_shard")
+            .and_then(|v| v.as_s().ok())
+            .expect("the account is in the due index");
+        key.trim_start_matches("DUE#").parse().expect("a shard")
+    }
+
+    /// The team's pending ledger entries.
+    pub async fn pending(&self, team: &TeamId) -> Vec<(AccountId, Milestone)> {
+        self.store
+            .pending_for_team(team)
+            .await
+            .expect("pending_for_team")
+            .into_iter()
+            .map(|e| (e.account, e.milestone))
+            .collect()
+    }
+
+    /// Mails the SES stand-in holds for `to`.
+    pub async fn mails_to(&self, to: &EmailAddress) -> Vec<StoredMail> {
+        all_mails()
+            .await
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t == to.as_str()))
+            .collect()
+    }
+}
+
+// ---- the SES stand-in's store ---------------------------------------------------------------
+
+/// One message as the SES stand-in stored it.
+#[derive(Debug, Clone)]
+pub struct StoredMail {
+    pub message_id: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Every message in the SES stand-in (`GET $TOKENWARDEN_SES_STORE_URL`: `{"emails": [{
+/// "messageId", "from", "destination": {"to": [...]}, "subject", "body": {"text",
+/// "html"}, "at"}]}`).
+pub async fn all_mails() -> Vec<StoredMail> {
+    let url = std::env::var("TOKENWARDEN_SES_STORE_URL")
+        .expect("TOKENWARDEN_SES_STORE_URL (eval \"$(infra/local/stack env)\")");
+    let store: Value = reqwest::get(&url)
+        .await
+        .expect("the SES stand-in answers")
+        .json()
+        .await
+        .expect("its store is JSON");
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    store["emails"]
+        .as_array()
+        .expect("emails")
+        .iter()
+        .map(|m| StoredMail {
+            message_id: text(&m["messageId"]),
+            from: text(&m["from"]),
+            to: m["destination"]["to"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default(),
+            subject: text(&m["subject"]),
+            text: text(&m["body"]["text"]),
+            html: text(&m["body"]["html"]),
+        })
+        .collect()
+}
+
+/// One line of a digest: the account (from its reconnect link) and the milestone (from
+/// the headline's words).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Line {
+    pub account: Option<String>,
+    pub milestone: Milestone,
+    pub headline: String,
+}
+
+impl StoredMail {
+    /// The digest's lines, read from the text body; each reconnect link is checked to be
+    /// in the HTML body too.
+    pub fn lines(&self) -> Vec<Line> {
+        let mut lines = Vec::new();
+        let mut text = self.text.lines().peekable();
+        while let Some(line) = text.next() {
+            let Some(headline) = line.strip_prefix("- ") else {
+                continue;
+            };
+            let account = match text
+                .peek()
+                .and_then(|l| l.trim().strip_prefix("Reconnect: "))
+            {
+                Some(link) => {
+                    text.next();
+                    assert!(
+                        self.html.contains(&format!("href=\"{link}\"")),
+                        "the HTML body has the reconnect link {link}"
+                    );
+                    let link = Url::parse(link).expect("a reconnect link");
+                    assert!(link.as_str().starts_with(FRONTEND), "{link}");
+                    link.query_pairs()
+                        .find(|(k, _)| k == "reconnect")
+                        .map(|(_, v)| v.into_owned())
+                }
+                None => None,
+            };
+            lines.push(Line {
+                account,
+                milestone: milestone_of(headline),
+                headline: headline.to_owned(),
+            });
+        }
+        lines
+    }
+
+    /// (account id, milestone) of every line, sorted.
+    pub fn entries(&self) -> Vec<(String, Milestone)> {
+        let mut entries: Vec<_> = self
+            .lines()
+            .into_iter()
+            .map(|l| (l.account.unwrap_or_default(), l.milestone))
+            .collect();
+        entries.sort();
+        entries
+    }
+}
+
+fn milestone_of(headline: &str) -> Milestone {
+    if let Some(rest) = headline.split("must be reconnected within ").nth(1) {
+        let days = rest
+            .split(" day(s)")
+            .next()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("lead days in {headline:?}"));
+        Milestone::Expiring { days }
+    } else if headline.contains(" expired and is disconnected") {
+        Milestone::Expired
+    } else if headline.contains(" was disconnected.") {
+        Milestone::Disconnected
+    } else if headline.contains(" is connected again") {
+        Milestone::Recovered
+    } else {
+        panic!("a digest line of no known kind: {headline:?}")
+    }
+}
+
+// ---- SES fault proxy ------------------------------------------------------------------------
+
+/// An SES v2 error, answered in SES v2's wire format (restJson1: the error type in
+/// `x-amzn-ErrorType`, `{"message": ...}` in the body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SesFault {
+    /// 429 `TooManyRequestsException`.
+    Throttled,
+    /// 400 `MessageRejected`.
+    Rejected,
+    /// 400 `SendingPausedException`.
+    SendingPaused,
+}
+
+impl SesFault {
+    fn answer(self) -> Response {
+        let (status, kind, message) = match self {
+            SesFault::Throttled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Too many requests have been made to the operation.",
+            ),
+            SesFault::Rejected => (
+                StatusCode::BAD_REQUEST,
+                "MessageRejected",
+                "Email address is not verified. The following identities failed the check.",
+            ),
+            SesFault::SendingPaused => (
+                StatusCode::BAD_REQUEST,
+                "SendingPausedException",
+                "Sending is paused for this account.",
+            ),
+        };
+        let mut response = (
+            status,
+            [("content-type", "application/json")],
+            serde_json::json!({ "message": message }).to_string(),
+        )
+            .into_response();
+        // As SES sends it: the type, then a colon and a namespace URL the SDK strips.
+        let header = format!("{kind}:http://internal.amazon.com/coral/com.amazonaws.sesv2/");
+        response.headers_mut().insert(
+            "x-amzn-ErrorType",
+            HeaderValue::from_str(&header).expect("a header value"),
+        );
+        response.headers_mut().insert(
+            "x-amzn-RequestId",
+            HeaderValue::from_static("00000000-0000-0000-0000-000000000000"),
+        );
+        response
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SesRule {
+    fault: SesFault,
+    /// Matching sends let through before the fault starts.
+    pass_first: u32,
+    /// Sends answered with the fault; `None`: until cleared.
+    times: Option<u32>,
+    /// Only sends to these addresses match; `None`: every send.
+    only_to: Option<Vec<String>>,
+}
+
+/// One `SendEmail` the proxy saw.
+#[derive(Debug, Clone)]
+pub struct SendSeen {
+    pub to: Vec<String>,
+    pub status: u16,
+}
+
+struct ProxyState {
+    upstream: String,
+    http: reqwest::Client,
+    rule: Mutex<Option<SesRule>>,
+    sends: Mutex<Vec<SendSeen>>,
+}
+
+/// A small HTTP proxy in front of the SES stand-in that answers `SendEmail` calls with
+/// SES v2's real errors on switch, and forwards everything else.
+pub struct SesProxy {
+    pub url: String,
+    state: Arc<ProxyState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SesProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SesProxy {
+    pub async fn start() -> Self {
+        let upstream = std::env::var("AWS_ENDPOINT_URL_SESV2")
+            .expect("AWS_ENDPOINT_URL_SESV2 (eval \"$(infra/local/stack env)\")");
+        let state = Arc::new(ProxyState {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            rule: Mutex::default(),
+            sends: Mutex::default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let app = axum::Router::new()
+            .fallback(proxy)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, state, task }
+    }
+
+    /// An SES v2 client on the proxy: the SDK's configuration from the environment with
+    /// the endpoint moved, standard retries (3 attempts) with a short backoff.
+    pub async fn client(&self) -> aws_sdk_sesv2::Client {
+        let shared = aws_config("AWS_ENDPOINT_URL_SESV2").await;
+        let config = aws_sdk_sesv2::config::Builder::from(&shared)
+            .endpoint_url(&self.url)
+            .retry_config(
+                aws_sdk_sesv2::config::retry::RetryConfig::standard()
+                    .with_initial_backoff(StdDuration::from_millis(5)),
+            )
+            .build();
+        aws_sdk_sesv2::Client::from_conf(config)
+    }
+
+    /// Answers matching sends with `fault`: after `pass_first` of them went through, the
+    /// next `times` (or all, until cleared).
+    pub fn fail(&self, fault: SesFault, pass_first: u32, times: Option<u32>) {
+        *self.state.rule.lock().unwrap_or_else(|e| e.into_inner()) = Some(SesRule {
+            fault,
+            pass_first,
+            times,
+            only_to: None,
+        });
+    }
+
+    /// Answers every send to one of `to` with `fault`, until cleared.
+    pub fn fail_to(&self, fault: SesFault, to: &[&EmailAddress]) {
+        *self.state.rule.lock().unwrap_or_else(|e| e.into_inner()) = Some(SesRule {
+            fault,
+            pass_first: 0,
+            times: None,
+            only_to: Some(to.iter().map(|a| a.as_str().to_owned()).collect()),
+        });
+    }
+
+    pub fn clear(&self) {
+        *self.state.rule.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Every `SendEmail` call the proxy received, with the status it answered.
+    pub fn sends(&self) -> Vec<SendSeen> {
+        self.state
+            .sends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+async fn proxy(
+    State(state): State<Arc<ProxyState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_send = method == Method::POST && uri.path() == "/v2/email/outbound-emails";
+    if is_send {
+        let to: Vec<String> = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|b| {
+                b["Destination"]["ToAddresses"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        let fault = {
+            let mut rule = state.rule.lock().unwrap_or_else(|e| e.into_inner());
+            match rule.as_mut() {
+                Some(r)
+                    if r.only_to
+                        .as_ref()
+                        .is_none_or(|only| to.iter().any(|t| only.contains(t))) =>
+                {
+                    if r.pass_first > 0 {
+                        r.pass_first -= 1;
+                        None
+                    } else {
+                        let fault = r.fault;
+                        match &mut r.times {
+                            Some(0) => None,
+                            Some(n) => {
+                                *n -= 1;
+                                Some(fault)
+                            }
+                            None => Some(fault),
+                        }
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some(fault) = fault {
+            let answer = fault.answer();
+            record(&state, to, answer.status().as_u16());
+            return answer;
+        }
+        let answer = forward(&state, method, &uri, &headers, body).await;
+        record(&state, to, answer.status().as_u16());
+        return answer;
+    }
+    forward(&state, method, &uri, &headers, body).await
+}
+
+fn record(state: &ProxyState, to: Vec<String>, status: u16) {
+    state
+        .sends
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(SendSeen { to, status });
+}
+
+async fn forward(
+    state: &ProxyState,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = state
+        .http
+        .request(method, format!("{}{path}", state.upstream));
+    for (name, value) in headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    match request.body(body).send().await {
+        Ok(upstream) => {
+            let status = upstream.status();
+            let mut out = HeaderMap::new();
+            for (name, value) in upstream.headers() {
+                if name != "content-length" && name != "transfer-encoding" {
+                    out.insert(name.clone(), value.clone());
+                }
+            }
+            let body = upstream.bytes().await.unwrap_or_default();
+            (status, out, body).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+// ---- decorators -----------------------------------------------------------------------------
+
+/// The account store with the next `fail` updates failing as a database fault would.
+pub struct FlakyAccounts {
+    inner: DynamoStore,
+    fail: AtomicU32,
+    pub updates: AtomicU32,
+    pub failed: AtomicU32,
+}
+
+impl FlakyAccounts {
+    pub fn failing_first_updates(inner: DynamoStore, fail: u32) -> Self {
+        Self {
+            inner,
+            fail: AtomicU32::new(fail),
+            updates: AtomicU32::new(0),
+            failed: AtomicU32::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for FlakyAccounts {
+    async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
+        self.inner.create_account(account).await
+    }
+
+    async fn get_account(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        self.inner.get_account(team, id).await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        team: &TeamId,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        self.inner
+            .find_by_external_id(team, provider, external_id)
+            .await
+    }
+
+    async fn list_accounts(
+        &self,
+        team: &TeamId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError> {
+        self.inner.list_accounts(team, limit, cursor).await
+    }
+
+    async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        let fail = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Backend(
+                "injected: the database could not be reached".into(),
+            ));
+        }
+        self.inner.update_account(account).await
+    }
+
+    async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
+        self.inner.delete_account(team, id).await
+    }
+}
+
+/// A mailer that sends `sends` messages through `inner`, then hangs on the next one, as
+/// an invocation does when it is killed there (the test aborts the task).
+pub struct HangsAfter {
+    inner: SesMailer,
+    left: Mutex<u32>,
+    pub hung: tokio::sync::Notify,
+}
+
+impl HangsAfter {
+    pub fn new(inner: SesMailer, sends: u32) -> Self {
+        Self {
+            inner,
+            left: Mutex::new(sends),
+            hung: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Mailer for HangsAfter {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let go = {
+            let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+            match left.checked_sub(1) {
+                Some(n) => {
+                    *left = n;
+                    true
+                }
+                None => false,
+            }
+        };
+        if !go {
+            self.hung.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.inner.send(email).await
+    }
+}
