@@ -456,6 +456,70 @@ async fn three_days_of_5xx_and_timeouts_keep_the_account_active_and_the_fourth_d
     assert!(rig.pending(&team).await.is_empty());
 }
 
+#[tokio::test]
+async fn five_days_of_outage_show_refresh_failed_and_the_network_coming_back_recovers_it() {
+    let rig = Rig::new().await;
+    let team = rig.team("outage", &["ana"], LEADS).await;
+    let ana = rig.member("outage", "ana");
+    let x = rig.connect(Provider::X, &team).await;
+    rig.fakes
+        .control
+        .set_fault(
+            Provider::X,
+            EndpointKind::Refresh,
+            Fault::Status5xx { status: Some(503) },
+            5,
+        )
+        .await
+        .unwrap();
+    let sweep = rig.sweep();
+
+    for day in 7..=11 {
+        rig.run_day(&sweep, day).await;
+    }
+
+    let failed = rig.account(&team, &x.id).await;
+    let column = failed.token_column(at_day(11));
+    assert_eq!(
+        (column.status, column.reason),
+        (Status::Revoked, Some(Reason::RefreshFailed))
+    );
+    assert_eq!(failed.failures.days, 5);
+    assert_eq!(
+        failed.next_due_at,
+        Some(at_day(12)),
+        "still tried every day"
+    );
+    let mails = rig.mails_to(&ana).await;
+    assert_eq!(mails.len(), 1, "one disconnected mail, on the fifth day");
+    assert_eq!(mails[0].entries(), vec![(id(&x), Milestone::Disconnected)]);
+    assert!(mails[0].text.contains("could not be renewed"));
+
+    let report = rig.run_day(&sweep, 12).await;
+
+    assert_eq!(report.refreshed, 1, "{report:?}");
+    let back = rig.account(&team, &x.id).await;
+    assert_eq!(back.broken, None);
+    assert_eq!(back.failures, Failures::default());
+    assert_eq!(back.token_column(at_day(12)).status, Status::Active);
+    let mails = rig.mails_to(&ana).await;
+    assert_eq!(mails.len(), 2);
+    // A recovered line needs no reconnect link; it names the account.
+    let recovered: Vec<_> = mails
+        .iter()
+        .flat_map(|m| m.lines())
+        .filter(|l| l.milestone == Milestone::Recovered)
+        .collect();
+    assert_eq!(recovered.len(), 1, "{mails:?}");
+    assert!(recovered[0].headline.contains(&x.display_name));
+    assert_eq!(recovered[0].account, None);
+    assert_eq!(
+        rig.calls(Provider::X, EndpointKind::Refresh).await.len(),
+        6,
+        "one try a day, then the one that worked"
+    );
+}
+
 // ---- rotating refresh tokens ----------------------------------------------------------------
 
 #[tokio::test]
