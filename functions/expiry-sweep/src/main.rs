@@ -88,11 +88,26 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// The invocation's deadline (milliseconds since the epoch) as an `Instant`.
+/// Lambda's longest timeout: the budget when the runtime's deadline cannot be right.
+const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The invocation's deadline (milliseconds since the epoch) as an `Instant`. Lambda always
+/// sends one still ahead; a deadline already past when the invocation arrives is no
+/// deadline (`cargo lambda watch` sends a fixed 600000, i.e. 1970-01-01T00:10Z), and taken
+/// at its word it would leave the run no time at all: it then gets Lambda's maximum.
 fn deadline(deadline_ms: u64) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    match deadline_ms.checked_sub(now_ms).filter(|left| *left > 0) {
+        Some(left) => Instant::now() + Duration::from_millis(left),
+        None => {
+            tracing::warn!(
+                deadline_ms,
+                "the invocation deadline is already past on arrival; assuming Lambda's 15-minute maximum"
+            );
+            Instant::now() + LAMBDA_MAX_TIMEOUT
+        }
+    }
 }

@@ -1,0 +1,225 @@
+//! HS256 JWTs for the local run: the run command issues one for the demo team, the
+//! gateway verifies it as the HTTP API's JWT authorizer would (signature, `iss`, `aud`,
+//! `exp`, `nbf`, `iat`).
+//!
+//! The deployed authorizer verifies the identity provider's RS256 keys from its JWKS; a
+//! shared secret in the stack directory is the local stand-in for that key pair. Everything
+//! after the signature check (which claims, how they reach the function) is the same.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Signs `claims` with HS256.
+pub fn sign(key: &[u8], claims: &Value) -> anyhow::Result<String> {
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = HmacSha256::new_from_slice(key)?;
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    Ok(format!("{signing_input}.{signature}"))
+}
+
+/// What the authorizer checks besides the signature.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub issuer: String,
+    /// Accepted audiences: the token's `aud` (string or list), or else its `client_id`,
+    /// must be one of them.
+    pub audiences: Vec<String>,
+}
+
+/// Why a token is refused (the text goes into `WWW-Authenticate`, as API Gateway does).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+/// Verifies `token` and returns its claims.
+pub fn verify(
+    key: &[u8],
+    token: &str,
+    expect: &Expect,
+    now: i64,
+) -> Result<Map<String, Value>, Refused> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Refused("the token is not a JWT"));
+    };
+    let header: Value = decode_json(header).ok_or(Refused("the token header is not JSON"))?;
+    if header["alg"] != "HS256" {
+        return Err(Refused(
+            "the token is not signed with the local key's algorithm (HS256)",
+        ));
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| Refused("the token signature is not base64url"))?;
+    let mut mac = HmacSha256::new_from_slice(key).map_err(|_| Refused("no usable key"))?;
+    mac.update(token_prefix(token).as_bytes());
+    mac.verify_slice(&signature)
+        .map_err(|_| Refused("the token signature does not verify"))?;
+    let claims: Value = decode_json(payload).ok_or(Refused("the token claims are not JSON"))?;
+    let Value::Object(claims) = claims else {
+        return Err(Refused("the token claims are not an object"));
+    };
+
+    if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer.as_str()) {
+        return Err(Refused("the token issuer is not the configured issuer"));
+    }
+    let audiences: Vec<&str> = match claims.get("aud").or_else(|| claims.get("client_id")) {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !audiences
+        .iter()
+        .any(|a| expect.audiences.iter().any(|e| e == a))
+    {
+        return Err(Refused("the token audience is not a configured audience"));
+    }
+    let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+    match time("exp") {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err(Refused("the token has expired")),
+        None => return Err(Refused("the token has no exp")),
+    }
+    if time("nbf").is_some_and(|nbf| nbf > now) {
+        return Err(Refused("the token is not valid yet (nbf)"));
+    }
+    if time("iat").is_some_and(|iat| iat > now + 60) {
+        return Err(Refused("the token was issued in the future (iat)"));
+    }
+    Ok(claims)
+}
+
+/// `header.payload` of a token (what the signature covers).
+fn token_prefix(token: &str) -> &str {
+    token
+        .rsplit_once('.')
+        .map(|(prefix, _)| prefix)
+        .unwrap_or(token)
+}
+
+fn decode_json(part: &str) -> Option<Value> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The claims as the HTTP API puts them into `requestContext.authorizer.jwt.claims`: every
+/// value a string (numbers and booleans as text, lists as `[a b c]`).
+pub fn flatten_claims(claims: &Map<String, Value>) -> Map<String, Value> {
+    claims
+        .iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => format!(
+                    "[{}]",
+                    items
+                        .iter()
+                        .map(|i| i
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                other => other.to_string(),
+            };
+            (name.clone(), Value::String(text))
+        })
+        .collect()
+}
+
+/// The `scope` (or `scp`) claim as the authorizer's `scopes` list, or null.
+pub fn scopes(claims: &Map<String, Value>) -> Value {
+    match claims.get("scope").or_else(|| claims.get("scp")) {
+        Some(Value::String(s)) => json!(s.split_whitespace().collect::<Vec<_>>()),
+        Some(Value::Array(list)) => Value::Array(list.clone()),
+        _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn expect() -> Expect {
+        Expect {
+            issuer: "http://127.0.0.1/issuer".into(),
+            audiences: vec!["tokenwarden".into()],
+        }
+    }
+
+    fn claims(exp: i64) -> Value {
+        json!({"iss": "http://127.0.0.1/issuer", "aud": "tokenwarden", "sub": "user-1",
+               "team_id": "team-1", "iat": 1000, "exp": exp})
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_a_changed_one_does_not() {
+        let token = sign(KEY, &claims(5000)).unwrap();
+        let got = verify(KEY, &token, &expect(), 2000).expect("valid");
+        assert_eq!(got["team_id"], "team-1");
+
+        let (prefix, signature) = token.rsplit_once('.').unwrap();
+        let (header, _) = prefix.split_once('.').unwrap();
+        let forged_claims = URL_SAFE_NO_PAD.encode(
+            json!({"iss": "http://127.0.0.1/issuer", "aud": "tokenwarden", "sub": "user-1",
+                   "team_id": "team-2", "exp": 5000})
+            .to_string(),
+        );
+        let forged = format!("{header}.{forged_claims}.{signature}");
+        assert_eq!(
+            verify(KEY, &forged, &expect(), 2000),
+            Err(Refused("the token signature does not verify"))
+        );
+        assert!(verify(b"another key of 32 bytes........", &token, &expect(), 2000).is_err());
+    }
+
+    #[test]
+    fn issuer_audience_and_times_are_checked() {
+        let token = sign(KEY, &claims(5000)).unwrap();
+        assert_eq!(
+            verify(KEY, &token, &expect(), 6000),
+            Err(Refused("the token has expired"))
+        );
+        let other_issuer = Expect {
+            issuer: "https://elsewhere".into(),
+            ..expect()
+        };
+        assert!(verify(KEY, &token, &other_issuer, 2000).is_err());
+        let other_audience = Expect {
+            audiences: vec!["other".into()],
+            ..expect()
+        };
+        assert!(verify(KEY, &token, &other_audience, 2000).is_err());
+        let unsigned = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode(claims(5000).to_string())
+        );
+        assert!(verify(KEY, &unsigned, &expect(), 2000).is_err());
+    }
+
+    #[test]
+    fn claims_reach_the_function_as_strings() {
+        let Value::Object(c) = json!({"exp": 5, "groups": ["a", "b"], "admin": true, "sub": "u"})
+        else {
+            unreachable!()
+        };
+        let flat = flatten_claims(&c);
+        assert_eq!(flat["exp"], "5");
+        assert_eq!(flat["groups"], "[a b]");
+        assert_eq!(flat["admin"], "true");
+        assert_eq!(flat["sub"], "u");
+    }
+}

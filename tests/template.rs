@@ -1,0 +1,916 @@
+//! `infra/template.yaml` against the code: what cfn-lint, `sam validate` and checkov (run by
+//! `infra/check-template`) cannot know.
+//!
+//! - the table is exactly `tokenwarden::store::dynamo::LAYOUT` (what `create_table` makes);
+//! - every route of `infra/openapi.yaml` is in the template, served by its function, and
+//!   the OAuth callback is the only route without the JWT authorizer; nothing else reaches a
+//!   function (no function URL, no second API, no permission for another caller);
+//! - each function's environment holds every variable its `main.rs` requires and nothing
+//!   it does not read, and never the local-only provider override;
+//! - the schedule's input is an event the sweep understands, and the SQS event source
+//!   reports partial batch failures;
+//! - the one `*` resource in the roles is justified, and every checkov skip has a reason.
+//!
+//! No services needed: the template and the sources are read as files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::{json, Map, Value};
+use tokenwarden::store::dynamo::{IndexLayout, LAYOUT};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(relative: &str) -> String {
+    let path = repo_root().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+// ---- the template as CloudFormation JSON ------------------------------------------------------
+
+/// YAML short forms (`!Ref X`, `!Sub s`, `!GetAtt A.B`, ...) as their JSON long forms, so the
+/// checks below see one shape whatever form the template uses.
+fn cfn_json(value: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(&n).expect("a YAML number is a JSON number"),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(cfn_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => serde_norway::to_string(&other)
+                            .expect("a key serializes")
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, cfn_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = cfn_json(tagged.value);
+            match name {
+                "Ref" => json!({ "Ref": inner }),
+                "Condition" => json!({ "Condition": inner }),
+                "GetAtt" => {
+                    let parts = match inner {
+                        Value::String(s) => {
+                            let (resource, attribute) =
+                                s.split_once('.').expect("!GetAtt Resource.Attribute");
+                            json!([resource, attribute])
+                        }
+                        other => other,
+                    };
+                    json!({ "Fn::GetAtt": parts })
+                }
+                other => json!({ format!("Fn::{other}"): inner }),
+            }
+        }
+    }
+}
+
+fn template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let yaml: serde_norway::Value = serde_norway::from_str(&read("infra/template.yaml"))
+            .unwrap_or_else(|e| panic!("infra/template.yaml: {e}"));
+        cfn_json(yaml)
+    })
+}
+
+fn openapi() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        serde_norway::from_str(&read("infra/openapi.yaml"))
+            .unwrap_or_else(|e| panic!("infra/openapi.yaml: {e}"))
+    })
+}
+
+fn resources() -> &'static Map<String, Value> {
+    template()["Resources"]
+        .as_object()
+        .expect("the template has Resources")
+}
+
+fn resource(name: &str) -> &'static Value {
+    resources()
+        .get(name)
+        .unwrap_or_else(|| panic!("the template has no resource {name}"))
+}
+
+fn of_type(kind: &str) -> Vec<(&'static String, &'static Value)> {
+    resources()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "Ref": name })
+}
+
+/// The `Fn::Sub` string of a value (`!Sub "..."` or `!Sub ["...", {...}]`).
+fn sub_string(value: &Value) -> Option<&str> {
+    match &value["Fn::Sub"] {
+        Value::String(s) => Some(s),
+        Value::Array(parts) => parts.first().and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Function resources by the binary they run (`Metadata.BuildProperties.Binary`).
+fn functions() -> BTreeMap<String, (&'static String, &'static Value)> {
+    of_type("AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, function)| {
+            let binary = function["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} names no Binary in Metadata.BuildProperties"));
+            (binary.to_owned(), (name, function))
+        })
+        .collect()
+}
+
+// ---- the table ---------------------------------------------------------------------------
+
+fn key_schema(schema: &Value) -> (String, String) {
+    let find = |kind: &str| {
+        schema
+            .as_array()
+            .expect("a KeySchema list")
+            .iter()
+            .find(|k| k["KeyType"] == kind)
+            .and_then(|k| k["AttributeName"].as_str())
+            .unwrap_or_else(|| panic!("no {kind} key in {schema}"))
+            .to_owned()
+    };
+    (find("HASH"), find("RANGE"))
+}
+
+fn indexes(list: &Value) -> BTreeMap<String, (String, String, String)> {
+    list.as_array()
+        .map(|l| l.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|index| {
+            let name = index["IndexName"].as_str().expect("IndexName").to_owned();
+            let (pk, sk) = key_schema(&index["KeySchema"]);
+            let projection = index["Projection"]["ProjectionType"]
+                .as_str()
+                .expect("ProjectionType")
+                .to_owned();
+            (name, (pk, sk, projection))
+        })
+        .collect()
+}
+
+fn layout_indexes(list: &[IndexLayout]) -> BTreeMap<String, (String, String, String)> {
+    list.iter()
+        .map(|i| {
+            (
+                i.name.to_owned(),
+                (
+                    i.partition_key.to_owned(),
+                    i.sort_key.to_owned(),
+                    i.projection.to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_table_is_exactly_the_layout_create_table_makes() {
+    let tables = of_type("AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "one table");
+    let table = &tables[0].1["Properties"];
+
+    assert_eq!(
+        key_schema(&table["KeySchema"]),
+        (LAYOUT.partition_key.to_owned(), LAYOUT.sort_key.to_owned()),
+        "table keys"
+    );
+    let definitions: Vec<(String, String)> = table["AttributeDefinitions"]
+        .as_array()
+        .expect("AttributeDefinitions")
+        .iter()
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().expect("name").to_owned(),
+                d["AttributeType"].as_str().expect("type").to_owned(),
+            )
+        })
+        .collect();
+    let wanted: Vec<(String, String)> = LAYOUT
+        .key_attributes()
+        .into_iter()
+        .map(|a| (a.to_owned(), "S".to_owned()))
+        .collect();
+    let as_set = |v: &[(String, String)]| v.iter().cloned().collect::<BTreeSet<_>>();
+    assert_eq!(
+        as_set(&definitions),
+        as_set(&wanted),
+        "attribute definitions"
+    );
+    assert_eq!(
+        definitions.len(),
+        wanted.len(),
+        "each attribute defined once"
+    );
+
+    assert_eq!(
+        indexes(&table["LocalSecondaryIndexes"]),
+        layout_indexes(LAYOUT.local_indexes),
+        "local secondary indexes"
+    );
+    assert_eq!(
+        indexes(&table["GlobalSecondaryIndexes"]),
+        layout_indexes(LAYOUT.global_indexes),
+        "global secondary indexes"
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"],
+        json!({"AttributeName": LAYOUT.ttl_attribute, "Enabled": true}),
+        "TTL"
+    );
+    assert_eq!(table["BillingMode"], LAYOUT.billing_mode, "billing mode");
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEType"], "KMS");
+    assert_eq!(
+        table["SSESpecification"]["KMSMasterKeyId"],
+        reference("Key"),
+        "the table is encrypted with the stack's customer-managed key"
+    );
+    let key = &resource("Key")["Properties"];
+    assert_eq!(key["EnableKeyRotation"], true, "the key rotates");
+}
+
+// ---- routes and authorization -------------------------------------------------------------
+
+/// (METHOD, path, function binary) of every operation of the HTTP API's definition, with
+/// the operation's `security` (absent: the default authorizer).
+fn template_routes() -> BTreeMap<(String, String), (String, Option<Value>)> {
+    let apis = of_type("AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1, "one HTTP API");
+    let paths = apis[0].1["Properties"]["DefinitionBody"]["paths"]
+        .as_object()
+        .expect("the HTTP API's DefinitionBody has paths");
+    let mut routes = BTreeMap::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("a path item") {
+            let integration = &op["x-amazon-apigateway-integration"];
+            assert_eq!(integration["type"], "aws_proxy", "{method} {path}");
+            assert_eq!(
+                integration["payloadFormatVersion"], "2.0",
+                "{method} {path}"
+            );
+            let uri = sub_string(&integration["uri"])
+                .unwrap_or_else(|| panic!("{method} {path}: the integration uri is a !Sub"));
+            let function = uri
+                .split_once(":function:${AWS::StackName}-")
+                .and_then(|(_, rest)| rest.strip_suffix("/invocations"))
+                .unwrap_or_else(|| panic!("{method} {path}: no function in {uri}"));
+            routes.insert(
+                (method.to_uppercase(), path.clone()),
+                (function.to_owned(), op.get("security").cloned()),
+            );
+        }
+    }
+    routes
+}
+
+fn openapi_routes() -> BTreeMap<(String, String), (String, bool)> {
+    let mut routes = BTreeMap::new();
+    for (path, item) in openapi()["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if !["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            let function = op["x-function"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no x-function"));
+            // `security: []` on an operation: public; otherwise the document's JWT default.
+            let public = op.get("security") == Some(&json!([]));
+            routes.insert(
+                (method.to_uppercase(), path.clone()),
+                (function.to_owned(), public),
+            );
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_documented_route_is_deployed_with_its_function_and_nothing_else() {
+    let deployed: BTreeMap<_, _> = template_routes()
+        .into_iter()
+        .map(|(route, (function, _))| (route, function))
+        .collect();
+    let documented: BTreeMap<_, _> = openapi_routes()
+        .into_iter()
+        .map(|(route, (function, _))| (route, function))
+        .collect();
+    assert_eq!(deployed, documented);
+
+    let functions = functions();
+    for (route, function) in &deployed {
+        let (name, resource) = functions.get(function).unwrap_or_else(|| {
+            panic!("{route:?} goes to {function}, which is not a function here")
+        });
+        assert_eq!(
+            sub_string(&resource["Properties"]["FunctionName"]),
+            Some(format!("${{AWS::StackName}}-{function}").as_str()),
+            "{name}: the integration finds it by this name"
+        );
+    }
+}
+
+#[test]
+fn only_the_oauth_callback_is_public_every_other_route_needs_a_valid_jwt() {
+    let api = &of_type("AWS::Serverless::HttpApi")[0].1["Properties"];
+    let auth = &api["Auth"];
+    assert_eq!(auth["DefaultAuthorizer"], "JwtAuthorizer");
+    let authorizers = auth["Authorizers"].as_object().expect("Authorizers");
+    assert_eq!(
+        authorizers.keys().collect::<Vec<_>>(),
+        ["JwtAuthorizer"],
+        "one authorizer, the JWT one"
+    );
+    let jwt = &authorizers["JwtAuthorizer"];
+    assert_eq!(jwt["IdentitySource"], "$request.header.Authorization");
+    assert_eq!(jwt["JwtConfiguration"]["issuer"], reference("JwtIssuer"));
+    assert_eq!(
+        jwt["JwtConfiguration"]["audience"],
+        reference("JwtAudience")
+    );
+    assert!(
+        jwt.get("FunctionArn").is_none() && jwt.get("AuthorizerPayloadFormatVersion").is_none(),
+        "a JWT authorizer, not a Lambda authorizer that could trust headers"
+    );
+    assert_ne!(auth["EnableIamAuthorizer"], true);
+
+    let documented = openapi_routes();
+    let mut public = Vec::new();
+    for (route, (_, security)) in template_routes() {
+        let (_, documented_public) = &documented[&route];
+        match security {
+            // The default authorizer (SAM writes it into every operation without one).
+            None => assert!(!documented_public, "{route:?} is public in openapi.yaml"),
+            Some(security) if security == json!([{"NONE": []}]) => {
+                assert!(documented_public, "{route:?} needs a JWT in openapi.yaml");
+                public.push(route);
+            }
+            Some(other) => panic!("{route:?} has an unexpected security {other}"),
+        }
+    }
+    assert_eq!(
+        public,
+        [("GET".to_owned(), "/oauth/{provider}/callback".to_owned())],
+        "the callback is the only route without the JWT authorizer"
+    );
+}
+
+#[test]
+fn cors_allows_the_frontend_origins_only_and_the_authorization_header() {
+    let api = &of_type("AWS::Serverless::HttpApi")[0].1["Properties"];
+    assert!(
+        api.get("CorsConfiguration").is_none(),
+        "CORS is written into the definition (SAM drops a CorsConfiguration whose origins are an intrinsic)"
+    );
+    let cors = &api["DefinitionBody"]["x-amazon-apigateway-cors"];
+    assert_eq!(
+        cors["allowOrigins"],
+        json!({"Fn::Split": [",", {"Ref": "FrontendOrigins"}]})
+    );
+    let listed = |key: &str| -> BTreeSet<String> {
+        cors[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("cors {key}"))
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_lowercase())
+            .collect()
+    };
+    assert!(listed("allowHeaders").contains("authorization"));
+    for (method, _) in openapi_routes().keys() {
+        assert!(
+            listed("allowMethods").contains(&method.to_lowercase()),
+            "{method}"
+        );
+    }
+    assert_ne!(
+        cors["allowCredentials"], true,
+        "no cookies: the JWT is a header"
+    );
+}
+
+#[test]
+fn no_function_is_reachable_except_through_the_jwt_api_the_schedule_and_its_queue() {
+    // No second API and no hand-made routes or authorizers beside the HTTP API's.
+    for kind in [
+        "AWS::Serverless::Api",
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Route",
+        "AWS::ApiGatewayV2::Authorizer",
+        "AWS::Lambda::Url",
+    ] {
+        assert!(of_type(kind).is_empty(), "no {kind}");
+    }
+    for (binary, (name, function)) in functions() {
+        let properties = &function["Properties"];
+        assert!(
+            properties.get("FunctionUrlConfig").is_none(),
+            "{name} ({binary}) has a function URL: it would take requests past the authorizer"
+        );
+        if let Some(events) = properties["Events"].as_object() {
+            for (event, spec) in events {
+                assert!(
+                    !["Api", "HttpApi"].contains(&spec["Type"].as_str().unwrap_or("")),
+                    "{name}.{event}: routes belong in the HTTP API's definition, checked here"
+                );
+            }
+        }
+    }
+    for (name, permission) in of_type("AWS::Lambda::Permission") {
+        let p = &permission["Properties"];
+        assert_eq!(p["Principal"], "apigateway.amazonaws.com", "{name}");
+        let source = sub_string(&p["SourceArn"]).unwrap_or_else(|| panic!("{name}: SourceArn"));
+        assert!(
+            source.contains(":${HttpApi}/"),
+            "{name}: only this stack's HTTP API may invoke ({source})"
+        );
+    }
+}
+
+// ---- environment ---------------------------------------------------------------------------
+
+/// `runtime::vars` constants: NAME -> "TOKENWARDEN_...".
+fn runtime_vars() -> BTreeMap<String, String> {
+    let source = read("shared/src/runtime.rs");
+    let module = source
+        .split_once("pub mod vars {")
+        .expect("runtime.rs has pub mod vars")
+        .1
+        .split_once("\n}")
+        .expect("the vars module ends")
+        .0;
+    module
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("pub const ")?;
+            let (name, rest) = rest.split_once(':')?;
+            let value = rest.split('"').nth(1)?;
+            Some((name.trim().to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// The variables a piece of code reads, required or optional: `required(vars::X)`,
+/// `optional(vars::X)`, and what the `runtime` helpers it calls read.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Reads {
+    required: BTreeSet<String>,
+    optional: BTreeSet<String>,
+}
+
+fn code_lines(source: &str) -> String {
+    source
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn direct_reads(code: &str, call: &str) -> BTreeSet<String> {
+    let pattern = format!("{call}(vars::");
+    code.match_indices(&pattern)
+        .filter(|(at, _)| {
+            // `required(` itself, not `something_required(`.
+            code[..*at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+        })
+        .map(|(at, _)| {
+            code[at + pattern.len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+/// What each `runtime` helper reads, helpers calling helpers included.
+fn helper_reads() -> BTreeMap<String, Reads> {
+    let source = code_lines(&read("shared/src/runtime.rs"));
+    let mut bodies: BTreeMap<String, String> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in source.lines() {
+        let trimmed = line.trim_start();
+        let signature = ["pub async fn ", "pub fn ", "async fn ", "fn "]
+            .iter()
+            .find_map(|p| trimmed.strip_prefix(p));
+        if let Some(rest) = signature.filter(|_| !line.starts_with("    ")) {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            current = Some(name.clone());
+            bodies.insert(name, String::new());
+        }
+        if let Some(name) = &current {
+            let body = bodies.get_mut(name).expect("current body");
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    let mut reads: BTreeMap<String, Reads> = bodies
+        .iter()
+        .map(|(name, body)| {
+            (
+                name.clone(),
+                Reads {
+                    required: direct_reads(body, "required"),
+                    optional: direct_reads(body, "optional"),
+                },
+            )
+        })
+        .collect();
+    // Helpers calling helpers, until nothing changes.
+    loop {
+        let before = reads.clone();
+        for (name, body) in &bodies {
+            for (other, other_reads) in &before {
+                if other != name && calls(body, other) {
+                    let entry = reads.get_mut(name).expect("entry");
+                    entry.required.extend(other_reads.required.iter().cloned());
+                    entry.optional.extend(other_reads.optional.iter().cloned());
+                }
+            }
+        }
+        if reads == before {
+            return reads;
+        }
+    }
+}
+
+fn calls(code: &str, helper: &str) -> bool {
+    if ["required", "optional"].contains(&helper) {
+        return false;
+    }
+    let pattern = format!("{helper}(");
+    code.match_indices(&pattern).any(|(at, _)| {
+        code[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    })
+}
+
+/// What `functions/<binary>/src/main.rs` reads, as `TOKENWARDEN_...` names.
+fn function_reads(binary: &str) -> Reads {
+    let main = code_lines(&read(&format!("functions/{binary}/src/main.rs")));
+    let helpers = helper_reads();
+    let mut reads = Reads {
+        required: direct_reads(&main, "required"),
+        optional: direct_reads(&main, "optional"),
+    };
+    for (helper, helper_reads) in &helpers {
+        if main.contains(&format!("runtime::{helper}(")) {
+            reads.required.extend(helper_reads.required.iter().cloned());
+            reads.optional.extend(helper_reads.optional.iter().cloned());
+        }
+    }
+    let vars = runtime_vars();
+    let to_env = |names: BTreeSet<String>| -> BTreeSet<String> {
+        names
+            .into_iter()
+            .map(|n| {
+                vars.get(&n)
+                    .unwrap_or_else(|| panic!("{binary} reads vars::{n}, not in runtime::vars"))
+                    .clone()
+            })
+            .collect()
+    };
+    let required = to_env(reads.required);
+    let optional = to_env(reads.optional)
+        .difference(&required)
+        .cloned()
+        .collect();
+    Reads { required, optional }
+}
+
+#[test]
+fn the_source_reader_finds_what_a_function_requires() {
+    // Guards the text analysis below: the accounts function is known to need these.
+    let reads = function_reads("accounts");
+    for name in [
+        "TOKENWARDEN_TABLE_NAME",
+        "TOKENWARDEN_SEALING_KEYS_SECRET",
+        "TOKENWARDEN_CLIENT_CREDENTIALS_SECRET",
+        "TOKENWARDEN_ALLOWED_ORIGINS",
+    ] {
+        assert!(reads.required.contains(name), "{name} in {reads:?}");
+    }
+    assert!(reads.optional.contains("TOKENWARDEN_PROVIDER_BASE_URL"));
+    assert!(reads.optional.contains("TOKENWARDEN_TEAM_CLAIM"));
+}
+
+fn environment(function: &Value) -> BTreeMap<String, Value> {
+    let mut env: BTreeMap<String, Value> = BTreeMap::new();
+    for source in [
+        &template()["Globals"]["Function"]["Environment"]["Variables"],
+        &function["Properties"]["Environment"]["Variables"],
+    ] {
+        if let Some(vars) = source.as_object() {
+            env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    env
+}
+
+#[test]
+fn each_function_gets_every_variable_it_requires_and_only_ones_it_reads() {
+    let members = workspace_function_members();
+    let functions = functions();
+    assert_eq!(
+        functions.keys().cloned().collect::<BTreeSet<_>>(),
+        members,
+        "one template function per functions/* workspace member"
+    );
+    for (binary, (name, function)) in &functions {
+        let reads = function_reads(binary);
+        let env = environment(function);
+        let set: BTreeSet<String> = env.keys().cloned().collect();
+        let missing: Vec<_> = reads.required.difference(&set).collect();
+        assert!(
+            missing.is_empty(),
+            "{name}: functions/{binary}/src/main.rs requires {missing:?}, not set in the template"
+        );
+        let read: BTreeSet<String> = reads.required.union(&reads.optional).cloned().collect();
+        let unread: Vec<_> = set.difference(&read).collect();
+        assert!(
+            unread.is_empty(),
+            "{name}: the template sets {unread:?}, which {binary} never reads"
+        );
+    }
+}
+
+#[test]
+fn no_deployed_function_has_a_local_override_or_a_bypass_switch() {
+    let vars = runtime_vars();
+    let known: BTreeSet<&String> = vars.values().collect();
+    for (binary, (name, function)) in functions() {
+        for var in environment(function).into_keys() {
+            assert!(
+                known.contains(&var),
+                "{name} ({binary}) sets {var}, which is not one of runtime::vars"
+            );
+            // Provider calls go to the networks themselves; the fakes' base URL is for the
+            // local run and the tests only.
+            assert_ne!(var, vars["PROVIDER_BASE_URL"], "{name}");
+            assert!(
+                !var.starts_with("AWS_ENDPOINT_URL"),
+                "{name}: AWS endpoints are the real ones"
+            );
+            for word in [
+                "BYPASS", "INSECURE", "TRUST", "LOCAL", "DEV", "SKIP", "DISABLE",
+            ] {
+                assert!(!var.contains(word), "{name} sets {var}");
+            }
+        }
+        // Redirect URIs are on this stack's API: its execute-api URL, or the custom domain
+        // named by the ApiPublicUrl parameter.
+        if let Some(base) =
+            function["Properties"]["Environment"]["Variables"].get("TOKENWARDEN_CALLBACK_BASE_URL")
+        {
+            assert_eq!(base["Fn::If"][0], "HasApiPublicUrl", "{name}");
+            assert_eq!(base["Fn::If"][1], reference("ApiPublicUrl"), "{name}");
+            let api = sub_string(&base["Fn::If"][2]).unwrap_or_default();
+            assert!(api.starts_with("https://${HttpApi}."), "{name}: {api}");
+        }
+    }
+}
+
+fn workspace_function_members() -> BTreeSet<String> {
+    let manifest: toml_lite::Manifest = toml_lite::parse(&read("Cargo.toml"));
+    manifest
+        .members
+        .into_iter()
+        .filter_map(|m| m.strip_prefix("functions/").map(str::to_owned))
+        .collect()
+}
+
+/// Just enough of Cargo.toml: the workspace members list.
+mod toml_lite {
+    pub struct Manifest {
+        pub members: Vec<String>,
+    }
+
+    pub fn parse(text: &str) -> Manifest {
+        let list = text
+            .split_once("members = [")
+            .expect("[workspace] members")
+            .1
+            .split_once(']')
+            .expect("members list ends")
+            .0;
+        Manifest {
+            members: list
+                .split(',')
+                .map(|m| m.trim().trim_matches('"').to_owned())
+                .filter(|m| !m.is_empty() && !m.starts_with('#'))
+                .collect(),
+        }
+    }
+}
+
+// ---- build, logs, schedule, queues -----------------------------------------------------------
+
+#[test]
+fn every_function_is_an_arm64_cargo_lambda_build_of_the_workspace_with_json_logs() {
+    let globals = &template()["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"], json!(["arm64"]));
+    assert_eq!(globals["Tracing"], "Active");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    // CodeUri is relative to the template: infra/.. is the workspace root.
+    let code_uri = globals["CodeUri"].as_str().expect("Globals CodeUri");
+    let root = repo_root().join("infra").join(code_uri);
+    assert!(
+        std::fs::read_to_string(root.join("Cargo.toml")).is_ok_and(|m| m.contains("[workspace]")),
+        "CodeUri {code_uri} is the workspace root"
+    );
+    for (binary, (name, function)) in functions() {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{name}"
+        );
+        assert!(function["Properties"].get("CodeUri").is_none(), "{name}");
+        let manifest = read(&format!("functions/{binary}/Cargo.toml"));
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "{name}: Binary {binary} is the package (and binary) name"
+        );
+        let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} logs to a log group of the template"));
+        let group = &resource(group)["Properties"];
+        assert!(group["RetentionInDays"].is_object() || group["RetentionInDays"].is_number());
+        assert!(
+            group.get("KmsKeyId").is_some(),
+            "{name}: its log group is encrypted"
+        );
+    }
+}
+
+#[test]
+fn the_schedule_sends_an_event_the_sweep_understands_and_shards_report_partial_failures() {
+    let schedules = of_type("AWS::Scheduler::Schedule");
+    assert_eq!(schedules.len(), 1);
+    let target = &schedules[0].1["Properties"]["Target"];
+    assert_eq!(
+        target["Arn"],
+        json!({"Fn::GetAtt": ["ExpirySweepFunction", "Arn"]})
+    );
+    let input = target["Input"].as_str().expect("Input");
+    assert_eq!(
+        input,
+        r#"{"scheduled_time":"<aws.scheduler.scheduled-time>"}"#
+    );
+    // What the scheduler delivers once it has put in the time.
+    let delivered: Value = serde_json::from_str(
+        &input.replace("<aws.scheduler.scheduled-time>", "2026-11-27T03:00:00Z"),
+    )
+    .expect("JSON");
+    let invocation = tokenwarden::sweep::invoke::decode(&delivered).expect("the sweep reads it");
+    assert_eq!(
+        invocation,
+        tokenwarden::sweep::invoke::Invocation::Scheduled {
+            run: "sweep#2026-11-27T03:00:00Z".into()
+        }
+    );
+    assert!(target["RetryPolicy"].is_object(), "retries");
+    assert!(
+        target["DeadLetterConfig"]["Arn"].is_object(),
+        "a dead-letter queue"
+    );
+
+    let sweep = functions()["expiry-sweep"].1;
+    let events = sweep["Properties"]["Events"]
+        .as_object()
+        .expect("sweep events");
+    let sqs: Vec<&Value> = events.values().filter(|e| e["Type"] == "SQS").collect();
+    assert_eq!(sqs.len(), 1, "one SQS event source");
+    let queue = &sqs[0]["Properties"]["Queue"]["Fn::GetAtt"][0];
+    assert!(sqs[0]["Properties"]["FunctionResponseTypes"]
+        .as_array()
+        .is_some_and(|t| t.contains(&json!("ReportBatchItemFailures"))));
+    assert_eq!(
+        sweep["Properties"]["Environment"]["Variables"]["TOKENWARDEN_SWEEP_QUEUE_URL"],
+        json!({"Ref": queue}),
+        "the sweep hands shards to the queue its event source reads"
+    );
+    let queue = &resource(queue.as_str().expect("queue name"))["Properties"];
+    assert!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"].is_object(),
+        "the fan-out queue has a dead-letter queue"
+    );
+}
+
+#[test]
+fn secrets_are_created_without_a_value() {
+    let secrets = of_type("AWS::SecretsManager::Secret");
+    assert_eq!(secrets.len(), 2);
+    for (name, secret) in secrets {
+        let p = &secret["Properties"];
+        assert!(
+            p.get("SecretString").is_none() && p.get("GenerateSecretString").is_none(),
+            "{name} is created empty and filled by hand (infra/DEPLOY.md)"
+        );
+        assert_eq!(p["KmsKeyId"], reference("Key"), "{name}");
+    }
+}
+
+// ---- IAM and checkov ----------------------------------------------------------------------
+
+/// Actions AWS offers no resource-level permission for.
+const NO_RESOURCE_LEVEL: &[&str] = &["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+
+#[test]
+fn roles_use_star_resources_only_where_aws_has_no_resource_level_permission_and_say_why() {
+    for (name, role) in of_type("AWS::IAM::Role") {
+        let policies = role["Properties"]["Policies"]
+            .as_array()
+            .expect("inline policies");
+        assert!(
+            role["Properties"].get("ManagedPolicyArns").is_none(),
+            "{name}: no managed policies (their resources are *)"
+        );
+        for policy in policies {
+            for statement in policy["PolicyDocument"]["Statement"]
+                .as_array()
+                .expect("statements")
+            {
+                let star = match &statement["Resource"] {
+                    Value::String(s) => s == "*",
+                    Value::Array(list) => list.contains(&json!("*")),
+                    _ => false,
+                };
+                if !star {
+                    continue;
+                }
+                let actions: Vec<&str> = match &statement["Action"] {
+                    Value::String(a) => vec![a.as_str()],
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                    other => panic!("{name}: Action {other}"),
+                };
+                for action in actions {
+                    assert!(
+                        NO_RESOURCE_LEVEL.contains(&action),
+                        "{name}: {action} on * (it has resource-level permissions)"
+                    );
+                    let why = role["Metadata"]["WildcardResources"][action].as_str();
+                    assert!(
+                        why.is_some_and(|w| !w.trim().is_empty()),
+                        "{name}: Metadata.WildcardResources says why {action} has resource *"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_checkov_skip_carries_a_reason() {
+    for (name, resource) in resources() {
+        let Some(skips) = resource["Metadata"]["checkov"]["skip"].as_array() else {
+            continue;
+        };
+        for skip in skips {
+            let id = skip["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: a skip without id"));
+            let comment = skip["comment"].as_str().unwrap_or("");
+            assert!(
+                comment.split_whitespace().count() >= 5,
+                "{name}: checkov skip {id} needs a written reason"
+            );
+        }
+    }
+}
