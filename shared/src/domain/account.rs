@@ -281,7 +281,7 @@ impl Account {
 
     /// When the connection is dead unless renewed: for an exchange-style token that is its
     /// own expiry, because an expired token cannot be refreshed.
-    fn dead_at(&self) -> Option<DateTime<Utc>> {
+    pub fn dead_at(&self) -> Option<DateTime<Utc>> {
         match self.provider.spec().keep_alive {
             KeepAlive::Exchange { .. } => self.access_expires_at,
             _ => self.reconnect_by(),

@@ -686,6 +686,29 @@ mod tests {
     }
 
     #[test]
+    fn urgency_puts_broken_first_then_the_soonest_deadline_then_no_deadline() {
+        let broken = full_account();
+        let mut linkedin = full_account();
+        linkedin.broken = None;
+        // Instagram Login has no reconnect_by while renewed: it sorts by its own expiry.
+        let mut instagram = full_account();
+        instagram.broken = None;
+        instagram.provider = Provider::InstagramLogin;
+        instagram.tokens.refresh = None;
+        instagram.access_expires_at = Some(at(10));
+        let mut google = linkedin.clone();
+        google.provider = Provider::Google;
+        google.refresh_expires_at = None;
+        let keys: Vec<String> = [&google, &linkedin, &broken, &instagram]
+            .iter()
+            .map(|a| keys::urgency(a))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, [&keys[2], &keys[3], &keys[1], &keys[0]].map(String::clone));
+    }
+
+    #[test]
     fn a_full_account_round_trips() {
         let account = full_account();
         let item = account_item(&account, 16);

@@ -96,7 +96,9 @@ pub(super) fn urgency(account: &Account) -> String {
     if account.broken.is_some() {
         return format!("0#{}", account.id);
     }
-    match account.reconnect_by() {
+    // An exchange-style token (Instagram Login, Threads) has no `reconnect_by` while
+    // tokenwarden renews it, but it is dead at its own expiry: it sorts by that.
+    match account.reconnect_by().or_else(|| account.dead_at()) {
         Some(by) => format!("1#{}#{}", format_time(by), account.id),
         None => format!("2#{}", account.id),
     }
