@@ -222,6 +222,34 @@ pub async fn client_credentials(
     )
 }
 
+/// The Secrets Manager source every cold start reads its secrets from.
+pub fn secrets(aws: &aws_config::SdkConfig) -> crate::secrets::SecretsManager {
+    crate::secrets::SecretsManager::new(aws_sdk_secretsmanager::Client::new(aws))
+}
+
+/// The store on the table named by `TOKENWARDEN_TABLE_NAME`.
+pub fn store(aws: &aws_config::SdkConfig) -> std::sync::Arc<crate::store::dynamo::DynamoStore> {
+    let table = required(vars::TABLE_NAME);
+    std::sync::Arc::new(crate::store::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        table,
+    ))
+}
+
+/// The provider client: the networks' client credentials from their secret, endpoints
+/// from `TOKENWARDEN_PROVIDER_BASE_URL` or the real ones, calls bounded by `timeout`.
+pub async fn provider_client(
+    secrets: &dyn crate::secrets::SecretSource,
+    timeout: std::time::Duration,
+) -> Result<crate::providers::HttpProviderClient, lambda_http::Error> {
+    let endpoints = provider_endpoints();
+    let credentials = client_credentials(secrets).await?;
+    startup(
+        crate::providers::HttpProviderClient::new(credentials, endpoints, timeout),
+        "build the provider client",
+    )
+}
+
 /// The base of the networks' redirect URIs, from `TOKENWARDEN_CALLBACK_BASE_URL`.
 pub fn callback_base() -> crate::oauth::CallbackBase {
     crate::oauth::CallbackBase::parse(&required(vars::CALLBACK_BASE_URL))

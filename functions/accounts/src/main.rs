@@ -13,10 +13,7 @@ use std::time::Duration;
 use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::accounts::{self, AccountsApi};
 use tokenwarden::domain::SystemClock;
-use tokenwarden::providers::HttpProviderClient;
-use tokenwarden::runtime::{self, vars};
-use tokenwarden::secrets::SecretsManager;
-use tokenwarden::store::dynamo::DynamoStore;
+use tokenwarden::runtime;
 
 /// A revocation at disconnect waits at most this long for the network.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
@@ -25,18 +22,12 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let http = runtime::http_config();
-    let table = runtime::required(vars::TABLE_NAME);
-    let endpoints = runtime::provider_endpoints();
 
     let aws = runtime::aws_config().await;
-    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let secrets = runtime::secrets(&aws);
     let keyring = runtime::sealing_keyring(&secrets).await?;
-    let credentials = runtime::client_credentials(&secrets).await?;
-    let providers = runtime::startup(
-        HttpProviderClient::new(credentials, endpoints, PROVIDER_TIMEOUT),
-        "build the provider client",
-    )?;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let providers = runtime::provider_client(&secrets, PROVIDER_TIMEOUT).await?;
+    let store = runtime::store(&aws);
 
     let api = AccountsApi {
         accounts: store.clone(),

@@ -16,10 +16,7 @@ use lambda_http::Error;
 use serde_json::Value;
 use tokenwarden::domain::{EmailAddress, SystemClock};
 use tokenwarden::mail::SesMailer;
-use tokenwarden::providers::HttpProviderClient;
 use tokenwarden::runtime::{self, vars};
-use tokenwarden::secrets::SecretsManager;
-use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::sweep::invoke::{self, ShardQueue, SqsShardQueue};
 use tokenwarden::sweep::{Budget, Sweep, SweepConfig};
 
@@ -31,23 +28,17 @@ const STOP_MARGIN: Duration = Duration::from_secs(20);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let table = runtime::required(vars::TABLE_NAME);
     let frontend = runtime::required(vars::FRONTEND_URL);
     let frontend = url::Url::parse(&frontend)
         .unwrap_or_else(|e| panic!("{} must be an absolute URL: {e}", vars::FRONTEND_URL));
     let from = EmailAddress::parse(&runtime::required(vars::MAIL_FROM))
         .unwrap_or_else(|e| panic!("{} must be an email address: {e}", vars::MAIL_FROM));
-    let endpoints = runtime::provider_endpoints();
 
     let aws = runtime::aws_config().await;
-    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let secrets = runtime::secrets(&aws);
     let keyring = runtime::sealing_keyring(&secrets).await?;
-    let credentials = runtime::client_credentials(&secrets).await?;
-    let providers = runtime::startup(
-        HttpProviderClient::new(credentials, endpoints, PROVIDER_TIMEOUT),
-        "build the provider client",
-    )?;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let providers = runtime::provider_client(&secrets, PROVIDER_TIMEOUT).await?;
+    let store = runtime::store(&aws);
     let mailer = SesMailer::new(
         aws_sdk_sesv2::Client::new(&aws),
         from,

@@ -6,24 +6,19 @@
 //! (optional); the AWS SDK's own variables.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::prefs::{self, PrefsApi};
-use tokenwarden::runtime::{self, vars};
-use tokenwarden::store::dynamo::DynamoStore;
+use tokenwarden::runtime;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let http = runtime::http_config();
-    let table = runtime::required(vars::TABLE_NAME);
 
     let aws = runtime::aws_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-
     let api = PrefsApi {
-        prefs: Arc::new(store),
+        prefs: runtime::store(&aws),
         http,
     };
     let api = &api;

@@ -14,10 +14,7 @@ use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::oauth_callback::{self, CallbackApi};
 use tokenwarden::domain::SystemClock;
 use tokenwarden::oauth::Callback;
-use tokenwarden::providers::HttpProviderClient;
-use tokenwarden::runtime::{self, vars};
-use tokenwarden::secrets::SecretsManager;
-use tokenwarden::store::dynamo::DynamoStore;
+use tokenwarden::runtime;
 
 /// Each network call (code exchange, long-lived exchange, profile or Pages read) waits at
 /// most this long: three in a row stay under API Gateway's 30 s.
@@ -26,18 +23,12 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let table = runtime::required(vars::TABLE_NAME);
-    let endpoints = runtime::provider_endpoints();
 
     let aws = runtime::aws_config().await;
-    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let secrets = runtime::secrets(&aws);
     let keyring = runtime::sealing_keyring(&secrets).await?;
-    let credentials = runtime::client_credentials(&secrets).await?;
-    let providers = runtime::startup(
-        HttpProviderClient::new(credentials, endpoints, PROVIDER_TIMEOUT),
-        "build the provider client",
-    )?;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let providers = runtime::provider_client(&secrets, PROVIDER_TIMEOUT).await?;
+    let store = runtime::store(&aws);
 
     let api = CallbackApi {
         callback: Callback {

@@ -17,10 +17,7 @@ use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::oauth_start::{self, StartApi};
 use tokenwarden::domain::SystemClock;
 use tokenwarden::oauth::Start;
-use tokenwarden::providers::HttpProviderClient;
-use tokenwarden::runtime::{self, vars};
-use tokenwarden::secrets::SecretsManager;
-use tokenwarden::store::dynamo::DynamoStore;
+use tokenwarden::runtime;
 
 /// Building an authorize URL calls no network; the client is built for its credentials.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
@@ -29,19 +26,13 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let http = runtime::http_config();
-    let table = runtime::required(vars::TABLE_NAME);
     let callback = runtime::callback_base();
     let default_return_to = runtime::default_return_to(&http.origins);
-    let endpoints = runtime::provider_endpoints();
 
     let aws = runtime::aws_config().await;
-    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
-    let credentials = runtime::client_credentials(&secrets).await?;
-    let providers = runtime::startup(
-        HttpProviderClient::new(credentials, endpoints, PROVIDER_TIMEOUT),
-        "build the provider client",
-    )?;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table));
+    let secrets = runtime::secrets(&aws);
+    let providers = runtime::provider_client(&secrets, PROVIDER_TIMEOUT).await?;
+    let store = runtime::store(&aws);
 
     let api = StartApi {
         start: Start {
