@@ -705,7 +705,10 @@ mod tests {
             .collect();
         let mut sorted = keys.clone();
         sorted.sort();
-        assert_eq!(sorted, [&keys[2], &keys[3], &keys[1], &keys[0]].map(String::clone));
+        assert_eq!(
+            sorted,
+            [&keys[2], &keys[3], &keys[1], &keys[0]].map(String::clone)
+        );
     }
 
     #[test]
