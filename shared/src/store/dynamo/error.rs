@@ -1,6 +1,6 @@
 //! SDK errors to `StoreError`, keeping the cause as the source.
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 use crate::store::StoreError;
@@ -40,6 +40,26 @@ where
             kind,
             source: kind.into(),
         }),
+    }
+}
+
+/// A conditional write's outcome: `Some` with the output when it was written, `None` when
+/// its condition failed; any other failure is `Backend`.
+pub(super) fn conditional<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err)
+            if err.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(sdk(err)),
     }
 }
 

@@ -2,13 +2,10 @@
 //! conditional delete; a completed lease stays as a tombstone (`done`) for a week.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use chrono::{DateTime, Duration, Utc};
 
 use super::codec::{attr, kind, n, s, t, Item};
-use super::error::sdk;
+use super::error::conditional;
 use super::table::LAYOUT;
 use super::{key, keys, names, values, DynamoStore};
 use crate::store::{LeaseKey, Leases, StoreError};
@@ -63,17 +60,9 @@ impl Leases for DynamoStore {
             .set_expression_attribute_values(values([(":now", t(now))]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk(err)),
+        match conditional(result)? {
+            Some(_) => Ok(true),
+            None => Ok(false),
         }
     }
 
@@ -93,17 +82,9 @@ impl Leases for DynamoStore {
             .set_expression_attribute_values(values([(":holder", s(holder))]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(DeleteItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(sdk(err)),
+        match conditional(result)? {
+            Some(_) => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -130,17 +111,9 @@ impl Leases for DynamoStore {
             ]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(err) => Err(sdk(err)),
+        match conditional(result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Conflict),
         }
     }
 }

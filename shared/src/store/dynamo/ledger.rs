@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::AsyncSleep;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 use super::codec::{self, attr, mail_state_str, s, t, Item};
-use super::error::{backend, sdk};
+use super::error::{backend, conditional, sdk};
 use super::table::{LAYOUT, PENDING};
 use super::{key, keys, names, values, DynamoStore};
 use crate::domain::{AccountId, Milestone, TeamId, UserId};
@@ -130,17 +128,9 @@ impl Ledger for DynamoStore {
             .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk(err)),
+        match conditional(result)? {
+            Some(_) => Ok(true),
+            None => Ok(false),
         }
     }
 
@@ -202,17 +192,9 @@ impl Ledger for DynamoStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(sdk(err)),
+        match conditional(result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
         }
     }
 
@@ -254,17 +236,9 @@ impl Ledger for DynamoStore {
             ]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(sdk(err)),
+        match conditional(result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
         }
     }
 

@@ -1,10 +1,9 @@
 //! `PrefsStore`: one version-conditioned item per team.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
 use super::codec::{self, attr, n};
-use super::error::sdk;
+use super::error::conditional;
 use super::table::LAYOUT;
 use super::{keys, names, values, DynamoStore};
 use crate::domain::{NotificationPrefs, TeamId};
@@ -38,20 +37,13 @@ impl PrefsStore for DynamoStore {
                 .set_expression_attribute_names(names([("#v", attr::VERSION)]))
                 .set_expression_attribute_values(values([(":v", n(prefs.version))]))
         };
-        match request.send().await {
-            Ok(_) => Ok(NotificationPrefs {
+        match conditional(request.send().await)? {
+            Some(_) => Ok(NotificationPrefs {
                 version: next,
                 ..prefs.clone()
             }),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(err) => Err(sdk(err)),
+            // Saved by someone else since it was read.
+            None => Err(StoreError::Conflict),
         }
     }
 }

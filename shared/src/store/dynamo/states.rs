@@ -1,13 +1,11 @@
 //! `StateStore`: OAuth states, single use.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
 use super::codec;
-use super::error::sdk;
+use super::error::conditional;
 use super::table::LAYOUT;
 use super::{key, keys, names, DynamoStore};
 use crate::store::{Consumed, OAuthState, StateStore, StoreError};
@@ -29,17 +27,9 @@ impl StateStore for DynamoStore {
             .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(err) => Err(sdk(err)),
+        match conditional(result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::AlreadyExists),
         }
     }
 
@@ -62,17 +52,9 @@ impl StateStore for DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        let old = match result {
-            Ok(out) => out.attributes,
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(DeleteItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                return Ok(Consumed::Missing)
-            }
-            Err(err) => return Err(sdk(err)),
+        let old = match conditional(result)? {
+            Some(out) => out.attributes,
+            None => return Ok(Consumed::Missing),
         };
         let Some(old) = old else {
             return Ok(Consumed::Missing);
