@@ -1,0 +1,773 @@
+//! tokenwarden's benchmarks, run against the local stack by `infra/local/bench.sh`:
+//!
+//! 1. sweep read cost: items the sweep's due queries read vs a naive full-table Scan;
+//! 2. sweep concurrency: wall time at the configured concurrency vs 1, per-network limits;
+//! 3. API: store requests per page and handler latency of `GET /accounts`;
+//! 4. start-up: exec to ready under a minimal Lambda Runtime API, against a bare
+//!    `lambda_runtime` hello; first-request latency;
+//! 5. size and peak RSS of every function binary.
+//!
+//! Figures are ratios within one run where the machine's speed matters. Prints a table and
+//! writes it (with the machine and the command) into `infra/local/BENCHMARKS.md`.
+
+mod api;
+mod report;
+mod rig;
+mod startup;
+mod sweep;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use report::{row, Row, Verdict};
+use startup::ms;
+
+const USAGE: &str = "\
+usage: bench [options]   (normally run through infra/local/bench.sh)
+  --only LIST             sweep-read,sweep-concurrency,api,startup (default: all)
+  --accounts N            accounts in the sweep read-cost table (default 100000)
+  --due-percent P         of them due (default 1)
+  --concurrency-accounts N  due accounts in the concurrency run (default 1000)
+  --latency-ms MS         provider fakes' answer delay in the concurrency run (default 50)
+  --concurrency N         the configured sweep concurrency (default 16)
+  --provider-concurrency L  per-network limits, e.g. x=4,tiktok=2 (default x=4,tiktok=2)
+  --api-accounts N        accounts of the listed team (default 500)
+  --api-page N            page size (default 50)
+  --api-walks N           timed walks through the whole listing (default 40)
+  --bin-dir DIR           where the release binaries are
+  --bin-layout lambda|plain  DIR/<name>/bootstrap (cargo lambda) or DIR/<name>
+  --functions LIST        function binaries to start (default: every functions/* package);
+                          NAME@LABEL starts DIR/NAME@LABEL with NAME's request (compare builds)
+  --rounds N              starts of each binary (default 11)
+  --env KEY=VALUE         one more variable for every started binary (repeatable)
+  --build NOTE            how the binaries were built (written into BENCHMARKS.md)
+  --command CMD           the command that ran this (written into BENCHMARKS.md)
+  --out FILE              write the figures there (between the generated-block markers);
+                          only a full run (no --only, no --env) writes";
+
+struct Options {
+    only: Vec<String>,
+    accounts: usize,
+    due_percent: f64,
+    concurrency_accounts: usize,
+    latency: Duration,
+    concurrency: usize,
+    limits: String,
+    api_accounts: usize,
+    api_page: u32,
+    api_walks: usize,
+    bin_dir: Option<PathBuf>,
+    lambda_layout: bool,
+    functions: Vec<String>,
+    rounds: usize,
+    env: Vec<(String, String)>,
+    build: String,
+    command: String,
+    out: Option<PathBuf>,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        only: Vec::new(),
+        accounts: 100_000,
+        due_percent: 1.0,
+        concurrency_accounts: 1_000,
+        latency: Duration::from_millis(50),
+        concurrency: 16,
+        limits: "x=4,tiktok=2".into(),
+        api_accounts: 500,
+        api_page: 50,
+        api_walks: 40,
+        bin_dir: None,
+        lambda_layout: false,
+        functions: Vec::new(),
+        rounds: 11,
+        env: Vec::new(),
+        build: "binaries as found in --bin-dir".into(),
+        command: "./infra/local/bench.sh".into(),
+        out: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        match flag.as_str() {
+            "--only" => o.only = list(&value),
+            "--accounts" => o.accounts = value.parse()?,
+            "--due-percent" => o.due_percent = value.parse()?,
+            "--concurrency-accounts" => o.concurrency_accounts = value.parse()?,
+            "--latency-ms" => o.latency = Duration::from_millis(value.parse()?),
+            "--concurrency" => o.concurrency = value.parse()?,
+            "--provider-concurrency" => o.limits = value,
+            "--api-accounts" => o.api_accounts = value.parse()?,
+            "--api-page" => o.api_page = value.parse()?,
+            "--api-walks" => o.api_walks = value.parse()?,
+            "--bin-dir" => o.bin_dir = Some(value.into()),
+            "--bin-layout" => o.lambda_layout = value == "lambda",
+            "--functions" => o.functions = list(&value),
+            "--rounds" => o.rounds = value.parse()?,
+            "--env" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .with_context(|| format!("--env {value}: expected KEY=VALUE"))?;
+                o.env.push((k.to_owned(), v.to_owned()));
+            }
+            "--build" => o.build = value,
+            "--command" => o.command = value,
+            "--out" => o.out = Some(value.into()),
+            _ => bail!("unknown option {flag}\n{USAGE}"),
+        }
+    }
+    if o.functions.is_empty() {
+        let dir = api::repo_root().join("functions");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| format!("listing {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("Cargo.toml").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        o.functions = names;
+    }
+    Ok(o)
+}
+
+impl Options {
+    fn wants(&self, what: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == what)
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in the targets' unit (MB = 10^6 bytes) and in MiB.
+fn mb(bytes: u64) -> String {
+    format!(
+        "{:.1} MB ({:.1} MiB)",
+        bytes as f64 / 1e6,
+        bytes as f64 / (1024.0 * 1024.0)
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let rig = rig::Rig::new().await?;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut details: Vec<String> = Vec::new();
+
+    if o.wants("sweep-read") {
+        let due = ((o.accounts as f64) * o.due_percent / 100.0).round() as usize;
+        match sweep::read_cost(&rig, o.accounts, due).await {
+            Ok(r) => read_cost_rows(&r, &mut rows, &mut details),
+            Err(e) => rows.push(failed("1", "sweep read cost", &e)),
+        }
+    }
+    if o.wants("sweep-concurrency") {
+        let limits = sweep::parse_limits(&o.limits)?;
+        match sweep::concurrency(
+            &rig,
+            o.concurrency_accounts,
+            o.latency,
+            o.concurrency,
+            limits,
+        )
+        .await
+        {
+            Ok(c) => concurrency_rows(&c, &mut rows, &mut details),
+            Err(e) => rows.push(failed("2", "sweep concurrency", &e)),
+        }
+    }
+    let api_table = if o.wants("api") || o.wants("startup") {
+        eprintln!(
+            "bench: seeding a team of {} accounts for the API",
+            o.api_accounts
+        );
+        Some(api::seed_team(&rig, o.api_accounts).await?)
+    } else {
+        None
+    };
+    if o.wants("api") {
+        if let Some(t) = &api_table {
+            match api::list_cost(&rig, t, o.api_page, o.api_walks).await {
+                Ok(a) => api_rows(&a, &mut rows, &mut details),
+                Err(e) => rows.push(failed("3", "GET /accounts", &e)),
+            }
+        }
+    }
+    if o.wants("startup") {
+        let Some(dir) = &o.bin_dir else {
+            bail!("--bin-dir is needed for the start-up measurement");
+        };
+        let path = |name: &str| {
+            if o.lambda_layout {
+                dir.join(name).join("bootstrap")
+            } else {
+                dir.join(name)
+            }
+        };
+        let mut binaries = vec![startup::Binary {
+            name: "hello".into(),
+            path: path("hello"),
+        }];
+        for f in &o.functions {
+            binaries.push(startup::Binary {
+                name: f.clone(),
+                path: path(f),
+            });
+        }
+        for b in &binaries {
+            if !b.path.is_file() {
+                bail!(
+                    "{} not found: build first (infra/local/bench.sh does)",
+                    b.path.display()
+                );
+            }
+        }
+        let logs = api::repo_root().join("target/bench-logs");
+        let table = api_table.context("seeded above")?;
+        let setting = startup::setting(&rig, table, &logs, &o.env).await?;
+        let results = startup::measure(&rig, &setting, &binaries, o.rounds).await;
+        let cold = secrets_round_trip(&rig).await.ok();
+        startup_rows(&results, cold, &o, &mut rows, &mut details);
+    }
+
+    let table = report::terminal(&rows);
+    println!("\n{table}");
+    for d in &details {
+        println!("{d}");
+    }
+    if let Some(out) = &o.out {
+        if !o.only.is_empty() || !o.env.is_empty() {
+            println!(
+                "\n{} not written: --only or --env make a partial or modified run",
+                out.display()
+            );
+            return Ok(());
+        }
+        let generated = markdown(&o, &rows, &details);
+        report::write_between_markers(out, "tokenwarden benchmarks", &generated)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("\nwritten: {}", out.display());
+    }
+    Ok(())
+}
+
+fn failed(section: &str, what: &str, e: &anyhow::Error) -> Row {
+    eprintln!("bench: {what} failed: {e:#}");
+    row(
+        section,
+        what,
+        format!("failed: {}", e.to_string().lines().next().unwrap_or("")),
+        "",
+        Verdict::Missed,
+    )
+}
+
+fn read_cost_rows(r: &sweep::ReadCost, rows: &mut Vec<Row>, details: &mut Vec<String>) {
+    let read = r.report.items_read;
+    let bound = 1.05 * r.due as f64;
+    let allowance = u64::from(r.shards) * u64::from(r.page_size);
+    let ratio = r.scan.scanned as f64 / read.max(1) as f64;
+    rows.push(row(
+        "1",
+        format!(
+            "sweep: items read by the due queries ({} due of {})",
+            thousands(r.due as u64),
+            thousands(r.total as u64)
+        ),
+        thousands(read),
+        format!(
+            "<= 1.05 x due = {} (+ 1 page/shard: {})",
+            thousands(bound as u64),
+            thousands(bound as u64 + allowance)
+        ),
+        Verdict::of(read as f64 <= bound + allowance as f64),
+    ));
+    rows.push(row(
+        "1",
+        "naive full-table Scan: items read (ScannedCount)",
+        thousands(r.scan.scanned),
+        "baseline",
+        Verdict::Info,
+    ));
+    rows.push(row(
+        "1",
+        "Scan / sweep items read",
+        format!("{ratio:.0}x"),
+        ">= 50x",
+        Verdict::of(ratio >= 50.0),
+    ));
+    details.push(format!(
+        "1. Sweep read cost: {} accounts ({} items: each account and its external-id item) in {} teams, \
+         every healthy account in the due index, {} due at the ManualClock's now. Seeded with BatchWriteItem of the items \
+         DynamoStore::create_account writes (DynamoStore::new_account_items) in {:.0} s. The sweep ran for real ({:.1} s: {} seen, {} checked, \
+         {} refreshed, {} transient, {} broken against the provider fakes) and its due queries \
+         ({} queries over {} shards, page size {}) returned {} items and read {} (Report.items_read = \
+         ScannedCount). The naive Scan (filter due_at <= now) took {} pages, read {} items, matched {}, \
+         consumed {:.0} RCU and {:.1} s.",
+        thousands(r.total as u64),
+        thousands(r.total as u64 * 2),
+        r.total / 100,
+        thousands(r.due as u64),
+        r.seed_time.as_secs_f64(),
+        r.sweep_time.as_secs_f64(),
+        r.report.accounts_seen,
+        r.report.checked,
+        r.report.refreshed,
+        r.report.transient_failures,
+        r.report.broken,
+        r.due_queries,
+        r.shards,
+        r.page_size,
+        thousands(r.due_items_returned),
+        thousands(read),
+        r.scan.pages,
+        thousands(r.scan.scanned),
+        thousands(r.scan.matched),
+        r.scan.capacity_units,
+        r.scan.time.as_secs_f64(),
+    ));
+}
+
+fn limits_text(limits: &BTreeMap<tokenwarden::domain::Provider, usize>) -> String {
+    limits
+        .iter()
+        .map(|(p, n)| format!("{p}={n}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn concurrency_rows(c: &sweep::Concurrency, rows: &mut Vec<Row>, details: &mut Vec<String>) {
+    let (a, u, f, b) = (&c.configured, &c.unlimited, &c.floor, &c.sequential);
+    let secs = |r: &sweep::ConcurrencyRun| format!("{:.2} s", r.wall.as_secs_f64());
+    let limits = limits_text(&c.limits);
+    rows.push(row(
+        "2",
+        format!(
+            "sweep wall time, {} due, fakes answer after {} ms: concurrency {}, limits {limits}",
+            thousands(c.accounts as u64),
+            c.latency.as_millis(),
+            a.concurrency
+        ),
+        secs(a),
+        "",
+        Verdict::Info,
+    ));
+    rows.push(row(
+        "2",
+        format!("same, concurrency {}, no per-network limits", u.concurrency),
+        secs(u),
+        "",
+        Verdict::Info,
+    ));
+    rows.push(row("2", "same, concurrency 1", secs(b), "", Verdict::Info));
+    let speedup = |r: &sweep::ConcurrencyRun| b.wall.as_secs_f64() / r.wall.as_secs_f64();
+    rows.push(row(
+        "2",
+        format!(
+            "speed-up, concurrency {} (limits {limits}) vs 1",
+            a.concurrency
+        ),
+        format!("{:.1}x", speedup(a)),
+        ">= 10x",
+        Verdict::of(speedup(a) >= 10.0),
+    ));
+    rows.push(row(
+        "2",
+        format!("speed-up, concurrency {} (no limits) vs 1", u.concurrency),
+        format!("{:.1}x", speedup(u)),
+        ">= 10x",
+        Verdict::of(speedup(u) >= 10.0),
+    ));
+    rows.push(row(
+        "2",
+        format!(
+            "store-bound floor: concurrency {}, fakes answering at once",
+            f.concurrency
+        ),
+        secs(f),
+        "",
+        Verdict::Info,
+    ));
+    let within = c
+        .limits
+        .iter()
+        .all(|(p, limit)| a.max_by_provider.get(p).copied().unwrap_or(0) <= *limit);
+    let seen: Vec<String> = c
+        .limits
+        .keys()
+        .map(|p| format!("{p} {}", a.max_by_provider.get(p).copied().unwrap_or(0)))
+        .collect();
+    rows.push(row(
+        "2",
+        "max provider calls in flight, limited networks",
+        seen.join(", "),
+        format!("<= {limits}"),
+        Verdict::of(within),
+    ));
+    rows.push(row(
+        "2",
+        "max provider calls in flight, all networks",
+        a.max_in_flight.to_string(),
+        format!("<= {} (concurrency)", a.concurrency),
+        Verdict::of(a.max_in_flight <= a.concurrency),
+    ));
+    let by = |r: &sweep::ConcurrencyRun| {
+        r.max_by_provider
+            .iter()
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let handled = |r: &sweep::ConcurrencyRun| {
+        format!(
+            "{} handled with {} calls",
+            r.report.checked + r.report.refreshed,
+            r.provider_calls
+        )
+    };
+    details.push(format!(
+        "2. Sweep concurrency: {} due accounts in 50 teams over the 7 networks of the mix (facebook, \
+         instagram: debug_token checks; linkedin, google: refresh grants; x, tiktok, pinterest: rotating \
+         refresh tokens), each with its own grant from the fakes, which answer every call after {} ms. \
+         Every run on a fresh table, every account checked or refreshed with one provider call \
+         (runs in the order of the table: {}; {}; {}; {}). Most calls in flight per network: with limits {limits}: {}; without: {}. \
+         Concurrency 1: {:.1} ms per account, of which {} ms is the fakes' delay; the floor run says \
+         what DynamoDB Local and this machine allow at concurrency {} without any provider delay.",
+        thousands(c.accounts as u64),
+        c.latency.as_millis(),
+        handled(a),
+        handled(u),
+        handled(f),
+        handled(b),
+        by(a),
+        by(u),
+        b.wall.as_secs_f64() * 1000.0 / c.accounts as f64,
+        c.latency.as_millis(),
+        f.concurrency,
+    ));
+}
+
+fn api_rows(a: &api::ApiCost, rows: &mut Vec<Row>, details: &mut Vec<String>) {
+    // Every timed request, with and without the log subscriber.
+    let pages = a.requests as f64;
+    let per_page = a.list_queries as f64 / pages;
+    let others = a.other_store_calls as f64 / pages;
+    rows.push(row(
+        "3",
+        format!(
+            "GET /accounts, team of {}, page size {}: store queries per page",
+            a.accounts, a.page_size
+        ),
+        format!("{per_page:.2}"),
+        "1",
+        Verdict::of((per_page - 1.0).abs() < 1e-9),
+    ));
+    rows.push(row(
+        "3",
+        "other store requests per page (per-account reads)",
+        format!("{others:.2}"),
+        "0",
+        Verdict::of(a.other_store_calls == 0),
+    ));
+    let full = a.accounts.div_ceil(a.page_size as usize);
+    rows.push(row(
+        "3",
+        format!("requests to list all {}", a.accounts),
+        if a.empty_pages_per_walk > 0 {
+            format!("{} ({} empty)", a.pages_per_walk, a.empty_pages_per_walk)
+        } else {
+            a.pages_per_walk.to_string()
+        },
+        full.to_string(),
+        Verdict::of(a.pages_per_walk == full),
+    ));
+    rows.push(row(
+        "3",
+        "handler latency in-process vs DynamoDB Local, p50 / p99",
+        format!("{:.2} / {:.2} ms", ms(a.p50), ms(a.p99)),
+        "reported",
+        Verdict::Info,
+    ));
+    rows.push(row(
+        "3",
+        "same with the functions' log subscriber (level info, JSON), p50 / p99",
+        format!("{:.2} / {:.2} ms", ms(a.logged_p50), ms(a.logged_p99)),
+        "reported",
+        Verdict::Info,
+    ));
+    rows.push(row(
+        "3",
+        "log lines per request at level info (of them DEBUG), bytes",
+        format!(
+            "{:.1} ({:.1}), {:.0} B",
+            a.log_lines_per_request, a.debug_lines_per_request, a.log_bytes_per_request
+        ),
+        "reported",
+        Verdict::Info,
+    ));
+    details.push(format!(
+        "3. API: {} walks (twice: without and with the functions' log subscriber) through the whole listing ({} answers of page size {} per walk, {} of them \
+         empty, {} accounts listed per walk) after one warm-up walk: {} requests to tokenwarden::api::accounts::handle with the sample event \
+         events/accounts/list.json (claims and query set), {} list queries, {} other store calls \
+         (counted by a decorator over AccountStore). Latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms.",
+        a.walks,
+        a.pages_per_walk,
+        a.page_size,
+        a.empty_pages_per_walk,
+        a.listed_per_walk,
+        a.requests,
+        a.list_queries,
+        a.other_store_calls,
+        ms(a.p50),
+        ms(a.p99),
+        ms(a.max),
+    ));
+}
+
+/// One GetSecretValue against moto with a new client (its own connection), as a function's
+/// cold start does: what the secrets cost at init.
+async fn secrets_round_trip(rig: &rig::Rig) -> anyhow::Result<Duration> {
+    let sm = aws_sdk_secretsmanager::Client::new(&rig.aws);
+    let name = format!("tokenwarden/bench/probe-{}", uuid::Uuid::new_v4().simple());
+    sm.create_secret()
+        .name(&name)
+        .secret_string("{}")
+        .send()
+        .await?;
+    let mut samples = Vec::new();
+    for _ in 0..7 {
+        let cold = aws_sdk_secretsmanager::Client::new(&rig.aws);
+        let started = std::time::Instant::now();
+        cold.get_secret_value().secret_id(&name).send().await?;
+        samples.push(started.elapsed());
+    }
+    startup::median(samples).context("samples")
+}
+
+fn startup_rows(
+    results: &[startup::Startup],
+    secrets: Option<Duration>,
+    o: &Options,
+    rows: &mut Vec<Row>,
+    details: &mut Vec<String>,
+) {
+    let hello = results
+        .iter()
+        .find(|r| r.name == "hello")
+        .and_then(|r| r.median_ready());
+    let mut lines = Vec::new();
+    for r in results {
+        if let Some(f) = &r.failure {
+            rows.push(row(
+                "4",
+                format!("start-up {}", r.name),
+                format!("failed: {}", f.lines().next().unwrap_or("")),
+                "",
+                Verdict::Missed,
+            ));
+            continue;
+        }
+        let Some(ready) = r.median_ready() else {
+            continue;
+        };
+        if r.name == "hello" {
+            rows.push(row(
+                "4",
+                "start-up, bare lambda_runtime hello (baseline)",
+                format!("{:.1} ms", ms(ready)),
+                "baseline",
+                Verdict::Info,
+            ));
+        } else if let Some(h) = hello {
+            let ratio = ready.as_secs_f64() / h.as_secs_f64();
+            rows.push(row(
+                "4",
+                format!("start-up {} (exec to first GET /next)", r.name),
+                format!("{:.1} ms = {ratio:.1}x hello", ms(ready)),
+                "<= 1.5x hello",
+                Verdict::of(ratio <= 1.5),
+            ));
+        }
+        if r.name != "hello" {
+            if let Some(first) = r.median_first() {
+                rows.push(row(
+                    "4",
+                    format!("first request {}", r.name),
+                    format!(
+                        "{:.1} ms{}",
+                        ms(first),
+                        r.median_warm()
+                            .map_or(String::new(), |w| format!(" (warm {:.1} ms)", ms(w)))
+                    ),
+                    "reported",
+                    Verdict::Info,
+                ));
+            }
+        }
+        let mins = r.starts.iter().map(|s| s.ready).min().map_or(0.0, ms);
+        let outcomes: Vec<String> = r
+            .starts
+            .iter()
+            .filter_map(|s| s.outcome.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        lines.push(format!(
+            "   - {}: {} starts, ready median {:.1} ms (min {:.1}), first request {} ({}), \
+             answered {}, VmHWM max {} KiB, {} bytes{}",
+            r.name,
+            r.starts.len(),
+            ms(ready),
+            mins,
+            r.median_first()
+                .map_or("-".into(), |d| format!("{:.1} ms", ms(d))),
+            if r.request.is_empty() {
+                "-"
+            } else {
+                &r.request
+            },
+            if outcomes.is_empty() {
+                "-".into()
+            } else {
+                outcomes.join("/")
+            },
+            r.max_hwm_kib().unwrap_or(0),
+            r.size_bytes,
+            match r.stripped {
+                Some(true) => ", stripped",
+                Some(false) => ", NOT stripped",
+                None => "",
+            }
+        ));
+    }
+    for r in results
+        .iter()
+        .filter(|r| r.failure.is_none() && r.name != "hello")
+    {
+        rows.push(row(
+            "5",
+            format!("binary size {}", r.name),
+            mb(r.size_bytes),
+            "<= 12 MB",
+            Verdict::of(r.size_bytes <= 12_000_000),
+        ));
+    }
+    if let Some(h) = results.iter().find(|r| r.name == "hello") {
+        rows.push(row(
+            "5",
+            "binary size hello (baseline)",
+            mb(h.size_bytes),
+            "",
+            Verdict::Info,
+        ));
+    }
+    for r in results.iter().filter(|r| r.failure.is_none()) {
+        if let Some(kib) = r.max_hwm_kib() {
+            let baseline = r.name == "hello";
+            rows.push(row(
+                "5",
+                format!(
+                    "peak RSS (VmHWM) {}{}",
+                    r.name,
+                    if baseline { " (baseline)" } else { "" }
+                ),
+                mb(kib * 1024),
+                if baseline { "" } else { "<= 32 MB" },
+                if baseline {
+                    Verdict::Info
+                } else {
+                    Verdict::of(kib * 1024 <= 32_000_000)
+                },
+            ));
+        }
+    }
+    details.push(format!(
+        "4./5. Start-up, size, memory: every binary started {} times, round-robin, under the harness's \
+         Runtime API with the local stack's endpoints, the secrets in moto and the provider fakes; start-up \
+         = exec to its first GET /2018-06-01/runtime/invocation/next (median); first request = event handed \
+         to /response received; peak RSS = VmHWM after the first request (and any warm ones). A cold \
+         GetSecretValue against moto (new client and connection) takes {} here; the functions that read \
+         secrets do two at init. Binaries: {}.\n{}",
+        o.rounds,
+        secrets.map_or("-".into(), |d| format!("{:.1} ms", ms(d))),
+        o.build,
+        lines.join("\n")
+    ));
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let nproc = command_output("nproc", &[]);
+    let lscpu = command_output("lscpu", &[]);
+    let pick = |key: &str| {
+        lscpu
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim_start_matches(':').trim().to_owned())
+            .unwrap_or_default()
+    };
+    let free = command_output("free", &["-h"]);
+    let mem = free
+        .lines()
+        .find(|l| l.starts_with("Mem:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("?")
+        .to_owned();
+    format!(
+        "{nproc} CPUs (nproc) — {} ({}, {} thread(s) per core), {mem} memory (free -h), {}, {}",
+        pick("Model name"),
+        pick("Architecture"),
+        pick("Thread(s) per core"),
+        command_output("uname", &["-sr"]),
+        command_output("rustc", &["-V"]),
+    )
+}
+
+fn markdown(o: &Options, rows: &[Row], details: &[String]) -> String {
+    format!(
+        "Generated {} by `{}`.\n\n\
+         Machine: {}. Shared with other work while it ran: compare ratios within one run, not \
+         absolute times across runs.\n\n\
+         {}\n\
+         {}\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        o.command,
+        machine(),
+        report::markdown(rows),
+        details.join("\n\n"),
+    )
+}
