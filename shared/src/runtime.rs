@@ -90,14 +90,23 @@ pub const SDK_WIRE_LOG_CAP: &str = "aws_smithy_runtime::client::orchestrator=deb
 /// The functions' log filter at `level` (an `EnvFilter` directive list such as `info` or
 /// `tokenwarden=debug`), with the SDK's wire log capped ([`SDK_WIRE_LOG_CAP`]).
 pub fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::EnvFilter;
-    EnvFilter::try_new(level)
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive(
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The cap is a directive of its own: added below TRACE it would turn DEBUG on for the
+    // SDK's orchestrator, so it is added only when something asks for TRACE.
+    if filter
+        .max_level_hint()
+        .is_none_or(|max| max >= LevelFilter::TRACE)
+    {
+        filter.add_directive(
             SDK_WIRE_LOG_CAP
                 .parse()
                 .expect("the cap is a valid directive"),
         )
+    } else {
+        filter
+    }
 }
 
 /// JSON log lines for CloudWatch: no ANSI colours, no timestamp (Lambda adds one), level
@@ -165,9 +174,16 @@ pub fn http_config() -> HttpConfig {
 }
 
 /// The AWS SDK configuration: region, credentials and endpoints from the standard chain
-/// (`AWS_ENDPOINT_URL_DYNAMODB` and friends point it at local stand-ins).
+/// (`AWS_ENDPOINT_URL_DYNAMODB` and friends point it at local stand-ins). HTTPS goes over
+/// rustls with ring, the crypto provider the networks' client (reqwest) uses too, so a
+/// function carries one TLS stack (the SDK's default client would add aws-lc).
 pub async fn aws_config() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https)
         .load()
         .await
 }

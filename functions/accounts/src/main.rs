@@ -25,8 +25,11 @@ async fn main() -> Result<(), Error> {
 
     let aws = runtime::aws_config().await;
     let secrets = runtime::secrets(&aws);
-    let keyring = runtime::sealing_keyring(&secrets).await?;
-    let providers = runtime::provider_client(&secrets, PROVIDER_TIMEOUT).await?;
+    // The two secrets are read at once: cold start waits for one round trip, not two.
+    let (keyring, providers) = tokio::try_join!(
+        runtime::sealing_keyring(&secrets),
+        runtime::provider_client(&secrets, PROVIDER_TIMEOUT),
+    )?;
     let store = runtime::store(&aws);
 
     let api = AccountsApi {
