@@ -162,11 +162,6 @@ impl Sweep {
             .is_some_and(|b| b.reason == Some(Reason::RefreshFailed));
         let mut failure: Option<Verdict> = None;
         let mut succeeded = false;
-        // The network's own limit on calls in flight, if one is set.
-        let _permit = match ctx.limits.get(&account.provider) {
-            Some(limit) => Some(limit.acquire().await),
-            None => None,
-        };
         let check_due =
             account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every <= now;
         // A refresh grant proves the connection by itself, and an access token that simply
@@ -177,11 +172,13 @@ impl Sweep {
         if (!was_broken || retrying) && account.status(now) != Status::Expired {
             let refresh_due = account.refresh_due_at(&policy).is_some_and(|t| t <= now);
             if refresh_due || (check_due && refresh_is_the_check) {
-                match self
-                    .providers
-                    .refresh(account.provider, &access, refresh.as_ref())
-                    .await
-                {
+                let refreshed = {
+                    let _permit = ctx.permit(account.provider).await;
+                    self.providers
+                        .refresh(account.provider, &access, refresh.as_ref())
+                        .await
+                };
+                match refreshed {
                     Ok(grant) => {
                         account = self.store_refreshed(account, &grant, now, &policy).await?;
                         succeeded = true;
@@ -193,7 +190,11 @@ impl Sweep {
                     }
                 }
             } else if check_due {
-                match self.providers.check(account.provider, &access).await {
+                let checked = {
+                    let _permit = ctx.permit(account.provider).await;
+                    self.providers.check(account.provider, &access).await
+                };
+                match checked {
                     Ok(check) if check.valid => {
                         account.last_checked_at = Some(now);
                         account.failures.clear();

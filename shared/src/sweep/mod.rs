@@ -228,6 +228,16 @@ struct RunCtx {
 }
 
 impl RunCtx {
+    /// A place among the network's calls in flight, held for one provider call (not for
+    /// the store writes around it); `None` when the network has no limit of its own.
+    async fn permit(&self, provider: Provider) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match self.limits.get(&provider) {
+            // The semaphores are never closed.
+            Some(limit) => limit.acquire().await.ok(),
+            None => None,
+        }
+    }
+
     fn new(config: &SweepConfig) -> Self {
         Self {
             tally: Tally::default(),
