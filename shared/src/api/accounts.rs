@@ -135,7 +135,8 @@ impl ProviderView {
         Self {
             id: provider,
             name: spec.display_name,
-            auto_refresh: !matches!(spec.keep_alive, KeepAlive::None),
+            // With the refresh token the network grants (see `needs_refresh_token`).
+            auto_refresh: spec.auto_refresh(true),
             keep_alive,
             needs_refresh_token: spec.keep_alive.uses_refresh_token(),
             typical_access_lifetime_seconds: spec.default_access_lifetime.map(|d| d.num_seconds()),

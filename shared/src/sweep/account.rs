@@ -35,32 +35,25 @@ pub enum Handled {
 pub(super) struct PrefsCache(Mutex<HashMap<TeamId, NotificationPrefs>>);
 
 impl Sweep {
-    /// Handles one item of the due index; `false` if it was skipped for this run.
-    pub(super) async fn handle_due(&self, item: DueItem, ctx: &RunCtx) -> bool {
+    /// Handles one item of the due index; what was skipped is counted in the tally.
+    pub(super) async fn handle_due(&self, item: DueItem, ctx: &RunCtx) {
         let tally = &ctx.tally;
         let (team, id) = match item {
             DueItem::Malformed { key, what } => {
                 tracing::warn!(key = %key, what = %what, "malformed item in the due index skipped");
                 Tally::bump(&tally.poison);
-                return false;
+                return;
             }
             DueItem::Account(a) => (a.team.clone(), a.id.clone()),
         };
         Tally::bump(&tally.seen);
         match self.handle_account(&team, &id, ctx).await {
-            Ok(Handled::Done) => true,
-            Ok(Handled::Busy) => {
-                Tally::bump(&tally.busy);
-                false
-            }
-            Ok(Handled::Poison) => {
-                Tally::bump(&tally.poison);
-                false
-            }
+            Ok(Handled::Done) => {}
+            Ok(Handled::Busy) => Tally::bump(&tally.busy),
+            Ok(Handled::Poison) => Tally::bump(&tally.poison),
             Err(e) => {
                 tracing::error!(team = %team, account = %id, error = %e, cause = ?std::error::Error::source(&e),
                     "account not handled; it stays due for the next invocation");
-                false
             }
         }
     }
