@@ -3,7 +3,6 @@
 //! fresh DynamoDB Local table; a counting decorator around the account store; a recording
 //! provider client; and the OpenAPI check that every response goes through.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,6 +21,7 @@ use tokenwarden::providers::{
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::store::{AccountStore, Cursor, Page, StoreError};
+pub use tokenwarden_integration::{CountingAccounts, LogCapture};
 
 pub const FRONTEND: &str = "https://app.example.com";
 
@@ -378,78 +378,6 @@ pub mod openapi {
 
 // ---- the API wired on DynamoDB Local -----------------------------------------------------
 
-/// The account store, counting listing calls and the items they read.
-pub struct CountingAccounts {
-    inner: Arc<dyn AccountStore>,
-    pub list_calls: AtomicU64,
-    pub items_read: AtomicU64,
-}
-
-impl CountingAccounts {
-    pub fn new(inner: Arc<dyn AccountStore>) -> Self {
-        Self {
-            inner,
-            list_calls: AtomicU64::new(0),
-            items_read: AtomicU64::new(0),
-        }
-    }
-
-    pub fn reset(&self) {
-        self.list_calls.store(0, Ordering::SeqCst);
-        self.items_read.store(0, Ordering::SeqCst);
-    }
-
-    pub fn calls(&self) -> u64 {
-        self.list_calls.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl AccountStore for CountingAccounts {
-    async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
-        self.inner.create_account(account).await
-    }
-
-    async fn get_account(
-        &self,
-        team: &TeamId,
-        id: &AccountId,
-    ) -> Result<Option<Account>, StoreError> {
-        self.inner.get_account(team, id).await
-    }
-
-    async fn find_by_external_id(
-        &self,
-        team: &TeamId,
-        provider: Provider,
-        external_id: &str,
-    ) -> Result<Option<Account>, StoreError> {
-        self.inner
-            .find_by_external_id(team, provider, external_id)
-            .await
-    }
-
-    async fn list_accounts(
-        &self,
-        team: &TeamId,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<Page<Account>, StoreError> {
-        let page = self.inner.list_accounts(team, limit, cursor).await?;
-        self.list_calls.fetch_add(1, Ordering::SeqCst);
-        self.items_read.fetch_add(page.items_read, Ordering::SeqCst);
-        Ok(page)
-    }
-
-    async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
-        self.inner.update_account(account).await
-    }
-
-    async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
-        self.inner.delete_account(team, id).await
-    }
-}
-
 /// A provider client that records revocations (with the token it was given) and can be
 /// told to fail them.
 #[derive(Default)]
@@ -643,65 +571,5 @@ impl Harness {
     pub async fn prefs(&self, event: &Event) -> Resp {
         let resp = prefs::handle(&self.prefs_api, event.request()).await;
         read(&event.method_str(), &event.path_str(), resp)
-    }
-}
-
-// ---- captured logs ----------------------------------------------------------------------
-
-/// Captures every log line (all levels, the AWS SDK's included) of this thread.
-#[derive(Clone, Default)]
-pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    /// Every log line, all levels.
-    pub fn start() -> LogGuard {
-        Self::with_filter(tracing_subscriber::EnvFilter::new("trace"))
-    }
-
-    /// Captures the log lines `filter` lets through (e.g. the functions' own filter,
-    /// `tokenwarden::runtime::log_filter`, at its most verbose).
-    pub fn with_filter(filter: tracing_subscriber::EnvFilter) -> LogGuard {
-        let buf = LogCapture::default();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_writer(buf.clone())
-            .finish();
-        LogGuard {
-            buf,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-}
-
-pub struct LogGuard {
-    buf: LogCapture,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl LogGuard {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-impl Write for LogCapture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
-    type Writer = LogCapture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }

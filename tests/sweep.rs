@@ -15,7 +15,9 @@ use chrono::Duration;
 use futures::{stream, StreamExt};
 use provider_fakes::{EndpointKind, Fault};
 use serde_json::{json, Value};
-use sweep_support::{at_day, FlakyAccounts, HangsAfter, Rig, SesFault, SesProxy};
+use sweep_support::{
+    at_day, receive, sqs_event, sqs_queue, FlakyAccounts, HangsAfter, Rig, SesFault, SesProxy,
+};
 use tokenwarden::domain::{
     Account, Clock, EmailAddress, Failures, KeepAlive, Milestone, Provider, Reason, SchedulePolicy,
     Status, TeamId,
@@ -25,7 +27,7 @@ use tokenwarden::providers::ProviderClient;
 use tokenwarden::store::{AccountStore, PrefsStore};
 use tokenwarden::sweep::invoke::{self, ShardQueue, ShardTask, SqsShardQueue};
 use tokenwarden::sweep::{Budget, Report, Sweep};
-use tokenwarden_integration::{aws_config, t0};
+use tokenwarden_integration::t0;
 
 const LEADS: &[u32] = &[14, 7, 3, 1];
 
@@ -51,20 +53,6 @@ fn id(account: &Account) -> String {
 /// The scheduled event EventBridge Scheduler sends for the run at `at`.
 fn scheduled(at: chrono::DateTime<chrono::Utc>) -> Value {
     json!({ "scheduled_time": at.format("%Y-%m-%dT%H:%M:%SZ").to_string() })
-}
-
-/// An SQS event as Lambda hands a batch over.
-fn sqs_event(records: &[(String, String)]) -> Value {
-    json!({ "Records": records.iter().map(|(id, body)| json!({
-        "messageId": id,
-        "receiptHandle": format!("handle-{id}"),
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:tokenwarden-sweep",
-        "awsRegion": "us-east-1"
-    })).collect::<Vec<_>>() })
 }
 
 /// A ledger entry's raw item.
@@ -1069,43 +1057,6 @@ async fn a_sweep_over_500_accounts_with_10_due_reads_only_the_due_ones() {
 }
 
 // ---- fan-out over SQS -----------------------------------------------------------------------
-
-async fn sqs_queue() -> (aws_sdk_sqs::Client, String) {
-    let sqs = aws_sdk_sqs::Client::new(&aws_config("AWS_ENDPOINT_URL_SQS").await);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("tw-sweep-{}", uuid::Uuid::new_v4().simple()))
-        .send()
-        .await
-        .expect("a queue in moto")
-        .queue_url
-        .expect("its URL");
-    (sqs, url)
-}
-
-/// Receives until `want` messages came or the queue stays empty.
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<(String, String)> {
-    let mut got = Vec::new();
-    let mut empty = 0;
-    while got.len() < want && empty < 2 {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            empty += 1;
-        }
-        for m in messages {
-            got.push((m.message_id.expect("an id"), m.body.expect("a body")));
-        }
-    }
-    got
-}
 
 #[tokio::test]
 async fn fan_out_hands_one_task_per_shard_to_sqs_and_the_tasks_handle_every_due_account() {

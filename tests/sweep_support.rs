@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use provider_fakes::{EndpointKind, FakeHandle, RecordedRequest};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokenwarden::domain::{
     Account, AccountId, Clock, EmailAddress, Failures, ManualClock, Milestone, NotificationPrefs,
     Provider, Recipient, SchedulePolicy, TeamId, UserId,
@@ -1088,4 +1088,58 @@ impl Mailer for HangsAfter {
         }
         self.inner.send(email).await
     }
+}
+
+// ---- SQS (moto) ----------------------------------------------------------------------------
+
+/// An SQS event as Lambda hands a batch over.
+pub fn sqs_event(records: &[(String, String)]) -> Value {
+    json!({ "Records": records.iter().map(|(id, body)| json!({
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:tokenwarden-sweep",
+        "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>() })
+}
+
+/// A new queue in moto.
+pub async fn sqs_queue() -> (aws_sdk_sqs::Client, String) {
+    let sqs = aws_sdk_sqs::Client::new(&aws_config("AWS_ENDPOINT_URL_SQS").await);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("tw-sweep-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .expect("a queue in moto")
+        .queue_url
+        .expect("its URL");
+    (sqs, url)
+}
+
+/// Receives until `want` messages came or the queue stays empty.
+pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    let mut empty = 0;
+    while got.len() < want && empty < 2 {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty += 1;
+        }
+        for m in messages {
+            got.push((m.message_id.expect("an id"), m.body.expect("a body")));
+        }
+    }
+    got
 }

@@ -5,6 +5,10 @@
 //! - every route of `infra/openapi.yaml` is in the template, served by its function, and
 //!   the OAuth callback is the only route without the JWT authorizer; nothing else reaches a
 //!   function (no function URL, no second API, no permission for another caller);
+//! - the credentials function is on no route and has no event source: only the scheduler's
+//!   role (for the sweep) and `CredentialsInvokePolicy` (for it, attached by the platform to
+//!   its own roles) grant `lambda:InvokeFunction`, and its breakage mails go to the queue
+//!   the sweep reads;
 //! - each function's environment holds every variable its `main.rs` requires and nothing
 //!   it does not read, and never the local-only provider override;
 //! - the schedule's input is an event the sweep understands, and the SQS event source
@@ -845,6 +849,199 @@ fn secrets_are_created_without_a_value() {
         );
         assert_eq!(p["KmsKeyId"], reference("Key"), "{name}");
     }
+}
+
+// ---- the credentials function ----------------------------------------------------------------
+
+/// The actions of a policy statement (`Action` one or a list).
+fn statement_actions(statement: &Value) -> Vec<&str> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.as_str()],
+        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+        other => panic!("Action {other}"),
+    }
+}
+
+/// The resources of a policy statement (`Resource` one or a list).
+fn statement_resources(statement: &Value) -> Vec<Value> {
+    match &statement["Resource"] {
+        Value::Array(list) => list.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+/// Every statement of the template's identity policies (roles' inline policies and managed
+/// policies), with the role or managed policy holding it.
+fn policy_statements() -> Vec<(&'static String, &'static Value)> {
+    let mut documents: Vec<(&'static String, &'static Value)> = Vec::new();
+    for (name, role) in of_type("AWS::IAM::Role") {
+        let policies = role["Properties"]["Policies"]
+            .as_array()
+            .map(|l| l.as_slice())
+            .unwrap_or_default();
+        for policy in policies {
+            documents.push((name, &policy["PolicyDocument"]));
+        }
+    }
+    for (name, policy) in of_type("AWS::IAM::ManagedPolicy") {
+        documents.push((name, &policy["Properties"]["PolicyDocument"]));
+    }
+    let mut statements = Vec::new();
+    for (holder, document) in documents {
+        let list = document["Statement"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{holder}: a Statement list"));
+        for statement in list {
+            statements.push((holder, statement));
+        }
+    }
+    statements
+}
+
+#[test]
+fn the_credentials_function_is_invoked_only_by_roles_holding_its_invoke_policy() {
+    let all = functions();
+    let (name, function) = *all
+        .get("credentials")
+        .expect("a function with Metadata.BuildProperties.Binary: credentials");
+    let sweep = all["expiry-sweep"].0;
+    assert!(
+        function["Properties"].get("Events").is_none(),
+        "{name}: no event source; the platform's services invoke it directly"
+    );
+    for (permission, p) in of_type("AWS::Lambda::Permission") {
+        let target = &p["Properties"]["FunctionName"];
+        assert!(
+            *target != reference(name) && *target != json!({"Fn::GetAtt": [name, "Arn"]}),
+            "{permission}: {name} is on no route of the HTTP API"
+        );
+    }
+
+    // Who may invoke which function, from every identity policy of the template.
+    let mut invokes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (holder, statement) in policy_statements() {
+        let actions = statement_actions(statement);
+        if !actions
+            .iter()
+            .any(|a| *a == "*" || a.to_lowercase().starts_with("lambda:"))
+        {
+            continue;
+        }
+        assert_eq!(
+            actions,
+            ["lambda:InvokeFunction"],
+            "{holder}: Lambda actions"
+        );
+        assert_eq!(statement["Effect"], "Allow", "{holder}");
+        invokes
+            .entry(holder.clone())
+            .or_default()
+            .extend(statement_resources(statement).iter().map(Value::to_string));
+    }
+    let schedules = of_type("AWS::Scheduler::Schedule");
+    let scheduler_role = schedules[0].1["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+        .as_str()
+        .expect("the schedule's role is a role of the template")
+        .to_owned();
+    let policies = of_type("AWS::IAM::ManagedPolicy");
+    assert_eq!(
+        policies.len(),
+        1,
+        "one managed policy: the credentials function's invoke policy"
+    );
+    let (policy_name, policy) = policies[0];
+    let set = |values: Vec<Value>| values.iter().map(Value::to_string).collect::<BTreeSet<_>>();
+    assert_eq!(
+        invokes,
+        BTreeMap::from([
+            (
+                scheduler_role,
+                set(vec![json!({"Fn::GetAtt": [sweep, "Arn"]})])
+            ),
+            (
+                policy_name.clone(),
+                set(vec![
+                    json!({"Fn::GetAtt": [name, "Arn"]}),
+                    json!({"Fn::Sub": format!("${{{name}.Arn}}:*")}),
+                ])
+            ),
+        ]),
+        "the scheduler invokes the sweep; holders of {policy_name} invoke {name} (and its \
+         versions and aliases); nothing else grants a Lambda action"
+    );
+    for attachment in ["Roles", "Users", "Groups"] {
+        assert!(
+            policy["Properties"].get(attachment).is_none(),
+            "{policy_name}: the platform attaches it to its own roles, not to this stack's"
+        );
+    }
+
+    let outputs = &template()["Outputs"];
+    assert_eq!(
+        outputs["CredentialsFunctionArn"]["Value"],
+        json!({"Fn::GetAtt": [name, "Arn"]}),
+        "the output infra/DEPLOY.md names"
+    );
+    assert_eq!(
+        outputs["CredentialsInvokePolicyArn"]["Value"],
+        reference(policy_name),
+        "the output infra/DEPLOY.md names"
+    );
+}
+
+#[test]
+fn the_credentials_function_hands_breakages_to_the_queue_the_sweep_reads() {
+    let all = functions();
+    let (name, credentials) = all["credentials"];
+    let sweep = all["expiry-sweep"].1;
+    let events = sweep["Properties"]["Events"]
+        .as_object()
+        .expect("sweep events");
+    let queue = events
+        .values()
+        .find(|e| e["Type"] == "SQS")
+        .expect("the sweep's SQS event source")["Properties"]["Queue"]["Fn::GetAtt"][0]
+        .as_str()
+        .expect("a queue of the template");
+    assert_eq!(
+        credentials["Properties"]["Environment"]["Variables"]["TOKENWARDEN_SWEEP_QUEUE_URL"],
+        reference(queue),
+        "{name}: its {{\"mail_team\":..}} tasks go to the queue the sweep's event source reads"
+    );
+
+    let role = credentials["Properties"]["Role"]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: a role of the template"));
+    let statements: Vec<&Value> = policy_statements()
+        .into_iter()
+        .filter(|(holder, statement)| holder.as_str() == role && statement["Effect"] == "Allow")
+        .map(|(_, statement)| statement)
+        .collect();
+    assert!(
+        statements.iter().any(|s| {
+            statement_actions(s).contains(&"sqs:SendMessage")
+                && statement_resources(s).contains(&json!({"Fn::GetAtt": [queue, "Arn"]}))
+        }),
+        "{role} may send to {queue}"
+    );
+    // The queue is encrypted with the stack's key: sending needs it through SQS.
+    assert_eq!(
+        resource(queue)["Properties"]["KmsMasterKeyId"],
+        reference("Key")
+    );
+    assert!(
+        statements.iter().any(|s| {
+            let actions = statement_actions(s);
+            ["kms:GenerateDataKey", "kms:Decrypt"]
+                .iter()
+                .all(|a| actions.contains(a))
+                && statement_resources(s).contains(&json!({"Fn::GetAtt": ["Key", "Arn"]}))
+                && s["Condition"]["StringEquals"]["kms:ViaService"]
+                    .to_string()
+                    .contains("sqs.${AWS::Region}.amazonaws.com")
+        }),
+        "{role} may use the key through SQS"
+    );
 }
 
 // ---- IAM and checkov ----------------------------------------------------------------------

@@ -1,9 +1,9 @@
 //! Turning a network's token grant into what an account stores: sealed tokens and
 //! lifetimes read from the response, falling back to the catalogue only where it is silent.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{Account, AccountId, Provider, SealedTokens, TeamId};
+use crate::domain::{Account, AccountId, Provider, Renewal, SealedTokens, TeamId, Transition};
 use crate::providers::TokenGrant;
 use crate::seal::{Binding, Keyring, SealedToken, TokenSlot};
 
@@ -24,13 +24,15 @@ pub fn lifetimes(
     previous_refresh_expiry: Option<DateTime<Utc>>,
 ) -> Lifetimes {
     let spec = provider.spec();
+    // The parser clamps what networks state; the checked sum keeps this total anyway.
+    let after = |d: Duration| now.checked_add_signed(d);
     let access_expires_at = match grant.expires_in {
-        Some(d) => Some(now + d),
-        None => spec.default_access_lifetime.map(|d| now + d),
+        Some(d) => after(d),
+        None => spec.default_access_lifetime.and_then(after),
     };
     let fresh_refresh_expiry = || match grant.refresh_expires_in {
-        Some(d) => Some(now + d),
-        None => spec.default_refresh_lifetime.map(|d| now + d),
+        Some(d) => after(d),
+        None => spec.default_refresh_lifetime.and_then(after),
     };
     let refresh_expires_at = if grant.refresh_token.is_none() {
         previous_refresh_expiry
@@ -38,7 +40,7 @@ pub fn lifetimes(
         // LinkedIn reports the remaining time; the earlier of the two is the truth.
         match (
             previous_refresh_expiry,
-            grant.refresh_expires_in.map(|d| now + d),
+            grant.refresh_expires_in.and_then(after),
         ) {
             (Some(p), Some(r)) => Some(p.min(r)),
             (p, _) => p,
@@ -76,38 +78,48 @@ pub fn seal_grant(
     }
 }
 
-/// Applies a refresh (or a reconnect's new grant) to an account in place: new sealed
-/// tokens, lifetimes, and a clean failure record.
+/// What `grant` renews `account` with: its tokens sealed for the account's row and the
+/// lifetimes it states. Total: nothing here can fail on a network's answer, so a rotated
+/// pair always reaches the store.
+pub fn renewal(
+    account: &Account,
+    keyring: &Keyring,
+    grant: &TokenGrant,
+    now: DateTime<Utc>,
+) -> Renewal {
+    let l = lifetimes(account.provider, grant, now, account.refresh_expires_at);
+    Renewal {
+        tokens: seal_grant(
+            keyring,
+            &account.team,
+            account.provider,
+            &account.id,
+            grant,
+            account.tokens.refresh.clone(),
+        ),
+        access_expires_at: l.access_expires_at,
+        refresh_expires_at: l.refresh_expires_at,
+        scopes: grant.scopes.clone(),
+    }
+}
+
+/// Applies a refresh (or a reconnect's new grant) to an account in place through
+/// [`Account::renewed`]: new sealed tokens, lifetimes, and a clean failure record.
 pub fn apply_grant(
     account: &mut Account,
     keyring: &Keyring,
     grant: &TokenGrant,
     now: DateTime<Utc>,
-) {
-    let l = lifetimes(account.provider, grant, now, account.refresh_expires_at);
-    account.tokens = seal_grant(
-        keyring,
-        &account.team,
-        account.provider,
-        &account.id,
-        grant,
-        account.tokens.refresh.clone(),
-    );
-    account.access_issued_at = now;
-    account.access_expires_at = l.access_expires_at;
-    account.refresh_expires_at = l.refresh_expires_at;
-    account.failures.clear();
-    account.updated_at = now;
-    if let Some(scopes) = &grant.scopes {
-        account.scopes = scopes.clone();
-    }
+) -> Option<Transition> {
+    let renewal = renewal(account, keyring, grant, now);
+    account.renewed(renewal, now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::seal::Secret;
-    use chrono::{Duration, TimeZone};
+    use chrono::TimeZone;
 
     fn grant(refresh: bool, expires: Option<i64>, refresh_expires: Option<i64>) -> TokenGrant {
         TokenGrant {

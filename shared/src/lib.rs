@@ -9,12 +9,14 @@
 //! - [`oauth`]: connecting and reconnecting accounts (state, PKCE, code exchange, storing).
 
 pub mod api;
+pub mod credentials;
 pub mod domain;
 pub mod grant;
 pub mod http;
 pub mod mail;
 pub mod oauth;
 pub mod providers;
+pub mod refresh;
 pub mod runtime;
 pub mod seal;
 pub mod secrets;

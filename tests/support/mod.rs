@@ -3,6 +3,12 @@
 //! `eval "$(infra/local/stack env)"`), a fresh DynamoDB table per test, and builders for
 //! domain values.
 
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
 use aws_config::BehaviorVersion;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tokenwarden::domain::{
@@ -10,6 +16,7 @@ use tokenwarden::domain::{
 };
 use tokenwarden::seal::SealedToken;
 use tokenwarden::store::dynamo::{create_table, DynamoStore};
+use tokenwarden::store::{AccountStore, Cursor, Page, StoreError};
 
 /// The SDK configuration from the environment. Panics unless the environment points the
 /// SDK at a local endpoint: these tests create tables and must never reach a real account.
@@ -138,5 +145,143 @@ impl AccountBuilder {
 
     pub fn build(self) -> Account {
         self.0
+    }
+}
+
+// ---- captured logs ----------------------------------------------------------------------
+
+/// Captures every log line (all levels, the AWS SDK's included) of this thread.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Every log line, all levels.
+    pub fn start() -> LogGuard {
+        Self::with_filter(tracing_subscriber::EnvFilter::new("trace"))
+    }
+
+    /// Captures the log lines `filter` lets through (e.g. the functions' own filter,
+    /// `tokenwarden::runtime::log_filter`, at its most verbose).
+    pub fn with_filter(filter: tracing_subscriber::EnvFilter) -> LogGuard {
+        let buf = LogCapture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(buf.clone())
+            .finish();
+        LogGuard {
+            buf,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+}
+
+pub struct LogGuard {
+    buf: LogCapture,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogGuard {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// ---- store decorators ----------------------------------------------------------------------
+
+/// The account store, counting single reads, listing calls and the items they read.
+pub struct CountingAccounts {
+    inner: Arc<dyn AccountStore>,
+    pub get_calls: AtomicU64,
+    pub list_calls: AtomicU64,
+    pub items_read: AtomicU64,
+}
+
+impl CountingAccounts {
+    pub fn new(inner: Arc<dyn AccountStore>) -> Self {
+        Self {
+            inner,
+            get_calls: AtomicU64::new(0),
+            list_calls: AtomicU64::new(0),
+            items_read: AtomicU64::new(0),
+        }
+    }
+
+    pub fn reset(&self) {
+        self.get_calls.store(0, Ordering::SeqCst);
+        self.list_calls.store(0, Ordering::SeqCst);
+        self.items_read.store(0, Ordering::SeqCst);
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.list_calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl AccountStore for CountingAccounts {
+    async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
+        self.inner.create_account(account).await
+    }
+
+    async fn get_account(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        self.get_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_account(team, id).await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        team: &TeamId,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        self.inner
+            .find_by_external_id(team, provider, external_id)
+            .await
+    }
+
+    async fn list_accounts(
+        &self,
+        team: &TeamId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError> {
+        let page = self.inner.list_accounts(team, limit, cursor).await?;
+        self.list_calls.fetch_add(1, Ordering::SeqCst);
+        self.items_read.fetch_add(page.items_read, Ordering::SeqCst);
+        Ok(page)
+    }
+
+    async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
+        self.inner.update_account(account).await
+    }
+
+    async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
+        self.inner.delete_account(team, id).await
     }
 }

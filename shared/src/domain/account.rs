@@ -5,7 +5,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, TeamId, UserId};
+use super::prefs::NotificationPrefs;
 use super::provider::{KeepAlive, Provider};
+use super::provider_error::Verdict;
 use crate::seal::SealedToken;
 
 /// The state shown in the token column.
@@ -256,6 +258,199 @@ impl Milestone {
                 .and_then(|d| d.parse().ok())
                 .map(|days| Milestone::Expiring { days }),
         }
+    }
+}
+
+/// How soon an account whose look failed is looked at again.
+pub const RETRY_AFTER: Duration = Duration::days(1);
+
+/// What a change did to a connection's state: the moves the token column, the mails and
+/// (soon) the account's history are made of. Changes that keep the state (a routine
+/// refresh, a passed check) make none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Found dead: revoked or expired, with the reason.
+    Broken { status: Status, reason: Reason },
+    /// A transient failure began a streak (the first day counted).
+    FailingTransiently,
+    /// Working again after `refresh_failed`, without anyone reconnecting.
+    Recovered,
+}
+
+/// A grant's tokens as the account keeps them: sealed, with the lifetimes they carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Renewal {
+    pub tokens: SealedTokens,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// The granted scopes, when the answer listed them.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// The state changes of an account. The sweep, the OAuth callback, the credentials
+/// function and disconnect all change accounts through these, so one event means one
+/// thing wherever it is seen.
+impl Account {
+    /// New tokens from a refresh (or a reconnect's grant): they replace the old ones, the
+    /// failure streak ends, and an account that only failed to refresh is working again.
+    pub fn renewed(&mut self, renewal: Renewal, now: DateTime<Utc>) -> Option<Transition> {
+        self.tokens = renewal.tokens;
+        self.access_issued_at = now;
+        self.access_expires_at = renewal.access_expires_at;
+        self.refresh_expires_at = renewal.refresh_expires_at;
+        if let Some(scopes) = renewal.scopes {
+            self.scopes = scopes;
+        }
+        self.last_refreshed_at = Some(now);
+        self.updated_at = now;
+        self.worked(now)
+    }
+
+    /// A validity check passed. A token that cannot be refreshed takes the expiry the
+    /// network reports now.
+    pub fn check_passed(
+        &mut self,
+        reported_expiry: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<Transition> {
+        if !self.auto_refresh() {
+            if let Some(expires) = reported_expiry {
+                self.access_expires_at = Some(expires);
+            }
+        }
+        self.worked(now)
+    }
+
+    /// The network proved the connection works at `now`.
+    fn worked(&mut self, now: DateTime<Utc>) -> Option<Transition> {
+        self.failures.clear();
+        self.last_checked_at = Some(now);
+        self.updated_at = now;
+        if self
+            .broken
+            .is_some_and(|b| b.reason == Some(Reason::RefreshFailed))
+        {
+            self.broken = None;
+            return Some(Transition::Recovered);
+        }
+        None
+    }
+
+    /// A refresh or check failed with `verdict`: a dead token breaks the connection, an
+    /// app limit changes nothing, anything else counts toward `refresh_failed` (once a
+    /// day).
+    pub fn failed(&mut self, verdict: Verdict, now: DateTime<Utc>) -> Option<Transition> {
+        match verdict {
+            Verdict::Broken { status, reason } => self.broke(status, reason, now),
+            // The app over a network limit is not the user's problem: retried, not counted.
+            Verdict::AppLimit => None,
+            Verdict::Transient | Verdict::Unrecognised => {
+                let first = self.failures.days == 0;
+                let counted = self.failures.record(now);
+                self.updated_at = now;
+                if self.failures.exhausted() && self.broken.is_none() {
+                    self.broken = Some(Broken {
+                        status: Status::Revoked,
+                        reason: Some(Reason::RefreshFailed),
+                        since: now,
+                    });
+                    Some(Transition::Broken {
+                        status: Status::Revoked,
+                        reason: Reason::RefreshFailed,
+                    })
+                } else if first && counted {
+                    Some(Transition::FailingTransiently)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// The connection is dead until a person reconnects. A connection already broken
+    /// takes the newer reason without a new transition.
+    pub fn broke(
+        &mut self,
+        status: Status,
+        reason: Reason,
+        now: DateTime<Utc>,
+    ) -> Option<Transition> {
+        let was_broken = self.broken.is_some();
+        self.broken = Some(Broken {
+            status,
+            reason: Some(reason),
+            since: now,
+        });
+        self.last_checked_at = Some(now);
+        self.updated_at = now;
+        (!was_broken).then_some(Transition::Broken { status, reason })
+    }
+
+    /// The milestones crossed now, filtered by what the team wants mailed. `was_broken`:
+    /// whether the account was broken before this change; `recovered`: whether this change
+    /// recovered it.
+    pub fn milestones_crossed(
+        &self,
+        now: DateTime<Utc>,
+        prefs: &NotificationPrefs,
+        was_broken: bool,
+        recovered: bool,
+    ) -> Vec<Milestone> {
+        if !prefs.enabled || prefs.recipients.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if recovered && prefs.events.recovered {
+            out.push(Milestone::Recovered);
+        }
+        match (self.broken, was_broken) {
+            (Some(b), false) if b.status == Status::Expired => {
+                if prefs.events.expired {
+                    out.push(Milestone::Expired)
+                }
+            }
+            (Some(_), false) => {
+                if prefs.events.disconnected {
+                    out.push(Milestone::Disconnected)
+                }
+            }
+            (Some(_), true) => {}
+            (None, _) => {
+                if self.status(now) == Status::Expired {
+                    if prefs.events.expired {
+                        out.push(Milestone::Expired);
+                    }
+                } else if prefs.events.expiring {
+                    out.extend(self.expiring_milestone(now, &prefs.lead_days));
+                }
+            }
+        }
+        out
+    }
+
+    /// The sweep's next look, always in the future: after a failure, no later than
+    /// [`RETRY_AFTER`] from now; a `refresh_failed` account is retried daily.
+    pub fn next_look(
+        &self,
+        now: DateTime<Utc>,
+        policy: &SchedulePolicy,
+        failed: bool,
+    ) -> Option<DateTime<Utc>> {
+        let retry = now + RETRY_AFTER;
+        if self
+            .broken
+            .is_some_and(|b| b.reason == Some(Reason::RefreshFailed))
+        {
+            return Some(retry);
+        }
+        let next = self.next_due(now, policy)?;
+        Some(if next <= now {
+            retry
+        } else if failed {
+            next.min(retry)
+        } else {
+            next
+        })
     }
 }
 

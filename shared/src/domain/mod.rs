@@ -8,8 +8,8 @@ mod provider;
 mod provider_error;
 
 pub use account::{
-    Account, Broken, Failures, Milestone, Reason, SchedulePolicy, SealedTokens, Status,
-    TokenColumn, EXPIRING_WITHIN, FAILURE_DAYS_BEFORE_REFRESH_FAILED,
+    Account, Broken, Failures, Milestone, Reason, Renewal, SchedulePolicy, SealedTokens, Status,
+    TokenColumn, Transition, EXPIRING_WITHIN, FAILURE_DAYS_BEFORE_REFRESH_FAILED, RETRY_AFTER,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{AccountId, EmailAddress, InvalidValue, OriginAllowlist, ReturnUrl, TeamId, UserId};

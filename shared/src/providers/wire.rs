@@ -31,15 +31,35 @@ pub(crate) fn seconds(v: &Value, key: &str) -> Option<i64> {
     }
 }
 
-/// A lifetime; absent, zero or negative means "not stated" (Meta uses 0 for "never").
+/// The longest lifetime believed from a network: ten years. No network documents more
+/// than a year or two; a larger `expires_in` is a bug or a hostile answer, and taken at
+/// its word it would overflow the clock (a panic after a rotating network already
+/// retired the old refresh token). It is clamped, so the new tokens are still stored.
+pub(crate) const MAX_LIFETIME_SECS: i64 = 10 * 366 * 86_400;
+
+/// The latest moment believed from a network: the end of year 9999 (the stored time
+/// format has four year digits). A later `expires_at` is treated as not stated.
+pub(crate) const MAX_UNIX_TIME: i64 = 253_402_300_799;
+
+/// A lifetime; absent, zero or negative means "not stated" (Meta uses 0 for "never");
+/// longer than [`MAX_LIFETIME_SECS`] is clamped to it.
 fn lifetime(v: &Value, key: &str) -> Option<Duration> {
-    seconds(v, key).filter(|s| *s > 0).map(Duration::seconds)
+    let secs = seconds(v, key).filter(|s| *s > 0)?;
+    if secs > MAX_LIFETIME_SECS {
+        tracing::warn!(
+            field = key,
+            seconds = secs,
+            clamped_to = MAX_LIFETIME_SECS,
+            "a network stated an absurd lifetime; clamped"
+        );
+    }
+    Duration::try_seconds(secs.min(MAX_LIFETIME_SECS))
 }
 
-/// A Unix time; 0 means "never" at Meta.
+/// A Unix time; 0 means "never" at Meta; past year 9999 is not believed.
 fn instant(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     seconds(v, key)
-        .filter(|s| *s > 0)
+        .filter(|s| *s > 0 && *s <= MAX_UNIX_TIME)
         .and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
@@ -190,7 +210,8 @@ pub(crate) fn linkedin_introspection(v: &Value) -> Result<Option<TokenCheck>, &'
 
 /// Google's tokeninfo: `exp` is a Unix time as a string; `expires_in` the seconds left.
 pub(crate) fn google_tokeninfo(v: &Value, now: DateTime<Utc>) -> TokenCheck {
-    let expires_at = instant(v, "exp").or_else(|| lifetime(v, "expires_in").map(|d| now + d));
+    let expires_at = instant(v, "exp")
+        .or_else(|| lifetime(v, "expires_in").and_then(|d| now.checked_add_signed(d)));
     TokenCheck {
         valid: true,
         expires_at,
@@ -439,6 +460,25 @@ mod tests {
             );
             assert!(g.refresh_token.is_none());
         }
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_clamped_and_absurd_instants_ignored() {
+        let v = json!({"access_token":"a","refresh_token":"r","expires_in":i64::MAX,
+            "refresh_token_expires_in":"99999999999999999","scope":"tweet.write"});
+        let g = grant(&v).unwrap();
+        assert_eq!(g.expires_in, Some(Duration::seconds(MAX_LIFETIME_SECS)));
+        assert_eq!(
+            g.refresh_expires_in,
+            Some(Duration::seconds(MAX_LIFETIME_SECS))
+        );
+        let v = json!({"access_token":"a","expires_in":-5,"refresh_expires_in":1e300});
+        let g = grant(&v).unwrap();
+        assert_eq!((g.expires_in, g.refresh_expires_in), (None, None));
+        let far = json!({"expires_at": MAX_UNIX_TIME + 1, "ok": 1});
+        assert_eq!(instant(&far, "expires_at"), None);
+        let edge = json!({"expires_at": MAX_UNIX_TIME});
+        assert!(instant(&edge, "expires_at").is_some());
     }
 
     #[test]

@@ -262,6 +262,9 @@ pub trait Ledger: Send + Sync {
 pub enum LeaseKey {
     /// One refresh of one account at a time, from the sweep or anywhere else.
     Account(TeamId, AccountId),
+    /// At most one verification of a reported failure per account per period: taken for
+    /// the period and never given back, so a storm of reports costs one provider call.
+    Verification(TeamId, AccountId),
     /// One sweep run per scheduled time.
     Run(String),
 }

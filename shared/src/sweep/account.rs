@@ -3,21 +3,14 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Mutex;
 
 use super::{RunCtx, Sweep, SweepError, Tally};
 use crate::domain::{
-    Account, AccountId, Broken, Milestone, NotificationPrefs, Reason, SchedulePolicy, Status,
-    TeamId, Verdict,
+    AccountId, NotificationPrefs, Reason, SchedulePolicy, Status, TeamId, Transition, Verdict,
 };
-use crate::grant::apply_grant;
-use crate::providers::TokenGrant;
-use crate::seal::{Binding, TokenSlot};
+use crate::refresh::{open_tokens, refresh_account, RefreshError, RefreshPolicy, Refreshed};
 use crate::store::{DueItem, LeaseKey, LedgerEntry, MailState, StoreError};
-
-/// How soon a failed account is looked at again.
-const RETRY_AFTER: Duration = Duration::days(1);
 
 /// What happened to one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,30 +114,12 @@ impl Sweep {
             lead_days: prefs.lead_days.clone(),
             ..self.config.policy.clone()
         };
-        let binding = Binding {
-            team,
-            provider: account.provider,
-            account: id,
-        };
-        let access = match self
-            .keyring
-            .open(&account.tokens.access, binding, TokenSlot::Access)
-        {
+        let tokens = match open_tokens(&self.keyring, &account) {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(team = %team, account = %id, error = %e, "access token does not open; account skipped");
+                tracing::warn!(team = %team, account = %id, error = %e, "a token does not open; account skipped");
                 return Ok(Handled::Poison);
             }
-        };
-        let refresh = match &account.tokens.refresh {
-            None => None,
-            Some(sealed) => match self.keyring.open(sealed, binding, TokenSlot::Refresh) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::warn!(team = %team, account = %id, error = %e, "refresh token does not open; account skipped");
-                    return Ok(Handled::Poison);
-                }
-            },
         };
 
         let was_broken = account.broken.is_some();
@@ -154,7 +129,7 @@ impl Sweep {
             .broken
             .is_some_and(|b| b.reason == Some(Reason::RefreshFailed));
         let mut failure: Option<Verdict> = None;
-        let mut succeeded = false;
+        let mut recovered = false;
         let check_due =
             account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every <= now;
         // A refresh grant proves the connection by itself, and an access token that simply
@@ -165,38 +140,45 @@ impl Sweep {
         if (!was_broken || retrying) && account.status(now) != Status::Expired {
             let refresh_due = account.refresh_due_at(&policy).is_some_and(|t| t <= now);
             if refresh_due || (check_due && refresh_is_the_check) {
-                let refreshed = {
-                    let _permit = ctx.permit(account.provider).await;
-                    self.providers
-                        .refresh(account.provider, &access, refresh.as_ref())
-                        .await
+                let refresh_policy = RefreshPolicy {
+                    schedule: policy.clone(),
+                    store_attempts: self.config.store_attempts,
                 };
-                match refreshed {
-                    Ok(grant) => {
-                        account = self.store_refreshed(account, &grant, now, &policy).await?;
-                        succeeded = true;
+                let provider = account.provider;
+                match refresh_account(
+                    &*self.providers,
+                    &*self.accounts,
+                    &self.keyring,
+                    account.clone(),
+                    &tokens,
+                    now,
+                    &refresh_policy,
+                    ctx.limit(provider),
+                )
+                .await
+                {
+                    Ok(refreshed) => {
+                        if let Refreshed::Stored { transition, .. } = &refreshed {
+                            recovered = *transition == Some(Transition::Recovered);
+                        }
+                        account = refreshed.into_account();
                         Tally::bump(&tally.refreshed);
                     }
-                    Err(e) => {
-                        tracing::info!(team = %team, account = %id, provider = %account.provider, error = %e, "refresh failed");
+                    Err(RefreshError::Provider(e)) => {
+                        tracing::info!(team = %team, account = %id, provider = %provider, error = %e, "refresh failed");
                         failure = Some(e.verdict());
                     }
+                    Err(RefreshError::Store(e)) => return Err(e.into()),
                 }
             } else if check_due {
                 let checked = {
                     let _permit = ctx.permit(account.provider).await;
-                    self.providers.check(account.provider, &access).await
+                    self.providers.check(account.provider, &tokens.access).await
                 };
                 match checked {
                     Ok(check) if check.valid => {
-                        account.last_checked_at = Some(now);
-                        account.failures.clear();
-                        succeeded = true;
-                        if !account.auto_refresh() {
-                            if let Some(expires) = check.expires_at {
-                                account.access_expires_at = Some(expires);
-                            }
-                        }
+                        recovered = account.check_passed(check.expires_at, now)
+                            == Some(Transition::Recovered);
                         Tally::bump(&tally.checked);
                     }
                     Ok(_) => {
@@ -213,38 +195,20 @@ impl Sweep {
             }
         }
 
-        match failure {
-            Some(Verdict::Broken { status, reason }) => {
-                account.broken = Some(Broken {
-                    status,
-                    reason: Some(reason),
-                    since: now,
-                });
-                account.last_checked_at = Some(now);
+        if let Some(verdict) = failure {
+            let transition = account.failed(verdict, now);
+            if matches!(verdict, Verdict::Broken { .. }) {
                 Tally::bump(&tally.broken);
-            }
-            // The app over a network limit is not the user's problem: retried, not counted.
-            Some(Verdict::AppLimit) => Tally::bump(&tally.transient),
-            Some(Verdict::Transient | Verdict::Unrecognised) => {
-                account.failures.record(now);
+            } else {
                 Tally::bump(&tally.transient);
-                if account.failures.exhausted() && account.broken.is_none() {
-                    account.broken = Some(Broken {
-                        status: Status::Revoked,
-                        reason: Some(Reason::RefreshFailed),
-                        since: now,
-                    });
+                // The streak ran out: refresh_failed.
+                if matches!(transition, Some(Transition::Broken { .. })) {
                     Tally::bump(&tally.broken);
                 }
             }
-            None => {}
-        }
-        let recovered = retrying && succeeded;
-        if recovered {
-            account.broken = None;
         }
 
-        for milestone in milestones(&account, now, &prefs, was_broken, recovered) {
+        for milestone in account.milestones_crossed(now, &prefs, was_broken, recovered) {
             let entry = LedgerEntry {
                 team: team.clone(),
                 account: id.clone(),
@@ -260,7 +224,7 @@ impl Sweep {
             }
         }
 
-        account.next_due_at = next_look(&account, now, &policy, failure.is_some());
+        account.next_due_at = account.next_look(now, &policy, failure.is_some());
         account.updated_at = now;
         match self.accounts.update_account(&account).await {
             Ok(_) => Ok(Handled::Done),
@@ -270,131 +234,16 @@ impl Sweep {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// Stores a refreshed token pair before anything else. For a network that rotates
-    /// refresh tokens the old one is already dead, so losing the new pair would lose the
-    /// connection: the write is retried with backoff, and a version conflict re-reads and
-    /// re-applies the pair.
-    async fn store_refreshed(
-        &self,
-        mut account: Account,
-        grant: &TokenGrant,
-        now: DateTime<Utc>,
-        policy: &SchedulePolicy,
-    ) -> Result<Account, SweepError> {
-        let refreshed_from = account.tokens.clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            apply_grant(&mut account, &self.keyring, grant, now);
-            account.last_refreshed_at = Some(now);
-            account.last_checked_at = Some(now);
-            account.next_due_at = next_look(&account, now, policy, false);
-            match self.accounts.update_account(&account).await {
-                Ok(saved) => return Ok(saved),
-                // Deleted meanwhile (a disconnect): nothing to keep.
-                Err(StoreError::NotFound) => return Err(StoreError::NotFound.into()),
-                Err(StoreError::Conflict) if attempt < self.config.store_attempts => {
-                    match self.accounts.get_account(&account.team, &account.id).await {
-                        // A reconnect put new tokens in place meanwhile: they stand, and
-                        // this refresh of the old grant is dropped.
-                        Ok(Some(fresh)) if fresh.tokens != refreshed_from => {
-                            tracing::info!(account = %account.id, "tokens replaced by a reconnect during a refresh; the reconnect's stand");
-                            return Ok(fresh);
-                        }
-                        Ok(Some(fresh)) => account = fresh,
-                        // Deleted meanwhile: nothing to keep.
-                        Ok(None) => return Err(StoreError::NotFound.into()),
-                        Err(e) => {
-                            tracing::warn!(account = %account.id, error = %e, "re-read after conflict failed; retrying")
-                        }
-                    }
-                }
-                Err(e) if attempt < self.config.store_attempts => {
-                    tracing::warn!(account = %account.id, attempt, error = %e, "storing the refreshed tokens failed; retrying");
-                    let pause = 50u64 << attempt.min(6);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                }
-                Err(e) => {
-                    tracing::error!(account = %account.id, attempts = attempt, error = %e,
-                        alarm = "refreshed_tokens_not_stored", "the refreshed tokens could not be stored");
-                    return Err(e.into());
-                }
-            }
-        }
-    }
-}
-
-/// The milestones an account crossed now, filtered by what the team wants mailed.
-fn milestones(
-    account: &Account,
-    now: DateTime<Utc>,
-    prefs: &NotificationPrefs,
-    was_broken: bool,
-    recovered: bool,
-) -> Vec<Milestone> {
-    if !prefs.enabled || prefs.recipients.is_empty() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    if recovered && prefs.events.recovered {
-        out.push(Milestone::Recovered);
-    }
-    match (account.broken, was_broken) {
-        (Some(b), false) if b.status == Status::Expired => {
-            if prefs.events.expired {
-                out.push(Milestone::Expired)
-            }
-        }
-        (Some(_), false) => {
-            if prefs.events.disconnected {
-                out.push(Milestone::Disconnected)
-            }
-        }
-        (Some(_), true) => {}
-        (None, _) => {
-            if account.status(now) == Status::Expired {
-                if prefs.events.expired {
-                    out.push(Milestone::Expired);
-                }
-            } else if prefs.events.expiring {
-                out.extend(account.expiring_milestone(now, &prefs.lead_days));
-            }
-        }
-    }
-    out
-}
-
-/// The next look, always in the future: after a failure, no later than a day from now.
-fn next_look(
-    account: &Account,
-    now: DateTime<Utc>,
-    policy: &SchedulePolicy,
-    failed: bool,
-) -> Option<DateTime<Utc>> {
-    let retry = now + RETRY_AFTER;
-    if account
-        .broken
-        .is_some_and(|b| b.reason == Some(Reason::RefreshFailed))
-    {
-        return Some(retry);
-    }
-    let next = account.next_due(now, policy)?;
-    Some(if next <= now {
-        retry
-    } else if failed {
-        next.min(retry)
-    } else {
-        next
-    })
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{DateTime, Duration, TimeZone, Utc};
 
-    use super::*;
-    use crate::domain::{EmailAddress, Failures, Provider, Recipient, SealedTokens, UserId};
+    use crate::domain::{
+        Account, AccountId, Broken, EmailAddress, Failures, Milestone, NotificationPrefs, Provider,
+        Reason, Recipient, SchedulePolicy, SealedTokens, Status, TeamId, UserId, RETRY_AFTER,
+    };
     use crate::seal::SealedToken;
 
     fn t0() -> DateTime<Utc> {
@@ -453,24 +302,24 @@ mod tests {
     fn milestones_follow_the_lead_days_and_the_teams_wishes() {
         let a = page();
         let at = |days: i64| t0() + Duration::days(days) + Duration::hours(1);
-        assert_eq!(milestones(&a, at(45), &prefs(), false, false), vec![]);
+        assert_eq!(a.milestones_crossed(at(45), &prefs(), false, false), vec![]);
         assert_eq!(
-            milestones(&a, at(46), &prefs(), false, false),
+            a.milestones_crossed(at(46), &prefs(), false, false),
             vec![Milestone::Expiring { days: 14 }]
         );
         assert_eq!(
-            milestones(&a, at(60), &prefs(), false, false),
+            a.milestones_crossed(at(60), &prefs(), false, false),
             vec![Milestone::Expired]
         );
 
         let mut quiet = prefs();
         quiet.events.expiring = false;
-        assert_eq!(milestones(&a, at(46), &quiet, false, false), vec![]);
+        assert_eq!(a.milestones_crossed(at(46), &quiet, false, false), vec![]);
         let mut off = prefs();
         off.enabled = false;
-        assert_eq!(milestones(&a, at(60), &off, false, false), vec![]);
+        assert_eq!(a.milestones_crossed(at(60), &off, false, false), vec![]);
         let nobody = NotificationPrefs::defaults(a.team.clone());
-        assert_eq!(milestones(&a, at(60), &nobody, false, false), vec![]);
+        assert_eq!(a.milestones_crossed(at(60), &nobody, false, false), vec![]);
     }
 
     #[test]
@@ -478,35 +327,35 @@ mod tests {
         let mut a = page();
         a.broken = broken(Status::Revoked);
         assert_eq!(
-            milestones(&a, t0(), &prefs(), false, false),
+            a.milestones_crossed(t0(), &prefs(), false, false),
             vec![Milestone::Disconnected]
         );
         assert_eq!(
-            milestones(&a, t0(), &prefs(), true, false),
+            a.milestones_crossed(t0(), &prefs(), true, false),
             vec![],
             "already broken"
         );
         a.broken = broken(Status::Expired);
         assert_eq!(
-            milestones(&a, t0(), &prefs(), false, false),
+            a.milestones_crossed(t0(), &prefs(), false, false),
             vec![Milestone::Expired]
         );
         let mut quiet = prefs();
         quiet.events.disconnected = false;
         a.broken = broken(Status::Revoked);
-        assert_eq!(milestones(&a, t0(), &quiet, false, false), vec![]);
+        assert_eq!(a.milestones_crossed(t0(), &quiet, false, false), vec![]);
     }
 
     #[test]
     fn a_refresh_failed_account_that_works_again_is_recovered() {
         let mut a = page();
         assert_eq!(
-            milestones(&a, t0(), &prefs(), true, true),
+            a.milestones_crossed(t0(), &prefs(), true, true),
             vec![Milestone::Recovered]
         );
         let mut quiet = prefs();
         quiet.events.recovered = false;
-        assert_eq!(milestones(&a, t0(), &quiet, true, true), vec![]);
+        assert_eq!(a.milestones_crossed(t0(), &quiet, true, true), vec![]);
         // Still failing: retried the next day, never dropped from the index.
         a.broken = Some(Broken {
             status: Status::Revoked,
@@ -515,7 +364,7 @@ mod tests {
         });
         let now = t0() + Duration::days(3);
         assert_eq!(
-            next_look(&a, now, &SchedulePolicy::default(), true),
+            a.next_look(now, &SchedulePolicy::default(), true),
             Some(now + RETRY_AFTER)
         );
     }
@@ -526,27 +375,20 @@ mod tests {
         let a = page();
         let now = t0() + Duration::days(1);
         assert_eq!(
-            next_look(&a, now, &policy, false),
+            a.next_look(now, &policy, false),
             Some(t0() + Duration::days(7)),
             "the weekly check"
         );
         assert_eq!(
-            next_look(&a, now, &policy, true),
+            a.next_look(now, &policy, true),
             Some(now + RETRY_AFTER),
             "a failure is retried the next day"
         );
         // Overdue: never a moment in the past, which would loop the sweep.
         let late = t0() + Duration::days(30);
-        assert_eq!(
-            next_look(&a, late, &policy, false),
-            Some(late + RETRY_AFTER)
-        );
+        assert_eq!(a.next_look(late, &policy, false), Some(late + RETRY_AFTER));
         let mut dead = page();
         dead.broken = broken(Status::Revoked);
-        assert_eq!(
-            next_look(&dead, now, &policy, true),
-            None,
-            "out of the index"
-        );
+        assert_eq!(dead.next_look(now, &policy, true), None, "out of the index");
     }
 }

@@ -6,12 +6,15 @@
 //!   the run lock, hands every shard to the queue and is done (fan-out).
 //! - An SQS batch of shard tasks `{"run": "...", "shard": 3}` runs those shards and reports
 //!   the ones not finished as batch item failures, so SQS hands them out again.
+//! - A mail task `{"mail_team": "..."}` on the same queue (sent with a delay when a
+//!   connection breaks during the day) sends that team's pending digests now.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Budget, Report, Sweep, SweepError};
+use crate::domain::TeamId;
 
 /// Hands shards of a run to further invocations.
 #[async_trait]
@@ -31,11 +34,51 @@ pub struct ShardTask {
     pub shard: u16,
 }
 
+/// Asks for a team's digests to go out soon, outside the nightly run.
+#[async_trait]
+pub trait MailSoon: Send + Sync {
+    async fn mail_team_soon(&self, team: &TeamId) -> Result<(), QueueError>;
+}
+
+/// A team's digests, as a queue message body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailTask {
+    pub mail_team: TeamId,
+}
+
+/// What one queue message asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueTask {
+    Shard(ShardTask),
+    Mail(TeamId),
+}
+
+impl QueueTask {
+    fn parse(body: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if value.get("mail_team").is_some() {
+            serde_json::from_value::<MailTask>(value)
+                .map(|m| QueueTask::Mail(m.mail_team))
+                .map_err(|e| e.to_string())
+        } else {
+            serde_json::from_value::<ShardTask>(value)
+                .map(QueueTask::Shard)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// How long a mail task waits in the queue by default: breakages found within these
+/// minutes go out in one digest, well inside the promised 15 minutes.
+pub const MAIL_DELAY: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Amazon SQS. Reaches a local stand-in through `AWS_ENDPOINT_URL_SQS`.
 #[derive(Debug, Clone)]
 pub struct SqsShardQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    mail_delay: std::time::Duration,
 }
 
 impl SqsShardQueue {
@@ -43,7 +86,33 @@ impl SqsShardQueue {
         Self {
             client,
             url: url.into(),
+            mail_delay: MAIL_DELAY,
         }
+    }
+
+    /// Mail tasks wait `delay` (at most SQS's 15 minutes) before they are handed out.
+    pub fn with_mail_delay(mut self, delay: std::time::Duration) -> Self {
+        self.mail_delay = delay.min(std::time::Duration::from_secs(900));
+        self
+    }
+}
+
+#[async_trait]
+impl MailSoon for SqsShardQueue {
+    async fn mail_team_soon(&self, team: &TeamId) -> Result<(), QueueError> {
+        let body = serde_json::to_string(&MailTask {
+            mail_team: team.clone(),
+        })
+        .map_err(|e| QueueError(Box::new(e)))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(i32::try_from(self.mail_delay.as_secs()).unwrap_or(900))
+            .send()
+            .await
+            .map_err(|e| QueueError(Box::new(e.into_service_error())))?;
+        Ok(())
     }
 }
 
@@ -92,8 +161,9 @@ impl ShardQueue for SqsShardQueue {
 pub enum Invocation {
     /// Start the run of this scheduled time.
     Scheduled { run: String },
-    /// Run these shards; each with the id to report if it does not finish.
-    Shards(Vec<(String, Result<ShardTask, String>)>),
+    /// Run these queue tasks (shards, team mails); each with the id to report if it does
+    /// not finish.
+    Shards(Vec<(String, Result<QueueTask, String>)>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +183,7 @@ pub fn decode(event: &Value) -> Result<Invocation, InvalidEvent> {
                 .get("body")
                 .and_then(Value::as_str)
                 .ok_or_else(|| "no body".to_owned())
-                .and_then(|b| serde_json::from_str::<ShardTask>(b).map_err(|e| e.to_string()));
+                .and_then(QueueTask::parse);
             tasks.push((id.to_owned(), task));
         }
         return Ok(Invocation::Shards(tasks));
@@ -169,14 +239,38 @@ pub async fn handle(
                         continue;
                     }
                 };
-                if task.shard >= sweep.shards() {
-                    tracing::error!(message_id = %id, shard = task.shard, "shard task out of range dropped");
-                    continue;
-                }
                 if budget.exhausted(0) {
                     failures.push(id);
                     continue;
                 }
+                let task = match task {
+                    QueueTask::Shard(task) if task.shard >= sweep.shards() => {
+                        tracing::error!(message_id = %id, shard = task.shard, "shard task out of range dropped");
+                        continue;
+                    }
+                    QueueTask::Shard(task) => task,
+                    QueueTask::Mail(team) => {
+                        match sweep.mail_team_now(&team).await {
+                            Ok(report)
+                                if !report.incomplete
+                                    && !report.mail_stopped
+                                    && !report.mail_throttled =>
+                            {
+                                total.absorb(report)
+                            }
+                            Ok(report) => {
+                                total.absorb(report);
+                                failures.push(id);
+                            }
+                            Err(e) => {
+                                tracing::error!(message_id = %id, team = %team, error = %e,
+                                    cause = ?std::error::Error::source(&e), "mail task failed; SQS will hand it out again");
+                                failures.push(id);
+                            }
+                        }
+                        continue;
+                    }
+                };
                 match sweep.run_shard(task.shard, budget).await {
                     Ok(report) if !report.incomplete && !report.mail_stopped => {
                         total.absorb(report)
@@ -265,12 +359,24 @@ mod tests {
             tasks[0],
             (
                 "m1".into(),
-                Ok(ShardTask {
+                Ok(QueueTask::Shard(ShardTask {
                     run: "sweep#x".into(),
                     shard: 3
-                })
+                }))
             )
         );
         assert!(tasks[1].1.is_err());
+        let mail = json!({"Records": [
+            {"messageId": "m3", "body": "{\"mail_team\":\"team-1\"}"},
+            {"messageId": "m4", "body": "{\"mail_team\":\"\"}"}
+        ]});
+        let Invocation::Shards(tasks) = decode(&mail).unwrap() else {
+            panic!("not tasks")
+        };
+        assert_eq!(
+            tasks[0].1,
+            Ok(QueueTask::Mail(TeamId::parse("team-1").unwrap()))
+        );
+        assert!(tasks[1].1.is_err(), "an empty team is refused");
     }
 }

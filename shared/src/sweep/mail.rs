@@ -26,24 +26,46 @@ impl Sweep {
                 report.incomplete = true;
                 break;
             }
-            let key = LeaseKey::Run(format!("mail#{team}"));
-            if !self
-                .leases
-                .acquire(&key, &self.config.holder, self.clock.now(), MAIL_LEASE)
-                .await?
-            {
-                continue;
-            }
-            let result = self.mail_team(&team, &mut report).await;
-            if let Err(e) = self.leases.release(&key, &self.config.holder).await {
-                tracing::warn!(team = %team, error = %e, "mail lease not released");
-            }
-            result?;
+            self.mail_team_leased(&team, &mut report).await?;
             if report.mail_stopped || report.mail_throttled {
                 break;
             }
         }
         Ok(report)
+    }
+
+    /// Sends one team's digests now, outside the nightly run: a breakage found during the
+    /// day (a confirmed failure report) is mailed within minutes, through the same ledger,
+    /// so the nightly digest does not repeat it. `incomplete` when another invocation is
+    /// mailing the team at this moment (the task is handed out again).
+    pub async fn mail_team_now(&self, team: &TeamId) -> Result<Report, SweepError> {
+        let mut report = Report::default();
+        if !self.mail_team_leased(team, &mut report).await? {
+            report.incomplete = true;
+        }
+        Ok(report)
+    }
+
+    /// One team's digests under the team's mail lease (two invocations never mail one
+    /// team at once). `false`: another holder has the lease.
+    async fn mail_team_leased(
+        &self,
+        team: &TeamId,
+        report: &mut Report,
+    ) -> Result<bool, SweepError> {
+        let key = LeaseKey::Run(format!("mail#{team}"));
+        if !self
+            .leases
+            .acquire(&key, &self.config.holder, self.clock.now(), MAIL_LEASE)
+            .await?
+        {
+            return Ok(false);
+        }
+        let result = self.mail_team(team, report).await;
+        if let Err(e) = self.leases.release(&key, &self.config.holder).await {
+            tracing::warn!(team = %team, error = %e, "mail lease not released");
+        }
+        result.map(|()| true)
     }
 
     async fn mail_team(&self, team: &TeamId, report: &mut Report) -> Result<(), SweepError> {

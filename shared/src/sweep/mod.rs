@@ -238,6 +238,11 @@ impl RunCtx {
         }
     }
 
+    /// The network's own limit on calls in flight, if it has one.
+    fn limit(&self, provider: Provider) -> Option<&tokio::sync::Semaphore> {
+        self.limits.get(&provider)
+    }
+
     fn new(config: &SweepConfig) -> Self {
         Self {
             tally: Tally::default(),

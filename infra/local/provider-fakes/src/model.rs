@@ -76,6 +76,13 @@ pub enum Fault {
     /// A careless network: a 400 in the network's format whose message quotes every
     /// parameter and credential of the request (leak tests of the client's scrubbing).
     EchoRequest,
+    /// A hostile or broken network: the call is served as usual (a rotating network
+    /// retires the presented refresh token), but a successful answer states
+    /// `expires_in` (and any refresh lifetime) as `seconds` (default `i64::MAX`).
+    AbsurdLifetime {
+        #[serde(default)]
+        seconds: Option<i64>,
+    },
 }
 
 impl Fault {
@@ -89,6 +96,7 @@ impl Fault {
             Fault::Redirect { .. } => "redirect",
             Fault::Revoked => "revoked",
             Fault::EchoRequest => "echo_request",
+            Fault::AbsurdLifetime { .. } => "absurd_lifetime",
         }
     }
 }

@@ -521,6 +521,24 @@ impl Net {
                     other => other,
                 }
             }
+            Fault::AbsurdLifetime { seconds } => {
+                let seconds = seconds.unwrap_or(i64::MAX);
+                match self.serve(route, kind, inc, seq) {
+                    Reply::Json(200, mut body) => {
+                        for key in [
+                            "expires_in",
+                            "refresh_expires_in",
+                            "refresh_token_expires_in",
+                        ] {
+                            if let Some(v) = body.get_mut(key) {
+                                *v = json!(seconds);
+                            }
+                        }
+                        Reply::Json(200, body)
+                    }
+                    other => other,
+                }
+            }
             Fault::Revoked => {
                 let presented = inc
                     .param("refresh_token")

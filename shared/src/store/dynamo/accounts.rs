@@ -309,16 +309,19 @@ impl AccountStore for DynamoStore {
                     id,
                 )?);
             }
-            // The account's lease goes with it (whoever holds it).
-            let lease = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(
-                    keys::lease_pk(&LeaseKey::Account(team.clone(), id.clone())),
-                    keys::LEASE_SK,
-                )))
-                .build()
-                .map_err(backend)?;
-            request = request.transact_items(TransactWriteItem::builder().delete(lease).build());
+            // The account's leases go with it (whoever holds them).
+            for lease in [
+                LeaseKey::Account(team.clone(), id.clone()),
+                LeaseKey::Verification(team.clone(), id.clone()),
+            ] {
+                let lease = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(keys::lease_pk(&lease), keys::LEASE_SK)))
+                    .build()
+                    .map_err(backend)?;
+                request =
+                    request.transact_items(TransactWriteItem::builder().delete(lease).build());
+            }
             let result = request.send().await;
             match result {
                 Ok(_) => return Ok(true),

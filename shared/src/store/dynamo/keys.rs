@@ -64,6 +64,7 @@ pub(super) fn state_pk(id: &str) -> String {
 pub(super) fn lease_pk(key: &LeaseKey) -> String {
     match key {
         LeaseKey::Account(team, account) => format!("LEASE#ACCOUNT#{team}#{account}"),
+        LeaseKey::Verification(team, account) => format!("LEASE#VERIFY#{team}#{account}"),
         LeaseKey::Run(run) => format!("LEASE#RUN#{run}"),
     }
 }
