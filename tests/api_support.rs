@@ -4,7 +4,6 @@
 //! provider client; and the OpenAPI check that every response goes through.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
@@ -13,14 +12,14 @@ use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use tokenwarden::api::accounts::{self, AccountsApi};
 use tokenwarden::api::prefs::{self, PrefsApi};
-use tokenwarden::domain::{Account, AccountId, ManualClock, OriginAllowlist, Provider, TeamId};
+use tokenwarden::domain::{Account, ManualClock, OriginAllowlist, Provider};
 use tokenwarden::http::HttpConfig;
 use tokenwarden::providers::{
     AuthorizeRequest, ProviderClient, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
 };
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
-use tokenwarden::store::{AccountStore, Cursor, Page, StoreError};
+use tokenwarden::store::AccountStore;
 pub use tokenwarden_integration::{CountingAccounts, LogCapture};
 
 pub const FRONTEND: &str = "https://app.example.com";
