@@ -5,12 +5,15 @@
 //! 3. API: store requests per page and handler latency of `GET /accounts`;
 //! 4. start-up: exec to ready under a minimal Lambda Runtime API, against a bare
 //!    `lambda_runtime` hello; first-request latency;
-//! 5. size and peak RSS of every function binary.
+//! 5. size and peak RSS of every function binary;
+//! 6. credentials: store reads, provider calls and latency of `get_token` on a fresh
+//!    token; the single flight of many callers on a token that needs refreshing.
 //!
 //! Figures are ratios within one run where the machine's speed matters. Prints a table and
 //! writes it (with the machine and the command) into `infra/local/BENCHMARKS.md`.
 
 mod api;
+mod credentials;
 mod report;
 mod rig;
 mod startup;
@@ -26,7 +29,7 @@ use startup::ms;
 
 const USAGE: &str = "\
 usage: bench [options]   (normally run through infra/local/bench.sh)
-  --only LIST             sweep-read,sweep-concurrency,api,startup (default: all)
+  --only LIST             sweep-read,sweep-concurrency,api,startup,credentials (default: all)
   --accounts N            accounts in the sweep read-cost table (default 100000)
   --due-percent P         of them due (default 1)
   --concurrency-accounts N  due accounts in the concurrency run (default 1000)
@@ -36,6 +39,8 @@ usage: bench [options]   (normally run through infra/local/bench.sh)
   --api-accounts N        accounts of the listed team (default 500)
   --api-page N            page size (default 50)
   --api-walks N           timed walks through the whole listing (default 40)
+  --credential-calls N    timed get_token calls on a fresh token (default 500)
+  --callers N             concurrent get_token callers on a token to refresh (default 100)
   --bin-dir DIR           where the release binaries are
   --bin-layout lambda|plain  DIR/<name>/bootstrap (cargo lambda) or DIR/<name>
   --functions LIST        function binaries to start (default: every functions/* package);
@@ -58,6 +63,8 @@ struct Options {
     api_accounts: usize,
     api_page: u32,
     api_walks: usize,
+    credential_calls: usize,
+    callers: usize,
     bin_dir: Option<PathBuf>,
     lambda_layout: bool,
     functions: Vec<String>,
@@ -80,6 +87,8 @@ fn options() -> anyhow::Result<Options> {
         api_accounts: 500,
         api_page: 50,
         api_walks: 40,
+        credential_calls: 500,
+        callers: 100,
         bin_dir: None,
         lambda_layout: false,
         functions: Vec::new(),
@@ -116,6 +125,8 @@ fn options() -> anyhow::Result<Options> {
             "--api-accounts" => o.api_accounts = value.parse()?,
             "--api-page" => o.api_page = value.parse()?,
             "--api-walks" => o.api_walks = value.parse()?,
+            "--credential-calls" => o.credential_calls = value.parse()?,
+            "--callers" => o.callers = value.parse()?,
             "--bin-dir" => o.bin_dir = Some(value.into()),
             "--bin-layout" => o.lambda_layout = value == "lambda",
             "--functions" => o.functions = list(&value),
@@ -254,6 +265,13 @@ async fn main() -> anyhow::Result<()> {
         let results = startup::measure(&rig, &setting, &binaries, o.rounds).await;
         let cold = secrets_round_trip(&rig).await.ok();
         startup_rows(&results, cold, &o, &mut rows, &mut details);
+    }
+
+    if o.wants("credentials") {
+        match credentials::measure(&rig, o.credential_calls, o.callers, o.latency).await {
+            Ok(c) => credentials_rows(&c, &mut rows, &mut details),
+            Err(e) => rows.push(failed("6", "credentials", &e)),
+        }
     }
 
     let table = report::terminal(&rows);
@@ -470,6 +488,68 @@ fn concurrency_rows(c: &sweep::Concurrency, rows: &mut Vec<Row>, details: &mut V
         b.wall.as_secs_f64() * 1000.0 / c.accounts as f64,
         c.latency.as_millis(),
         f.concurrency,
+    ));
+}
+
+fn credentials_rows(
+    c: &credentials::CredentialsFigures,
+    rows: &mut Vec<Row>,
+    details: &mut Vec<String>,
+) {
+    let reads = c.store_calls as f64 / c.calls as f64;
+    let provider = c.provider_calls as f64 / c.calls as f64;
+    rows.push(row(
+        "6",
+        "get_token, fresh token: store reads per call",
+        format!("{reads:.2}"),
+        "1",
+        Verdict::of(c.store_calls == c.calls as u64),
+    ));
+    rows.push(row(
+        "6",
+        "get_token, fresh token: provider calls per call",
+        format!("{provider:.2}"),
+        "0",
+        Verdict::of(c.provider_calls == 0),
+    ));
+    rows.push(row(
+        "6",
+        "get_token in-process vs DynamoDB Local, p50 / p99",
+        format!("{:.2} / {:.2} ms", ms(c.p50), ms(c.p99)),
+        "reported",
+        Verdict::Info,
+    ));
+    rows.push(row(
+        "6",
+        format!(
+            "{} concurrent get_token on one token to refresh (fakes answer after {} ms): provider calls",
+            c.callers,
+            c.latency.as_millis()
+        ),
+        c.flight_refreshes.to_string(),
+        "1",
+        Verdict::of(c.flight_refreshes == 1),
+    ));
+    rows.push(row(
+        "6",
+        "same: callers answered with the new token, wall time",
+        format!(
+            "{} of {}, {:.0} ms",
+            c.flight_served,
+            c.callers,
+            ms(c.flight_wall)
+        ),
+        format!("{} of {}", c.callers, c.callers),
+        Verdict::of(c.flight_served == c.callers),
+    ));
+    details.push(format!(
+        "6. Credentials: CredentialsService (the code the function runs) in-process on DynamoDB Local with the \
+         provider fakes, an X account connected through the fakes' OAuth flow. {} timed get_token calls after 20 \
+         warm-up calls on a token valid for hours: account store calls counted at the store port (the lease is \
+         not taken on this path), provider calls counted in the fakes' log. Single flight: the ManualClock moved \
+         to two minutes before the token's end, {} callers at once, each with its own request id as lease holder; \
+         the lease holder refreshes, the others poll the account item every 50 ms until the tokens change.",
+        c.calls, c.callers
     ));
 }
 

@@ -327,6 +327,20 @@ async fn case(rig: &Rig, setting: &Setting, binary: &str) -> anyhow::Result<(Cas
                 format!("scheduled run, {SWEEP_DUE} due accounts (checks and refreshes)"),
             )
         }
+        "credentials" => {
+            // A platform service asking for the token of a healthy account of the team.
+            let mut event = api::event("credentials", "get-token.json")?;
+            event["team_id"] = json!(api::TEAM);
+            event["account_id"] = json!("acc-0000");
+            (
+                Case {
+                    event: Some(event),
+                    env,
+                    warm: 10,
+                },
+                "get_token for a fresh token (events/credentials/get-token.json)".into(),
+            )
+        }
         "oauth-start" => (
             Case {
                 event: Some(http("start.json", &[])?),
