@@ -84,29 +84,44 @@ pub struct RefreshPolicy {
     pub store_attempts: u32,
 }
 
-/// Refreshes `account` (its lease held by the caller) and stores the answer at once.
-/// `limit` bounds the calls in flight to this network (held for the provider call only).
-pub async fn refresh_account(
-    providers: &dyn ProviderClient,
-    accounts: &dyn AccountStore,
-    keyring: &Keyring,
-    account: Account,
-    tokens: &OpenTokens,
-    now: DateTime<Utc>,
-    policy: &RefreshPolicy,
-    limit: Option<&Semaphore>,
-) -> Result<Refreshed, RefreshError> {
-    let grant = {
-        // The semaphores are never closed; a closed one would mean no limit.
-        let _permit = match limit {
-            Some(s) => s.acquire().await.ok(),
-            None => None,
+/// What a refresh talks to, borrowed from the sweep or the credentials service.
+pub struct Refresher<'a> {
+    pub providers: &'a dyn ProviderClient,
+    pub accounts: &'a dyn AccountStore,
+    pub keyring: &'a Keyring,
+    pub policy: &'a RefreshPolicy,
+}
+
+impl Refresher<'_> {
+    /// Refreshes `account` (its lease held by the caller) and stores the answer at once.
+    /// `limit` bounds the calls in flight to this network (held for the provider call only).
+    pub async fn refresh(
+        &self,
+        account: Account,
+        tokens: &OpenTokens,
+        now: DateTime<Utc>,
+        limit: Option<&Semaphore>,
+    ) -> Result<Refreshed, RefreshError> {
+        let grant = {
+            // The semaphores are never closed; a closed one would mean no limit.
+            let _permit = match limit {
+                Some(s) => s.acquire().await.ok(),
+                None => None,
+            };
+            self.providers
+                .refresh(account.provider, &tokens.access, tokens.refresh.as_ref())
+                .await?
         };
-        providers
-            .refresh(account.provider, &tokens.access, tokens.refresh.as_ref())
-            .await?
-    };
-    Ok(store_refreshed(accounts, keyring, account, &grant, now, policy).await?)
+        Ok(store_refreshed(
+            self.accounts,
+            self.keyring,
+            account,
+            &grant,
+            now,
+            self.policy,
+        )
+        .await?)
+    }
 }
 
 /// Stores a refreshed token pair before anything else. A version conflict re-reads and

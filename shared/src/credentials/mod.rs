@@ -33,7 +33,7 @@ use crate::domain::{
     SchedulePolicy, Status, TeamId, Verdict,
 };
 use crate::providers::ProviderClient;
-use crate::refresh::{open_tokens, refresh_account, RefreshError, RefreshPolicy};
+use crate::refresh::{open_tokens, OpenTokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::seal::Keyring;
 use crate::store::{
     AccountStore, LeaseKey, Leases, Ledger, LedgerEntry, MailState, PrefsStore, StoreError,
@@ -324,22 +324,7 @@ impl CredentialsService {
         }
         let tokens = open_tokens(&self.keyring, &account)
             .map_err(|e| internal("the account's tokens do not open", &e))?;
-        let policy = RefreshPolicy {
-            schedule: self.config.policy.clone(),
-            store_attempts: self.config.store_attempts,
-        };
-        match refresh_account(
-            &*self.providers,
-            &*self.accounts,
-            &self.keyring,
-            account.clone(),
-            &tokens,
-            now,
-            &policy,
-            None,
-        )
-        .await
-        {
+        match self.refresh(account.clone(), &tokens, now).await {
             Ok(refreshed) => self.answer(refreshed.into_account(), now, true, false),
             Err(RefreshError::Provider(e)) => {
                 tracing::info!(team = %team, account = %id, provider = %account.provider, error = %e, "refresh on demand failed");
@@ -493,22 +478,7 @@ impl CredentialsService {
             && tokens.refresh.is_some()
             && account.provider.spec().keep_alive.uses_refresh_token();
         let verdict = if by_refresh {
-            let policy = RefreshPolicy {
-                schedule: self.config.policy.clone(),
-                store_attempts: self.config.store_attempts,
-            };
-            match refresh_account(
-                &*self.providers,
-                &*self.accounts,
-                &self.keyring,
-                account.clone(),
-                &tokens,
-                now,
-                &policy,
-                None,
-            )
-            .await
-            {
+            match self.refresh(account.clone(), &tokens, now).await {
                 Ok(refreshed) => Ok(refreshed.into_account()),
                 Err(RefreshError::Provider(e)) => Err(e.verdict()),
                 Err(RefreshError::Store(e)) => {
@@ -546,6 +516,27 @@ impl CredentialsService {
     }
 
     // ---- shared ---------------------------------------------------------------------------
+
+    /// The sweep's refresh (one implementation), for an account whose lease is held.
+    async fn refresh(
+        &self,
+        account: Account,
+        tokens: &OpenTokens,
+        now: DateTime<Utc>,
+    ) -> Result<Refreshed, RefreshError> {
+        let policy = RefreshPolicy {
+            schedule: self.config.policy.clone(),
+            store_attempts: self.config.store_attempts,
+        };
+        Refresher {
+            providers: &*self.providers,
+            accounts: &*self.accounts,
+            keyring: &self.keyring,
+            policy: &policy,
+        }
+        .refresh(account, tokens, now, None)
+        .await
+    }
 
     async fn read(&self, team: &TeamId, id: &AccountId) -> Result<Account, ErrorAnswer> {
         match self.accounts.get_account(team, id).await {

@@ -9,7 +9,7 @@ use super::{RunCtx, Sweep, SweepError, Tally};
 use crate::domain::{
     AccountId, NotificationPrefs, Reason, SchedulePolicy, Status, TeamId, Transition, Verdict,
 };
-use crate::refresh::{open_tokens, refresh_account, RefreshError, RefreshPolicy, Refreshed};
+use crate::refresh::{open_tokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::store::{DueItem, LeaseKey, LedgerEntry, MailState, StoreError};
 
 /// What happened to one account.
@@ -145,17 +145,15 @@ impl Sweep {
                     store_attempts: self.config.store_attempts,
                 };
                 let provider = account.provider;
-                match refresh_account(
-                    &*self.providers,
-                    &*self.accounts,
-                    &self.keyring,
-                    account.clone(),
-                    &tokens,
-                    now,
-                    &refresh_policy,
-                    ctx.limit(provider),
-                )
-                .await
+                let refresher = Refresher {
+                    providers: &*self.providers,
+                    accounts: &*self.accounts,
+                    keyring: &self.keyring,
+                    policy: &refresh_policy,
+                };
+                match refresher
+                    .refresh(account.clone(), &tokens, now, ctx.limit(provider))
+                    .await
                 {
                     Ok(refreshed) => {
                         if let Refreshed::Stored { transition, .. } = &refreshed {
