@@ -796,3 +796,83 @@ async fn every_sample_event_has_its_expected_answer() {
         assert_eq!(got, *want, "{file}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn a_connection_flapping_within_a_day_is_mailed_once_disconnected_and_once_recovered() {
+    let rig = Rig::new().await;
+    let team = rig.team("shop", &["ana"], &[7]).await;
+    let ana = rig.member("shop", "ana");
+    let page = rig.connect(Provider::Facebook, &team).await;
+    let (sqs, url) = sqs_queue().await;
+    let queue = SqsShardQueue::new(sqs.clone(), url.clone()).with_mail_delay(StdDuration::ZERO);
+    let mut service = plain(&rig);
+    service.mail_soon = Some(Arc::new(queue) as Arc<dyn MailSoon>);
+    let sweep = rig.sweep();
+    let mail_tasks = || async {
+        let messages = receive(&sqs, &url, 10).await;
+        if !messages.is_empty() {
+            invoke::handle(&sweep, None, &sqs_event(&messages), Budget::unlimited())
+                .await
+                .expect("the mail tasks run");
+        }
+        messages.len()
+    };
+    let break_it = || async {
+        rig.fakes
+            .control
+            .set_fault(
+                Provider::Facebook,
+                EndpointKind::Introspect,
+                Fault::Meta190 { subcode: Some(460) },
+                1,
+            )
+            .await
+            .unwrap();
+        let answer = call(&service, report(&page, 400, meta_190_460())).await;
+        assert_eq!(answer["outcome"], "confirmed", "{answer}");
+    };
+    let mailed = || async {
+        rig.mails_to(&ana)
+            .await
+            .iter()
+            .flat_map(|m| m.entries())
+            .map(|(_, milestone)| milestone)
+            .collect::<Vec<_>>()
+    };
+
+    // Morning: broken, mailed; reconnected, mailed as recovered.
+    break_it().await;
+    assert_eq!(mail_tasks().await, 1);
+    rig.reconnect(&page).await;
+    sweep.mail_team_now(&team).await.expect("mail");
+    // Afternoon: broken again (past the 10-minute verification window), reconnected again.
+    rig.clock.advance(Duration::hours(4));
+    break_it().await;
+    assert_eq!(mail_tasks().await, 0, "nothing new to mail: no task");
+    rig.reconnect(&page).await;
+    sweep.mail_team_now(&team).await.expect("mail");
+    rig.clock.advance(Duration::hours(2));
+    sweep
+        .run_scheduled("sweep#flap-night", Budget::unlimited())
+        .await
+        .expect("the nightly run");
+
+    assert_eq!(
+        mailed().await,
+        vec![Milestone::Disconnected, Milestone::Recovered],
+        "one of each that day"
+    );
+
+    // The next day is a new day: a breakage is mailed again.
+    rig.clock.advance(Duration::days(1));
+    break_it().await;
+    assert_eq!(mail_tasks().await, 1);
+    assert_eq!(
+        mailed().await,
+        vec![
+            Milestone::Disconnected,
+            Milestone::Recovered,
+            Milestone::Disconnected
+        ]
+    );
+}

@@ -20,9 +20,9 @@ use provider_fakes::{EndpointKind, FakeHandle, RecordedRequest};
 use serde_json::{json, Value};
 use tokenwarden::domain::{
     Account, AccountId, Clock, EmailAddress, Failures, ManualClock, Milestone, NotificationPrefs,
-    Provider, Recipient, SchedulePolicy, TeamId, UserId,
+    Provider, Recipient, SchedulePolicy, TeamId, Transition, UserId,
 };
-use tokenwarden::grant::{apply_grant, lifetimes, seal_grant};
+use tokenwarden::grant::{lifetimes, renewal, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer, SesMailer};
 use tokenwarden::providers::{
     AuthorizeRequest, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount, TokenCheck,
@@ -30,7 +30,9 @@ use tokenwarden::providers::{
 };
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
-use tokenwarden::store::{AccountStore, Cursor, Ledger, Page, PrefsStore, StoreError};
+use tokenwarden::store::{
+    AccountStore, Cursor, Ledger, LedgerEntry, MailState, Page, PrefsStore, StoreError,
+};
 use tokenwarden::sweep::{Sweep, SweepConfig};
 use tokenwarden_integration::{aws_config, dynamo, t0};
 use url::Url;
@@ -462,8 +464,10 @@ impl Rig {
             .unwrap_or_else(|e| panic!("{provider}: create_account: {e}"))
     }
 
-    /// What the OAuth callback does on a reconnect: fresh tokens from a new authorization
-    /// in place, active again, failures cleared, and the account's milestones cleared.
+    /// What the OAuth callback does on a reconnect (the same domain method): fresh tokens
+    /// from a new authorization in place, active again, failures cleared, the account's
+    /// milestones cleared (but today's disconnected/recovered), and `recovered` recorded
+    /// when it had been down.
     pub async fn reconnect(&self, account: &Account) -> Account {
         let now = self.clock.now();
         let (grant, _) = self.grant(account.provider).await;
@@ -471,10 +475,14 @@ impl Rig {
         if grant.refresh_token.is_some() {
             account.refresh_expires_at = None;
         }
-        apply_grant(&mut account, &self.keyring, &grant, now);
-        account.broken = None;
-        account.last_checked_at = Some(now);
-        account.last_refreshed_at = None;
+        let renewal = renewal(&account, &self.keyring, &grant, now);
+        let transition = account.reconnected(
+            renewal,
+            account.display_name.clone(),
+            account.picture_url.clone(),
+            account.connected_by.clone(),
+            now,
+        );
         account.next_due_at = account.next_due(now, &SchedulePolicy::default());
         let saved = self
             .store
@@ -482,9 +490,24 @@ impl Rig {
             .await
             .expect("reconnect stored");
         self.store
-            .clear_account(&account.team, &account.id)
+            .clear_for_reconnect(&account.team, &account.id, now)
             .await
             .expect("milestones cleared");
+        if transition == Transition::Recovered {
+            self.store
+                .record_pending(&LedgerEntry {
+                    team: account.team.clone(),
+                    account: account.id.clone(),
+                    milestone: Milestone::Recovered,
+                    state: MailState::Pending,
+                    created_at: now,
+                    updated_at: now,
+                    detail: None,
+                    sent_to: Vec::new(),
+                })
+                .await
+                .expect("recovered recorded");
+        }
         saved
     }
 

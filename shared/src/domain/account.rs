@@ -248,6 +248,12 @@ impl Milestone {
         }
     }
 
+    /// Disconnected and recovered can happen again after a reconnect: they are mailed at
+    /// most once per UTC day, the others once until the next reconnect.
+    pub fn once_a_day(self) -> bool {
+        matches!(self, Milestone::Disconnected | Milestone::Recovered)
+    }
+
     pub fn parse(key: &str) -> Option<Milestone> {
         match key {
             "expired" => Some(Milestone::Expired),
@@ -273,8 +279,11 @@ pub enum Transition {
     Broken { status: Status, reason: Reason },
     /// A transient failure began a streak (the first day counted).
     FailingTransiently,
-    /// Working again after `refresh_failed`, without anyone reconnecting.
+    /// Working again: after `refresh_failed` without anyone reconnecting, or a person
+    /// reconnected a connection that was down.
     Recovered,
+    /// A person reconnected a connection that was working (new tokens in place).
+    Reconnected,
 }
 
 /// A grant's tokens as the account keeps them: sealed, with the lifetimes they carry.
@@ -304,6 +313,32 @@ impl Account {
         self.last_refreshed_at = Some(now);
         self.updated_at = now;
         self.worked(now)
+    }
+
+    /// A person reconnected the same external account: the new tokens in place, the
+    /// profile as the network shows it now, active again with a clean failure record, the
+    /// refresh cadence counting from now.
+    pub fn reconnected(
+        &mut self,
+        renewal: Renewal,
+        display_name: String,
+        picture_url: Option<String>,
+        by: UserId,
+        now: DateTime<Utc>,
+    ) -> Transition {
+        let was_down = self.broken.is_some() || self.status(now) == Status::Expired;
+        self.renewed(renewal, now);
+        self.display_name = display_name;
+        self.picture_url = picture_url;
+        self.connected_by = by;
+        self.broken = None;
+        // Fresh tokens: the refresh cadence counts from now.
+        self.last_refreshed_at = None;
+        if was_down {
+            Transition::Recovered
+        } else {
+            Transition::Reconnected
+        }
     }
 
     /// A validity check passed. A token that cannot be refreshed takes the expiry the

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::OAuthResult;
 use crate::domain::{
-    Account, AccountId, Clock, Failures, Milestone, Provider, ReturnUrl, SchedulePolicy, Status,
-    UserId,
+    Account, AccountId, Clock, Failures, Milestone, Provider, ReturnUrl, SchedulePolicy,
+    Transition, UserId,
 };
-use crate::grant::{apply_grant, lifetimes, seal_grant, Lifetimes};
+use crate::grant::{lifetimes, renewal, seal_grant, Lifetimes};
 use crate::providers::{ProviderClient, ProviderError, RemoteAccount, TokenGrant};
 use crate::seal::{Keyring, Secret};
 use crate::store::{
@@ -337,25 +337,25 @@ impl Callback {
         let mut attempt = 0;
         let (saved, was_down) = loop {
             attempt += 1;
-            let was_down = account.broken.is_some() || account.status(now) == Status::Expired;
             if own.refresh_token.is_some() {
                 // A new authorization starts a new refresh token, with a clock of its own
                 // (LinkedIn's "fixed at first issue" is about refreshes of one token).
                 account.refresh_expires_at = None;
             }
-            apply_grant(&mut account, &self.keyring, &own, now);
+            let mut renewal = renewal(&account, &self.keyring, &own, now);
             if page {
                 let l = page_lifetimes();
-                account.access_expires_at = l.access_expires_at;
-                account.refresh_expires_at = l.refresh_expires_at;
+                renewal.access_expires_at = l.access_expires_at;
+                renewal.refresh_expires_at = l.refresh_expires_at;
             }
-            account.display_name = remote.display_name.clone();
-            account.picture_url = remote.picture_url.clone();
-            account.connected_by = user.clone();
-            account.broken = None;
-            account.last_checked_at = Some(now);
-            // Fresh tokens: the refresh cadence counts from now.
-            account.last_refreshed_at = None;
+            let transition = account.reconnected(
+                renewal,
+                remote.display_name.clone(),
+                remote.picture_url.clone(),
+                user.clone(),
+                now,
+            );
+            let was_down = transition == Transition::Recovered;
             account.next_due_at = account.next_due(now, &SchedulePolicy::default());
             match self.accounts.update_account(&account).await {
                 Ok(saved) => break (saved, was_down),
@@ -372,7 +372,7 @@ impl Callback {
         };
         // The tokens are in place; the milestones start afresh. A failure here does not
         // undo the reconnect: it is logged for operators.
-        match self.ledger.clear_account(&team, &id).await {
+        match self.ledger.clear_for_reconnect(&team, &id, now).await {
             Ok(_) => {
                 if was_down {
                     let entry = LedgerEntry {

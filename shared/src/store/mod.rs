@@ -221,8 +221,9 @@ pub struct LedgerEntry {
 
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Writes the entry as pending unless this (account, milestone) already has one.
-    /// Returns whether it was written.
+    /// Writes the entry as pending unless this (account, milestone) already has one; a
+    /// once-a-day milestone's entry from an earlier UTC day is replaced. Returns whether it
+    /// was written.
     async fn record_pending(&self, entry: &LedgerEntry) -> Result<bool, StoreError>;
 
     /// Moves an entry to `Sent` or `Failed`.
@@ -253,8 +254,19 @@ pub trait Ledger: Send + Sync {
     /// run or a crashed one.
     async fn teams_with_pending(&self, shard: u16) -> Result<Vec<TeamId>, StoreError>;
 
-    /// Removes every entry of the account (a reconnect starts its milestones afresh).
+    /// Removes every entry of the account (a disconnect).
     async fn clear_account(&self, team: &TeamId, account: &AccountId) -> Result<u32, StoreError>;
+
+    /// A reconnect starts the account's milestones afresh, except the once-a-day ones
+    /// (disconnected, recovered) recorded on `now`'s UTC day: a connection that flaps
+    /// within one day is mailed at most one disconnected and one recovered. Returns how
+    /// many entries went.
+    async fn clear_for_reconnect(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
 }
 
 /// What a lease guards.

@@ -16,6 +16,11 @@ use super::{key, keys, names, values, DynamoStore};
 use crate::domain::{AccountId, Milestone, TeamId, UserId};
 use crate::store::{Ledger, LedgerEntry, MailState, StoreError};
 
+/// The start of `t`'s UTC day.
+fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
 /// BatchWriteItem takes at most 25 requests.
 const BATCH: usize = 25;
 /// Rounds of re-sending unprocessed deletes (throttling) before giving up.
@@ -119,15 +124,29 @@ impl DynamoStore {
 #[async_trait]
 impl Ledger for DynamoStore {
     async fn record_pending(&self, entry: &LedgerEntry) -> Result<bool, StoreError> {
-        let result = self
+        let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(codec::ledger_item(entry, self.shards)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
-            .send()
-            .await;
+            .set_item(Some(codec::ledger_item(entry, self.shards)));
+        request = if entry.milestone.once_a_day() {
+            // An entry from an earlier day gives way: one mail of this kind a day.
+            request
+                .condition_expression("attribute_not_exists(#pk) OR #c < :day")
+                .set_expression_attribute_names(names([
+                    ("#pk", LAYOUT.partition_key),
+                    ("#c", attr::CREATED_AT),
+                ]))
+                .set_expression_attribute_values(values([(
+                    ":day",
+                    t(start_of_day(entry.created_at)),
+                )]))
+        } else {
+            request
+                .condition_expression("attribute_not_exists(#pk)")
+                .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
+        };
+        let result = request.send().await;
         match conditional(result)? {
             Some(_) => Ok(true),
             None => Ok(false),
@@ -277,6 +296,38 @@ impl Ledger for DynamoStore {
             }
         }
         Ok(teams.into_iter().collect())
+    }
+
+    /// Reads the account's entries and deletes all but today's once-a-day ones.
+    async fn clear_for_reconnect(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let found = self
+            .query_prefix(team, &keys::ledger_account_prefix(account), false, false)
+            .await?;
+        let today = start_of_day(now);
+        let doomed: Vec<Item> = found
+            .into_iter()
+            .filter(|item| match codec::ledger_from_item(item) {
+                Ok(e) => !(e.milestone.once_a_day() && e.created_at >= today),
+                // Unreadable: it goes (it could never be mailed anyway).
+                Err(_) => true,
+            })
+            .filter_map(|item| {
+                let pk = item.get(LAYOUT.partition_key)?.clone();
+                let sk = item.get(LAYOUT.sort_key)?.clone();
+                Some(Item::from([
+                    (LAYOUT.partition_key.to_owned(), pk),
+                    (LAYOUT.sort_key.to_owned(), sk),
+                ]))
+            })
+            .collect();
+        let count = u32::try_from(doomed.len()).unwrap_or(u32::MAX);
+        self.delete_keys(doomed).await?;
+        Ok(count)
     }
 
     async fn clear_account(&self, team: &TeamId, account: &AccountId) -> Result<u32, StoreError> {
