@@ -535,6 +535,7 @@ async fn requests_without_usable_claims_are_refused_with_401() {
 fn clone_accounts_api(h: &Harness) -> accounts::AccountsApi {
     accounts::AccountsApi {
         accounts: h.accounts_api.accounts.clone(),
+        history: h.accounts_api.history.clone(),
         ledger: h.accounts_api.ledger.clone(),
         providers: h.accounts_api.providers.clone(),
         keyring: h.accounts_api.keyring.clone(),

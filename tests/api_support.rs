@@ -466,6 +466,7 @@ impl ProviderClient for RecordingProviders {
                 status: 503,
                 verdict: tokenwarden::domain::Verdict::Transient,
                 summary: "service unavailable".into(),
+                code: None,
             });
         }
         Ok(())
@@ -506,6 +507,7 @@ impl Harness {
         ));
         let accounts_api = AccountsApi {
             accounts: counting.clone(),
+            history: store.clone(),
             ledger: store.clone(),
             providers,
             keyring: keyring.clone(),

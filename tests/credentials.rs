@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use sweep_support::{receive, sqs_event, sqs_queue, FlakyAccounts, Rig};
 use tokenwarden::credentials::{CredentialsConfig, CredentialsService};
 use tokenwarden::domain::{Account, Clock, Milestone, Provider, Status};
-use tokenwarden::store::{AccountStore, Leases, Ledger, PrefsStore};
+use tokenwarden::store::{AccountStore, HistoryStore, Leases, Ledger, PrefsStore};
 use tokenwarden::sweep::invoke::{self, MailSoon, SqsShardQueue};
 use tokenwarden::sweep::Budget;
 use tokenwarden_integration::{CountingAccounts, LogCapture};
@@ -34,6 +34,7 @@ fn service(rig: &Rig, accounts: Arc<dyn AccountStore>) -> CredentialsService {
         accounts,
         leases: store.clone() as Arc<dyn Leases>,
         ledger: store.clone() as Arc<dyn Ledger>,
+        history: store.clone() as Arc<dyn HistoryStore>,
         prefs: store as Arc<dyn PrefsStore>,
         providers: rig.providers.clone(),
         keyring: rig.keyring.clone(),

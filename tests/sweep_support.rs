@@ -19,8 +19,8 @@ use chrono::{DateTime, Duration, Utc};
 use provider_fakes::{EndpointKind, FakeHandle, RecordedRequest};
 use serde_json::{json, Value};
 use tokenwarden::domain::{
-    Account, AccountId, Clock, EmailAddress, Failures, ManualClock, Milestone, NotificationPrefs,
-    Provider, Recipient, SchedulePolicy, TeamId, Transition, UserId,
+    Account, AccountId, Clock, EmailAddress, Failures, HistoryEntry, ManualClock, Milestone,
+    NotificationPrefs, Provider, Recipient, SchedulePolicy, TeamId, Transition, UserId,
 };
 use tokenwarden::grant::{lifetimes, renewal, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer, SesMailer};
@@ -443,6 +443,8 @@ impl Rig {
             connected_at: now,
             updated_at: now,
             next_due_at: None,
+            last_change: None,
+            noted: None,
             version: 0,
         };
         account.next_due_at = account.next_due(now, &SchedulePolicy::default());
@@ -1055,13 +1057,7 @@ impl AccountStore for FlakyAccounts {
     }
 
     async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
-        self.updates.fetch_add(1, Ordering::SeqCst);
-        let fail = self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if fail {
-            self.failed.fetch_add(1, Ordering::SeqCst);
+        if self.fail_now() {
             return Err(StoreError::Backend(
                 "injected: the database could not be reached".into(),
             ));
@@ -1071,6 +1067,51 @@ impl AccountStore for FlakyAccounts {
 
     async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
         self.inner.delete_account(team, id).await
+    }
+
+    async fn create_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
+        self.inner.create_account_with(account, history).await
+    }
+
+    async fn update_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
+        if self.fail_now() {
+            return Err(StoreError::Backend(
+                "injected: the database could not be reached".into(),
+            ));
+        }
+        self.inner.update_account_with(account, history).await
+    }
+
+    async fn delete_account_with(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        history: &HistoryEntry,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_account_with(team, id, history).await
+    }
+}
+
+impl FlakyAccounts {
+    /// Counts an update; `true` when this one is to fail.
+    fn fail_now(&self) -> bool {
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        let fail = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+        }
+        fail
     }
 }
 

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
-use crate::domain::{Account, SchedulePolicy, Transition};
+use crate::domain::{Account, Cause, HistoryEntry, SchedulePolicy, StateAt, Transition};
 use crate::grant::renewal;
 use crate::providers::{ProviderClient, ProviderError, TokenGrant};
 use crate::seal::{Binding, Keyring, SealError, Secret, TokenSlot};
@@ -90,6 +90,8 @@ pub struct Refresher<'a> {
     pub accounts: &'a dyn AccountStore,
     pub keyring: &'a Keyring,
     pub policy: &'a RefreshPolicy,
+    /// Who refreshes (the sweep's run, a credentials request), for the history.
+    pub cause: &'a Cause,
 }
 
 impl Refresher<'_> {
@@ -119,14 +121,16 @@ impl Refresher<'_> {
             &grant,
             now,
             self.policy,
+            self.cause,
         )
         .await?)
     }
 }
 
-/// Stores a refreshed token pair before anything else. A version conflict re-reads and
-/// re-applies the pair (unless a reconnect replaced the tokens meanwhile); any other
-/// failure is retried with backoff.
+/// Stores a refreshed token pair before anything else (with the history entry of what it
+/// changed, in the same write). A version conflict re-reads and re-applies the pair
+/// (unless a reconnect replaced the tokens meanwhile); any other failure is retried with
+/// backoff.
 pub async fn store_refreshed(
     accounts: &dyn AccountStore,
     keyring: &Keyring,
@@ -134,15 +138,21 @@ pub async fn store_refreshed(
     grant: &TokenGrant,
     now: DateTime<Utc>,
     policy: &RefreshPolicy,
+    cause: &Cause,
 ) -> Result<Refreshed, StoreError> {
     let refreshed_from = account.tokens.clone();
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let before = StateAt::of(&account, now);
         let renewal = renewal(&account, keyring, grant, now);
         let transition = account.renewed(renewal, now);
         account.next_due_at = account.next_look(now, &policy.schedule, false);
-        match accounts.update_account(&account).await {
+        let history: Vec<HistoryEntry> = transition
+            .map(|t| HistoryEntry::of_transition(t, before, &account, now, cause))
+            .into_iter()
+            .collect();
+        match accounts.update_account_with(&account, &history).await {
             Ok(saved) => {
                 return Ok(Refreshed::Stored {
                     account: Box::new(saved),

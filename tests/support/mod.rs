@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tokenwarden::domain::{
-    Account, AccountId, Broken, Failures, Provider, Reason, SealedTokens, Status, TeamId, UserId,
+    Account, AccountId, Broken, Failures, HistoryEntry, Provider, Reason, SealedTokens, Status,
+    TeamId, UserId,
 };
 use tokenwarden::seal::SealedToken;
 use tokenwarden::store::dynamo::{create_table, DynamoStore};
@@ -98,6 +99,8 @@ impl AccountBuilder {
             connected_at: t0(),
             updated_at: t0(),
             next_due_at: None,
+            last_change: None,
+            noted: None,
             version: 0,
         })
     }
@@ -283,5 +286,30 @@ impl AccountStore for CountingAccounts {
 
     async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
         self.inner.delete_account(team, id).await
+    }
+
+    async fn create_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
+        self.inner.create_account_with(account, history).await
+    }
+
+    async fn update_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
+        self.inner.update_account_with(account, history).await
+    }
+
+    async fn delete_account_with(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        history: &HistoryEntry,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_account_with(team, id, history).await
     }
 }

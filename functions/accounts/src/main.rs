@@ -34,6 +34,7 @@ async fn main() -> Result<(), Error> {
 
     let api = AccountsApi {
         accounts: store.clone(),
+        history: store.clone(),
         ledger: store,
         providers: Arc::new(providers),
         keyring: Arc::new(keyring),

@@ -42,6 +42,7 @@ async fn main() -> Result<(), Error> {
         accounts: store.clone(),
         leases: store.clone(),
         ledger: store.clone(),
+        history: store.clone(),
         prefs: store,
         providers: Arc::new(providers),
         keyring: Arc::new(keyring),

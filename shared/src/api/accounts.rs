@@ -10,11 +10,14 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Account, AccountId, Clock, KeepAlive, Provider, Status, TeamId, TokenColumn};
+use crate::domain::{
+    Account, AccountId, Cause, Clock, HistoryEntry, HistoryKind, KeepAlive, LastChange, Provider,
+    StateAt, Status, TeamId, TokenColumn,
+};
 use crate::http::{self, query, ApiError, HttpConfig, Route, Tenant};
 use crate::providers::{ProviderClient, ProviderError};
 use crate::seal::{Binding, Keyring, TokenSlot};
-use crate::store::{AccountStore, Cursor, Ledger};
+use crate::store::{AccountStore, Cursor, HistoryStore, Ledger};
 
 /// Page size when the caller gives none.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -30,11 +33,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts"),
     ("GET", "/accounts/{id}"),
     ("DELETE", "/accounts/{id}"),
+    ("GET", "/accounts/{id}/history"),
 ];
 
 /// What the `accounts` function works with, built once at cold start.
 pub struct AccountsApi {
     pub accounts: Arc<dyn AccountStore>,
+    pub history: Arc<dyn HistoryStore>,
     pub ledger: Arc<dyn Ledger>,
     pub providers: Arc<dyn ProviderClient>,
     /// Opens the access token for revocation at disconnect.
@@ -47,6 +52,7 @@ enum AccountsRoute {
     Providers,
     Accounts,
     Account(String),
+    History(String),
 }
 
 impl Route for AccountsRoute {
@@ -55,13 +61,16 @@ impl Route for AccountsRoute {
             ["providers"] => Some(AccountsRoute::Providers),
             ["accounts"] => Some(AccountsRoute::Accounts),
             ["accounts", id] => Some(AccountsRoute::Account((*id).to_owned())),
+            ["accounts", id, "history"] => Some(AccountsRoute::History((*id).to_owned())),
             _ => None,
         }
     }
 
     fn methods(&self) -> &'static [Method] {
         match self {
-            AccountsRoute::Providers | AccountsRoute::Accounts => &[Method::GET],
+            AccountsRoute::Providers | AccountsRoute::Accounts | AccountsRoute::History(_) => {
+                &[Method::GET]
+            }
             AccountsRoute::Account(_) => &[Method::GET, Method::DELETE],
         }
     }
@@ -71,6 +80,7 @@ impl Route for AccountsRoute {
             AccountsRoute::Providers => "/providers",
             AccountsRoute::Accounts => "/accounts",
             AccountsRoute::Account(_) => "/accounts/{id}",
+            AccountsRoute::History(_) => "/accounts/{id}/history",
         }
     }
 }
@@ -85,6 +95,7 @@ pub async fn handle(api: &AccountsApi, req: Request) -> Response<Body> {
                 disconnect(api, &caller, &account_id(&id)?).await
             }
             (_, AccountsRoute::Account(id)) => get(api, &caller, &account_id(&id)?).await,
+            (_, AccountsRoute::History(id)) => history(api, &req, &caller, &account_id(&id)?).await,
         }
     })
     .await
@@ -171,6 +182,8 @@ pub struct AccountView {
     pub display_name: String,
     pub picture_url: Option<String>,
     pub connected_at: DateTime<Utc>,
+    /// The newest history entry's kind and time.
+    pub last_change: Option<LastChange>,
     /// The token column.
     pub token: TokenColumn,
 }
@@ -184,6 +197,7 @@ impl AccountView {
             display_name: account.display_name.clone(),
             picture_url: account.picture_url.clone(),
             connected_at: account.connected_at,
+            last_change: account.last_change,
             token: account.token_column(now),
         }
     }
@@ -388,6 +402,102 @@ async fn list(
     ))
 }
 
+// ---- GET /accounts/{id}/history ---------------------------------------------------------
+
+/// One history entry as the frontend and support staff read it.
+#[derive(Debug, Serialize)]
+pub struct HistoryView {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub kind: HistoryKind,
+    pub status_before: Option<Status>,
+    pub reason_before: Option<crate::domain::Reason>,
+    /// `null` once removed.
+    pub status: Option<Status>,
+    pub reason: Option<crate::domain::Reason>,
+    pub reconnect_by: Option<DateTime<Utc>>,
+    /// The lead day reached, for `expiring`.
+    pub days_left: Option<u32>,
+    pub cause: CauseView,
+    /// The network's error code (`190/460`, `invalid_grant`) when an answer caused it.
+    pub provider_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CauseView {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The sweep invocation, the credentials request or the user.
+    pub id: String,
+}
+
+impl HistoryView {
+    pub fn of(e: &HistoryEntry) -> Self {
+        Self {
+            id: e.id.clone(),
+            at: e.at,
+            kind: e.kind,
+            status_before: e.before.map(|b| b.status),
+            reason_before: e.before.and_then(|b| b.reason),
+            status: e.after.map(|a| a.status),
+            reason: e.after.and_then(|a| a.reason),
+            reconnect_by: e.reconnect_by,
+            days_left: e.days_left,
+            cause: CauseView {
+                kind: e.cause.type_str(),
+                id: e.cause.id().to_owned(),
+            },
+            provider_error: e.provider_error.clone(),
+        }
+    }
+}
+
+/// The account's history, newest first, a page at a time. The account must be the
+/// caller team's (404 otherwise, even if it had history); a cursor works only for the
+/// account it was issued for.
+async fn history(
+    api: &AccountsApi,
+    req: &Request,
+    caller: &Tenant,
+    id: &AccountId,
+) -> Result<Response<Body>, ApiError> {
+    let q = query(req, &["limit", "cursor"])?;
+    let limit = match q.one("limit")? {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
+    };
+    api.accounts
+        .get_account(&caller.team, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let cursor = q.one("cursor")?.map(Cursor::from_client);
+    let page = api
+        .history
+        .history(&caller.team, id, limit, cursor.as_ref())
+        .await?;
+    #[derive(Serialize)]
+    struct History {
+        history: Vec<HistoryView>,
+        next_cursor: Option<String>,
+    }
+    Ok(http::json(
+        StatusCode::OK,
+        &History {
+            history: page.items.iter().map(HistoryView::of).collect(),
+            next_cursor: page.next.map(|c| c.as_str().to_owned()),
+        },
+    ))
+}
+
 // ---- DELETE /accounts/{id} -------------------------------------------------------------
 
 /// Disconnects: revokes at the network where it offers revocation (best effort: a failure
@@ -405,7 +515,22 @@ async fn disconnect(
         .ok_or_else(not_found)?;
     let revoked = revoke(api, &account).await;
     let cleared = api.ledger.clear_account(&caller.team, id).await?;
-    let removed = api.accounts.delete_account(&caller.team, id).await?;
+    let now = api.clock.now();
+    let mut removal = HistoryEntry::of(
+        HistoryKind::Disconnected,
+        Some(StateAt::of(&account, now)),
+        &account,
+        now,
+        &Cause::Api {
+            user: caller.user.clone(),
+        },
+    );
+    removal.after = None;
+    removal.reconnect_by = None;
+    let removed = api
+        .accounts
+        .delete_account_with(&caller.team, id, &removal)
+        .await?;
     tracing::info!(
         account = %id,
         provider = %account.provider,

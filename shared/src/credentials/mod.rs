@@ -29,14 +29,15 @@ pub use wire::{
 };
 
 use crate::domain::{
-    classify, Account, AccountId, Clock, KeepAlive, NotificationPrefs, ProviderReply, Reason,
-    SchedulePolicy, Status, TeamId, Verdict,
+    classify, error_code, Account, AccountId, Cause, Clock, HistoryEntry, HistoryKind, KeepAlive,
+    NotificationPrefs, ProviderReply, Reason, SchedulePolicy, StateAt, Status, TeamId, Verdict,
 };
 use crate::providers::ProviderClient;
 use crate::refresh::{open_tokens, OpenTokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::seal::Keyring;
 use crate::store::{
-    AccountStore, LeaseKey, Leases, Ledger, LedgerEntry, MailState, PrefsStore, StoreError,
+    AccountStore, HistoryStore, LeaseKey, Leases, Ledger, LedgerEntry, MailState, PrefsStore,
+    StoreError,
 };
 use crate::sweep::invoke::MailSoon;
 
@@ -47,6 +48,7 @@ pub struct CredentialsService {
     pub leases: Arc<dyn Leases>,
     pub ledger: Arc<dyn Ledger>,
     pub prefs: Arc<dyn PrefsStore>,
+    pub history: Arc<dyn HistoryStore>,
     pub providers: Arc<dyn ProviderClient>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
@@ -277,8 +279,11 @@ impl CredentialsService {
                 .await
                 .map_err(store_failed)?;
             if taken {
+                let cause = Cause::Credentials {
+                    request: holder.to_owned(),
+                };
                 let result = self
-                    .refresh_leased(&team, &id, &original, min_valid, force)
+                    .refresh_leased(&team, &id, &original, min_valid, force, &cause)
                     .await;
                 if let Err(e) = self.leases.release(&key, holder).await {
                     // The lease runs out by itself; nothing is lost.
@@ -312,6 +317,7 @@ impl CredentialsService {
         original: &crate::domain::SealedTokens,
         min_valid: Duration,
         force: bool,
+        cause: &Cause,
     ) -> Result<TokenAnswer, ErrorAnswer> {
         let now = self.clock.now();
         // Re-read under the lease: another holder may have refreshed already.
@@ -324,7 +330,7 @@ impl CredentialsService {
         }
         let tokens = open_tokens(&self.keyring, &account)
             .map_err(|e| internal("the account's tokens do not open", &e))?;
-        match self.refresh(account.clone(), &tokens, now).await {
+        match self.refresh(account.clone(), &tokens, now, cause).await {
             Ok(refreshed) => self.answer(refreshed.into_account(), now, true, false),
             Err(RefreshError::Provider(e)) => {
                 tracing::info!(team = %team, account = %id, provider = %account.provider, error = %e, "refresh on demand failed");
@@ -332,7 +338,9 @@ impl CredentialsService {
                     Verdict::Broken { status, reason } => {
                         // The network says the grant is dead: the account breaks now, and
                         // the team hears of it within minutes.
-                        let broken = self.break_account(account, status, reason).await?;
+                        let broken = self
+                            .break_account(account, status, reason, cause, e.code())
+                            .await?;
                         Err(reconnect_needed(&broken, now).unwrap_or_else(|| {
                             ErrorAnswer::new(ErrorCode::ReconnectNeeded, "reconnect the account")
                         }))
@@ -448,7 +456,13 @@ impl CredentialsService {
             }
             tokio::time::sleep(self.config.poll).await;
         }
-        let result = self.verify_leased(team, id, (status, reason)).await;
+        let cause = Cause::Credentials {
+            request: holder.to_owned(),
+        };
+        let reported_code = error_code(body.as_bytes());
+        let result = self
+            .verify_leased(team, id, (status, reason), &cause, reported_code)
+            .await;
         if let Err(e) = self.leases.release(&key, holder).await {
             tracing::warn!(team = %team, account = %id, error = %e, "lease not released");
         }
@@ -463,6 +477,8 @@ impl CredentialsService {
         team: &TeamId,
         id: &AccountId,
         reported: (Status, Reason),
+        cause: &Cause,
+        reported_code: Option<String>,
     ) -> Result<ReportAnswer, ErrorAnswer> {
         let now = self.clock.now();
         let account = self.read(team, id).await?;
@@ -478,9 +494,9 @@ impl CredentialsService {
             && tokens.refresh.is_some()
             && account.provider.spec().keep_alive.uses_refresh_token();
         let verdict = if by_refresh {
-            match self.refresh(account.clone(), &tokens, now).await {
+            match self.refresh(account.clone(), &tokens, now, cause).await {
                 Ok(refreshed) => Ok(refreshed.into_account()),
-                Err(RefreshError::Provider(e)) => Err(e.verdict()),
+                Err(RefreshError::Provider(e)) => Err((e.verdict(), e.code())),
                 Err(RefreshError::Store(e)) => {
                     return Err(internal("the refreshed tokens were not stored", &e))
                 }
@@ -488,27 +504,42 @@ impl CredentialsService {
         } else {
             match self.providers.check(account.provider, &tokens.access).await {
                 Ok(check) if check.valid => Ok(account.clone()),
-                Ok(_) => Err(Verdict::Broken {
-                    status: reported.0,
-                    reason: reported.1,
-                }),
-                Err(e) => Err(e.verdict()),
+                Ok(_) => Err((
+                    Verdict::Broken {
+                        status: reported.0,
+                        reason: reported.1,
+                    },
+                    None,
+                )),
+                Err(e) => Err((e.verdict(), e.code())),
             }
         };
         match verdict {
             Ok(working) => {
                 tracing::info!(team = %team, account = %id, provider = %account.provider,
                     metric = "report_not_confirmed", "a reported failure was not confirmed by the check");
+                let state = StateAt::of(&working, now);
+                let entry = HistoryEntry::of(
+                    HistoryKind::FailureNotConfirmed,
+                    Some(state),
+                    &working,
+                    now,
+                    cause,
+                )
+                .with_provider_error(reported_code);
+                self.history.record(&entry).await.map_err(store_failed)?;
                 Ok(report(Outcome::NotConfirmed, &working, now))
             }
-            Err(Verdict::Broken { status, reason }) => {
+            Err((Verdict::Broken { status, reason }, code)) => {
                 // The reported cause names more than the check's generic "invalid".
                 let (status, reason) = if reason == Reason::TokenInvalid {
                     (status, reported.1)
                 } else {
                     (status, reason)
                 };
-                let broken = self.break_account(account, status, reason).await?;
+                let broken = self
+                    .break_account(account, status, reason, cause, code.or(reported_code))
+                    .await?;
                 Ok(report(Outcome::Confirmed, &broken, now))
             }
             Err(_) => Ok(report(Outcome::Transient, &account, now)),
@@ -523,6 +554,7 @@ impl CredentialsService {
         account: Account,
         tokens: &OpenTokens,
         now: DateTime<Utc>,
+        cause: &Cause,
     ) -> Result<Refreshed, RefreshError> {
         let policy = RefreshPolicy {
             schedule: self.config.policy.clone(),
@@ -533,6 +565,7 @@ impl CredentialsService {
             accounts: &*self.accounts,
             keyring: &self.keyring,
             policy: &policy,
+            cause,
         }
         .refresh(account, tokens, now, None)
         .await
@@ -556,14 +589,24 @@ impl CredentialsService {
         mut account: Account,
         status: Status,
         reason: Reason,
+        cause: &Cause,
+        code: Option<String>,
     ) -> Result<Account, ErrorAnswer> {
         const ATTEMPTS: u32 = 3;
         for attempt in 1..=ATTEMPTS {
             let now = self.clock.now();
             let was_broken = account.broken.is_some();
-            account.broke(status, reason, now);
+            let before = StateAt::of(&account, now);
+            let transition = account.broke(status, reason, now);
             account.next_due_at = account.next_look(now, &self.config.policy, true);
-            match self.accounts.update_account(&account).await {
+            let history: Vec<HistoryEntry> = transition
+                .map(|t| {
+                    HistoryEntry::of_transition(t, before, &account, now, cause)
+                        .with_provider_error(code.clone())
+                })
+                .into_iter()
+                .collect();
+            match self.accounts.update_account_with(&account, &history).await {
                 Ok(saved) => {
                     if !was_broken {
                         self.record_breakage(&saved, now).await?;

@@ -187,6 +187,11 @@ pub struct Account {
     /// The next moment the sweep must look at the account; `None` keeps it out of the
     /// due index.
     pub next_due_at: Option<DateTime<Utc>>,
+    /// The newest history entry's kind and time (written with it).
+    pub last_change: Option<super::history::LastChange>,
+    /// The last milestone (expiring at a lead day, expired) written to the history, so
+    /// each is recorded once until a reconnect.
+    pub noted: Option<Milestone>,
     /// Optimistic-locking version: the store refuses a write whose version is stale.
     pub version: u64,
 }
@@ -303,6 +308,7 @@ impl Account {
     /// New tokens from a refresh (or a reconnect's grant): they replace the old ones, the
     /// failure streak ends, and an account that only failed to refresh is working again.
     pub fn renewed(&mut self, renewal: Renewal, now: DateTime<Utc>) -> Option<Transition> {
+        let deadline = self.reconnect_by();
         self.tokens = renewal.tokens;
         self.access_issued_at = now;
         self.access_expires_at = renewal.access_expires_at;
@@ -312,6 +318,10 @@ impl Account {
         }
         self.last_refreshed_at = Some(now);
         self.updated_at = now;
+        if self.reconnect_by() != deadline {
+            // A new deadline: its milestones are new.
+            self.noted = None;
+        }
         self.worked(now)
     }
 
@@ -332,8 +342,9 @@ impl Account {
         self.picture_url = picture_url;
         self.connected_by = by;
         self.broken = None;
-        // Fresh tokens: the refresh cadence counts from now.
+        // Fresh tokens: the refresh cadence counts from now; the milestones start afresh.
         self.last_refreshed_at = None;
+        self.noted = None;
         if was_down {
             Transition::Recovered
         } else {
@@ -461,6 +472,24 @@ impl Account {
             }
         }
         out
+    }
+
+    /// The history milestone reached now and not yet noted (expired, or the tightest lead
+    /// day before `reconnect_by`); notes it. Independent of what the team wants mailed.
+    pub fn note_milestone(&mut self, now: DateTime<Utc>, lead_days: &[u32]) -> Option<Milestone> {
+        if self.broken.is_some() {
+            return None;
+        }
+        let reached = if self.status(now) == Status::Expired {
+            Some(Milestone::Expired)
+        } else {
+            self.expiring_milestone(now, lead_days)
+        }?;
+        if self.noted == Some(reached) {
+            return None;
+        }
+        self.noted = Some(reached);
+        Some(reached)
     }
 
     /// The sweep's next look, always in the future: after a failure, no later than
@@ -665,6 +694,8 @@ mod tests {
             connected_at: t0(),
             updated_at: t0(),
             next_due_at: None,
+            last_change: None,
+            noted: None,
             version: 1,
         }
     }

@@ -2,6 +2,7 @@
 
 mod account;
 mod clock;
+mod history;
 mod ids;
 mod prefs;
 mod provider;
@@ -12,7 +13,8 @@ pub use account::{
     TokenColumn, Transition, EXPIRING_WITHIN, FAILURE_DAYS_BEFORE_REFRESH_FAILED, RETRY_AFTER,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use history::{Cause, HistoryEntry, HistoryKind, LastChange, StateAt, HISTORY_KEPT};
 pub use ids::{AccountId, EmailAddress, InvalidValue, OriginAllowlist, ReturnUrl, TeamId, UserId};
 pub use prefs::{MailEvents, NotificationPrefs, Recipient};
 pub use provider::{ClientAuth, Endpoints, Introspection, KeepAlive, Pkce, Provider, ProviderSpec};
-pub use provider_error::{classify, ProviderReply, Verdict};
+pub use provider_error::{classify, error_code, ProviderReply, Verdict};

@@ -69,6 +69,30 @@ pub fn classify(provider: Provider, reply: ProviderReply<'_>) -> Verdict {
     }
 }
 
+/// The network's error code in a failed answer, for the history: Meta's `190/460`
+/// (code/subcode), TikTok's and OAuth 2.0's `error` codes. Never the message (it may
+/// quote the request). At most 64 characters.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    let error = json.get("error")?;
+    let code = match error {
+        Value::String(code) => code.clone(),
+        Value::Object(e) => match (e.get("code"), e.get("error_subcode")) {
+            (Some(Value::Number(c)), Some(Value::Number(sub))) => format!("{c}/{sub}"),
+            (Some(Value::Number(c)), _) => c.to_string(),
+            (Some(Value::String(c)), _) => c.clone(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let clean: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '-' | '.'))
+        .take(64)
+        .collect();
+    (!clean.is_empty()).then_some(clean)
+}
+
 /// Meta's Graph API error object: `{"error":{"type":"OAuthException","code":190,"error_subcode":460}}`.
 fn meta(json: &Value) -> Option<Verdict> {
     let error = json.get("error")?;
@@ -134,6 +158,30 @@ fn oauth2(json: &Value) -> Option<Verdict> {
         // invalid_client, unauthorized_client, invalid_request: our side, not the user's.
         _ => Verdict::Unrecognised,
     })
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_read_without_the_message() {
+        let meta = br#"{"error":{"message":"Session invalidated for user@example.com","type":"OAuthException","code":190,"error_subcode":460}}"#;
+        assert_eq!(error_code(meta).as_deref(), Some("190/460"));
+        assert_eq!(
+            error_code(br#"{"error":"invalid_grant","error_description":"bad"}"#).as_deref(),
+            Some("invalid_grant")
+        );
+        assert_eq!(
+            error_code(br#"{"error":{"code":"access_token_invalid","message":"x"}}"#).as_deref(),
+            Some("access_token_invalid")
+        );
+        assert_eq!(error_code(b"<html>"), None);
+        assert_eq!(
+            error_code(br#"{"error":"<script>"}"#).as_deref(),
+            Some("script")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::OAuthResult;
 use crate::domain::{
-    Account, AccountId, Clock, Failures, Milestone, Provider, ReturnUrl, SchedulePolicy,
-    Transition, UserId,
+    Account, AccountId, Cause, Clock, Failures, HistoryEntry, HistoryKind, Milestone, Provider,
+    ReturnUrl, SchedulePolicy, StateAt, Transition, UserId,
 };
 use crate::grant::{lifetimes, renewal, seal_grant, Lifetimes};
 use crate::providers::{ProviderClient, ProviderError, RemoteAccount, TokenGrant};
@@ -300,10 +300,25 @@ impl Callback {
             connected_at: now,
             updated_at: now,
             next_due_at: None,
+            last_change: None,
+            noted: None,
             version: 0,
         };
         account.next_due_at = account.next_due(now, &SchedulePolicy::default());
-        match self.accounts.create_account(&account).await {
+        let connected = HistoryEntry::of(
+            HistoryKind::Connected,
+            None,
+            &account,
+            now,
+            &Cause::Callback {
+                user: state.user.clone(),
+            },
+        );
+        match self
+            .accounts
+            .create_account_with(&account, std::slice::from_ref(&connected))
+            .await
+        {
             Ok(saved) => Ok(saved),
             // Two callbacks of one consent racing (a double-clicked "Allow"): the other
             // created it a moment ago; renew that one.
@@ -335,8 +350,10 @@ impl Callback {
         let team = account.team.clone();
         let id = account.id.clone();
         let mut attempt = 0;
+        let cause = Cause::Callback { user: user.clone() };
         let (saved, was_down) = loop {
             attempt += 1;
+            let before = StateAt::of(&account, now);
             if own.refresh_token.is_some() {
                 // A new authorization starts a new refresh token, with a clock of its own
                 // (LinkedIn's "fixed at first issue" is about refreshes of one token).
@@ -357,7 +374,12 @@ impl Callback {
             );
             let was_down = transition == Transition::Recovered;
             account.next_due_at = account.next_due(now, &SchedulePolicy::default());
-            match self.accounts.update_account(&account).await {
+            let entry = HistoryEntry::of_transition(transition, before, &account, now, &cause);
+            match self
+                .accounts
+                .update_account_with(&account, std::slice::from_ref(&entry))
+                .await
+            {
                 Ok(saved) => break (saved, was_down),
                 Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
                     account = self

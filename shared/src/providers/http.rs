@@ -25,8 +25,8 @@ use super::{
     TokenCheck, TokenGrant,
 };
 use crate::domain::{
-    classify, ClientAuth, Endpoints, Introspection, KeepAlive, Pkce, Provider, ProviderReply,
-    Verdict,
+    classify, error_code, ClientAuth, Endpoints, Introspection, KeepAlive, Pkce, Provider,
+    ProviderReply, Verdict,
 };
 use crate::seal::Secret;
 
@@ -585,6 +585,7 @@ fn rejected(provider: Provider, status: u16, body: &[u8], sent: &[&str]) -> Prov
         status,
         verdict: classify(provider, ProviderReply::Http { status, body }),
         summary: wire::summary(body, sent),
+        code: error_code(body),
     }
 }
 
@@ -599,11 +600,13 @@ fn not_about_the_user_token(error: ProviderError) -> ProviderError {
             status,
             verdict: Verdict::Broken { .. },
             summary,
+            code,
         } => ProviderError::Rejected {
             provider,
             status,
             verdict: Verdict::Unrecognised,
             summary,
+            code,
         },
         other => other,
     }

@@ -151,6 +151,8 @@ pub enum ProviderError {
         status: u16,
         verdict: Verdict,
         summary: String,
+        /// The network's error code (`190/460`, `invalid_grant`), for the history.
+        code: Option<String>,
     },
     #[error("{provider} did not answer in time")]
     Timeout { provider: Provider },
@@ -178,6 +180,14 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The network's error code, when it answered with one.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            ProviderError::Rejected { code, .. } => code.clone(),
+            _ => None,
+        }
+    }
+
     /// What the failure means for the connection.
     pub fn verdict(&self) -> Verdict {
         match self {

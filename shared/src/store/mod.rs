@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{
-    Account, AccountId, Milestone, NotificationPrefs, Provider, ReturnUrl, TeamId, UserId,
+    Account, AccountId, HistoryEntry, Milestone, NotificationPrefs, Provider, ReturnUrl, TeamId,
+    UserId,
 };
 use crate::seal::Secret;
 
@@ -108,6 +109,49 @@ pub trait AccountStore: Send + Sync {
     /// item and its lease). Ledger entries are `Ledger::clear_account`'s. `false` if it
     /// was not there.
     async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError>;
+
+    /// `create_account` with the change's history entries in the same transaction.
+    async fn create_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError>;
+
+    /// `update_account` with the change's history entries in the same transaction: no
+    /// change without its record, no record without its change. The account's
+    /// `last_change` becomes the last entry's.
+    async fn update_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError>;
+
+    /// `delete_account` with the removal's history entry in the same transaction (the
+    /// history outlives the account).
+    async fn delete_account_with(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        history: &HistoryEntry,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Accounts' history, newest first.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// An entry that records no change of the account (a failure report the check did
+    /// not confirm).
+    async fn record(&self, entry: &HistoryEntry) -> Result<(), StoreError>;
+
+    /// One page of an account's history, newest first. A cursor works only for the team
+    /// and account it was issued for.
+    async fn history(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<HistoryEntry>, StoreError>;
 }
 
 /// One item of the due index: an account, or an item that does not read back as one

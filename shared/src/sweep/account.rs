@@ -7,7 +7,8 @@ use tokio::sync::Mutex;
 
 use super::{RunCtx, Sweep, SweepError, Tally};
 use crate::domain::{
-    AccountId, NotificationPrefs, Reason, SchedulePolicy, Status, TeamId, Transition, Verdict,
+    AccountId, Cause, HistoryEntry, NotificationPrefs, Reason, SchedulePolicy, StateAt, Status,
+    TeamId, Transition, Verdict,
 };
 use crate::refresh::{open_tokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::store::{DueItem, LeaseKey, LedgerEntry, MailState, StoreError};
@@ -122,13 +123,18 @@ impl Sweep {
             }
         };
 
+        let cause = Cause::Sweep {
+            run: self.config.holder.clone(),
+        };
+        let mut before = StateAt::of(&account, now);
+        let mut history: Vec<HistoryEntry> = Vec::new();
         let was_broken = account.broken.is_some();
         // An account marked `refresh_failed` after days of outage is still tried each day:
         // the network coming back recovers it without anyone reconnecting.
         let retrying = account
             .broken
             .is_some_and(|b| b.reason == Some(Reason::RefreshFailed));
-        let mut failure: Option<Verdict> = None;
+        let mut failure: Option<(Verdict, Option<String>)> = None;
         let mut recovered = false;
         let check_due =
             account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every <= now;
@@ -150,6 +156,7 @@ impl Sweep {
                     accounts: &*self.accounts,
                     keyring: &self.keyring,
                     policy: &refresh_policy,
+                    cause: &cause,
                 };
                 match refresher
                     .refresh(account.clone(), &tokens, now, ctx.limit(provider))
@@ -160,11 +167,13 @@ impl Sweep {
                             recovered = *transition == Some(Transition::Recovered);
                         }
                         account = refreshed.into_account();
+                        // What follows is a change of the refreshed account.
+                        before = StateAt::of(&account, now);
                         Tally::bump(&tally.refreshed);
                     }
                     Err(RefreshError::Provider(e)) => {
                         tracing::info!(team = %team, account = %id, provider = %provider, error = %e, "refresh failed");
-                        failure = Some(e.verdict());
+                        failure = Some((e.verdict(), e.code()));
                     }
                     Err(RefreshError::Store(e)) => return Err(e.into()),
                 }
@@ -175,26 +184,39 @@ impl Sweep {
                 };
                 match checked {
                     Ok(check) if check.valid => {
-                        recovered = account.check_passed(check.expires_at, now)
-                            == Some(Transition::Recovered);
+                        if let Some(t) = account.check_passed(check.expires_at, now) {
+                            recovered = t == Transition::Recovered;
+                            history.push(HistoryEntry::of_transition(
+                                t, before, &account, now, &cause,
+                            ));
+                        }
                         Tally::bump(&tally.checked);
                     }
                     Ok(_) => {
-                        failure = Some(Verdict::Broken {
-                            status: Status::Revoked,
-                            reason: Reason::TokenInvalid,
-                        })
+                        failure = Some((
+                            Verdict::Broken {
+                                status: Status::Revoked,
+                                reason: Reason::TokenInvalid,
+                            },
+                            None,
+                        ))
                     }
                     Err(e) => {
                         tracing::info!(team = %team, account = %id, provider = %account.provider, error = %e, "validity check failed");
-                        failure = Some(e.verdict());
+                        failure = Some((e.verdict(), e.code()));
                     }
                 }
             }
         }
 
-        if let Some(verdict) = failure {
+        if let Some((verdict, code)) = failure.clone() {
             let transition = account.failed(verdict, now);
+            if let Some(t) = transition {
+                history.push(
+                    HistoryEntry::of_transition(t, before, &account, now, &cause)
+                        .with_provider_error(code),
+                );
+            }
             if matches!(verdict, Verdict::Broken { .. }) {
                 Tally::bump(&tally.broken);
             } else {
@@ -222,9 +244,15 @@ impl Sweep {
             }
         }
 
+        // The history notes each milestone once, whatever the team wants mailed.
+        if let Some(milestone) = account.note_milestone(now, &policy.lead_days) {
+            history.extend(HistoryEntry::of_milestone(
+                milestone, before, &account, now, &cause,
+            ));
+        }
         account.next_due_at = account.next_look(now, &policy, failure.is_some());
         account.updated_at = now;
-        match self.accounts.update_account(&account).await {
+        match self.accounts.update_account_with(&account, &history).await {
             Ok(_) => Ok(Handled::Done),
             // Someone wrote the account meanwhile (a reconnect): theirs stands; the account
             // is looked at again when it is next due.
@@ -273,6 +301,8 @@ mod tests {
             connected_at: t0(),
             updated_at: t0(),
             next_due_at: None,
+            last_change: None,
+            noted: None,
             version: 1,
         }
     }

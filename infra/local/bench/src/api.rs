@@ -219,6 +219,7 @@ pub async fn list_cost(
     let counting = Arc::new(CountingAccounts::new(store.clone()));
     let api = AccountsApi {
         accounts: counting.clone(),
+        history: store.clone(),
         ledger: store,
         providers: rig.providers.clone(),
         keyring: rig.keyring.clone(),

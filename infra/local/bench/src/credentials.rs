@@ -72,6 +72,7 @@ pub async fn measure(
         accounts: counting.clone(),
         leases: store.clone(),
         ledger: store.clone(),
+        history: store.clone(),
         prefs: store.clone(),
         providers: rig.providers.clone(),
         keyring: rig.keyring.clone(),

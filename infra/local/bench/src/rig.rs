@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use provider_fakes::FakeHandle;
 use tokenwarden::domain::{
-    Account, AccountId, Clock, Failures, Provider, SealedTokens, TeamId, UserId,
+    Account, AccountId, Clock, Failures, HistoryEntry, Provider, SealedTokens, TeamId, UserId,
 };
 use tokenwarden::grant::{lifetimes, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer};
@@ -217,6 +217,8 @@ impl Rig {
             connected_at,
             updated_at: now,
             next_due_at: None,
+            last_change: None,
+            noted: None,
             version: 0,
             team,
             id,
@@ -508,6 +510,34 @@ impl AccountStore for CountingAccounts {
     async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
         self.other();
         self.inner.delete_account(team, id).await
+    }
+
+    async fn create_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
+        self.other();
+        self.inner.create_account_with(account, history).await
+    }
+
+    async fn update_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
+        self.other();
+        self.inner.update_account_with(account, history).await
+    }
+
+    async fn delete_account_with(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        history: &HistoryEntry,
+    ) -> Result<bool, StoreError> {
+        self.other();
+        self.inner.delete_account_with(team, id, history).await
     }
 }
 

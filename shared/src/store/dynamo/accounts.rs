@@ -15,7 +15,7 @@ use super::codec::{self, attr, n, s, t, Fields, Item};
 use super::error::{backend, cancelled, sdk, Cancelled};
 use super::table::{BY_URGENCY, DUE, LAYOUT};
 use super::{cursor, key, keys, names, page_limit, values, DynamoStore};
-use crate::domain::{Account, AccountId, Provider, TeamId};
+use crate::domain::{Account, AccountId, HistoryEntry, LastChange, Provider, TeamId};
 use crate::store::{AccountStore, Cursor, DueIndex, DueItem, LeaseKey, Page, StoreError};
 
 /// How often `delete_account` re-reads after losing a race before it gives up.
@@ -135,17 +135,28 @@ impl AccountStore for DynamoStore {
     /// the id is taken in the team, or the team already has this provider's external
     /// account connected (under another id).
     async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
+        self.create_account_with(account, &[]).await
+    }
+
+    async fn create_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
         let stored = Account {
             version: 1,
+            last_change: history.last().map(LastChange::of).or(account.last_change),
             ..account.clone()
         };
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(self.put_if_absent(codec::account_item(&stored, self.shards))?)
-            .transact_items(self.put_if_absent(codec::external_item(&stored))?)
-            .send()
-            .await;
+            .transact_items(self.put_if_absent(codec::external_item(&stored))?);
+        for entry in history {
+            request = request.transact_items(self.put_if_absent(codec::history_item(entry))?);
+        }
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(stored),
             Err(err) => match cancelled(err)? {
@@ -270,9 +281,84 @@ impl AccountStore for DynamoStore {
         self.update_identity(&old, &next).await
     }
 
-    /// Reads the account's version and external id, then deletes it and its uniqueness
-    /// item in one transaction conditioned on that version (re-reading if it moved).
+    /// One transaction: the account conditioned as `update_account` conditions it, and
+    /// its history entries (new ids). A failed account condition is told apart by a
+    /// re-read: gone (`NotFound`) or moved on (`Conflict`).
+    async fn update_account_with(
+        &self,
+        account: &Account,
+        history: &[HistoryEntry],
+    ) -> Result<Account, StoreError> {
+        if history.is_empty() {
+            return self.update_account(account).await;
+        }
+        let expected = account.version;
+        let next = Account {
+            version: expected.checked_add(1).ok_or(StoreError::Conflict)?,
+            last_change: history.last().map(LastChange::of),
+            ..account.clone()
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(codec::account_item(&next, self.shards)))
+            .condition_expression(SAME_VERSION_AND_IDENTITY)
+            .set_expression_attribute_names(identity_names())
+            .set_expression_attribute_values(values([
+                (":v", n(expected)),
+                (":prov", s(account.provider.id())),
+                (":ext", s(&account.external_id)),
+            ]))
+            .build()
+            .map_err(backend)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build());
+        for entry in history {
+            request = request.transact_items(self.put_if_absent(codec::history_item(entry))?);
+        }
+        match request.send().await {
+            Ok(_) => Ok(next),
+            Err(err) => match cancelled(err)? {
+                Cancelled::Condition(0) => {
+                    match self
+                        .get_item(keys::team_pk(&account.team), &keys::account_sk(&account.id))
+                        .await?
+                    {
+                        None => Err(StoreError::NotFound),
+                        // Moved on, or (never on these paths) another external account.
+                        Some(_) => Err(StoreError::Conflict),
+                    }
+                }
+                Cancelled::Condition(_) | Cancelled::Contention => Err(StoreError::Conflict),
+            },
+        }
+    }
+
+    async fn delete_account_with(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        history: &HistoryEntry,
+    ) -> Result<bool, StoreError> {
+        self.delete(team, id, Some(history)).await
+    }
+
     async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
+        self.delete(team, id, None).await
+    }
+}
+
+impl DynamoStore {
+    /// Reads the account's version and external id, then deletes it and its uniqueness
+    /// item in one transaction conditioned on that version (re-reading if it moved), with
+    /// the removal's history entry when there is one.
+    async fn delete(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        history: Option<&HistoryEntry>,
+    ) -> Result<bool, StoreError> {
         let pk = keys::team_pk(team);
         let sk = keys::account_sk(id);
         for _ in 0..DELETE_ATTEMPTS {
@@ -321,6 +407,9 @@ impl AccountStore for DynamoStore {
                     .map_err(backend)?;
                 request =
                     request.transact_items(TransactWriteItem::builder().delete(lease).build());
+            }
+            if let Some(entry) = history {
+                request = request.transact_items(self.put_if_absent(codec::history_item(entry))?);
             }
             let result = request.send().await;
             match result {

@@ -13,8 +13,9 @@ use url::Url;
 use super::keys::{self, STATE_PREFIX, TEAM_PREFIX};
 use super::table::{BY_URGENCY, DUE, LAYOUT, PENDING};
 use crate::domain::{
-    Account, AccountId, Broken, EmailAddress, Failures, MailEvents, Milestone, NotificationPrefs,
-    Provider, Reason, Recipient, ReturnUrl, SealedTokens, Status, TeamId, UserId,
+    Account, AccountId, Broken, Cause, EmailAddress, Failures, HistoryEntry, HistoryKind,
+    LastChange, MailEvents, Milestone, NotificationPrefs, Provider, Reason, Recipient, ReturnUrl,
+    SealedTokens, StateAt, Status, TeamId, UserId,
 };
 use crate::seal::{SealedToken, Secret};
 use crate::store::{LedgerEntry, MailState, OAuthState, StoreError};
@@ -29,6 +30,7 @@ pub(super) mod kind {
     pub const PREFS: &str = "prefs";
     pub const LEDGER: &str = "ledger";
     pub const LEASE: &str = "lease";
+    pub const HISTORY: &str = "history";
 }
 
 /// Attribute names that expressions refer to (besides the layout's key attributes).
@@ -286,6 +288,11 @@ pub(super) fn account_item(account: &Account, shards: u16) -> Item {
     set_opt(&mut item, "last_refreshed_at", a.last_refreshed_at, t);
     set(&mut item, "connected_at", t(a.connected_at));
     set(&mut item, attr::UPDATED_AT, t(a.updated_at));
+    set_opt(&mut item, "noted", a.noted, |m| s(m.key()));
+    if let Some(last) = a.last_change {
+        set(&mut item, "last_change_kind", s(last.kind.as_str()));
+        set(&mut item, "last_change_at", t(last.at));
+    }
     if let Some(due) = a.next_due_at {
         // By team: a shard holds whole teams, so one sweep invocation mails a team once.
         let shard = keys::shard_of(a.team.as_str(), shards);
@@ -349,9 +356,93 @@ pub(super) fn account_from_item(item: &Item) -> Result<Account, StoreError> {
         connected_at: f.time("connected_at")?,
         updated_at: f.time(attr::UPDATED_AT)?,
         next_due_at: due_at,
+        last_change: match f.opt_parsed("last_change_kind", HistoryKind::parse)? {
+            None => None,
+            Some(kind) => Some(LastChange {
+                kind,
+                at: f.time("last_change_at")?,
+            }),
+        },
+        noted: f.opt_parsed("noted", Milestone::parse)?,
         version: f.u64(attr::VERSION)?,
         team,
         id,
+    })
+}
+
+/// A history entry's item, in the team's partition beside the account; DynamoDB's TTL
+/// removes it after [`crate::domain::HISTORY_KEPT`]. The table's stream carries it to the
+/// events publisher.
+pub(super) fn history_item(e: &HistoryEntry) -> Item {
+    let mut item = Item::new();
+    set(&mut item, LAYOUT.partition_key, s(keys::team_pk(&e.team)));
+    set(
+        &mut item,
+        LAYOUT.sort_key,
+        s(keys::history_sk(&e.account, &e.id)),
+    );
+    set(&mut item, attr::KIND, s(kind::HISTORY));
+    set(&mut item, "team", s(e.team.as_str()));
+    set(&mut item, attr::ACCOUNT_ID, s(e.account.as_str()));
+    set(&mut item, attr::PROVIDER, s(e.provider.id()));
+    set(&mut item, "history_id", s(&e.id));
+    set(&mut item, "history_kind", s(e.kind.as_str()));
+    set(&mut item, "at", t(e.at));
+    if let Some(b) = e.before {
+        set(&mut item, "status_before", s(b.status.as_str()));
+        set_opt(&mut item, "reason_before", b.reason, |r| s(r.as_str()));
+    }
+    if let Some(a) = e.after {
+        set(&mut item, "status_after", s(a.status.as_str()));
+        set_opt(&mut item, "reason_after", a.reason, |r| s(r.as_str()));
+    }
+    set_opt(&mut item, "reconnect_by", e.reconnect_by, t);
+    set_opt(&mut item, "days_left", e.days_left, n);
+    set(&mut item, "cause_type", s(e.cause.type_str()));
+    set(&mut item, "cause_id", s(e.cause.id()));
+    set_opt(&mut item, "provider_error", e.provider_error.as_deref(), s);
+    set(
+        &mut item,
+        LAYOUT.ttl_attribute,
+        n(e.expires_at().timestamp()),
+    );
+    item
+}
+
+pub(super) fn history_from_item(item: &Item) -> Result<HistoryEntry, StoreError> {
+    let f = Fields::new(item);
+    f.kind(kind::HISTORY)?;
+    let team = f.team()?;
+    let account = f.account_id()?;
+    let id = f.s("history_id")?.to_owned();
+    f.key_is(&keys::team_pk(&team), &keys::history_sk(&account, &id))?;
+    let state = |status: &str, reason: &str| -> Result<Option<StateAt>, StoreError> {
+        Ok(match f.opt_parsed(status, parse_status)? {
+            None => None,
+            Some(status) => Some(StateAt {
+                status,
+                reason: f.opt_parsed(reason, Reason::parse)?,
+            }),
+        })
+    };
+    let cause = Cause::from_parts(f.s("cause_type")?, f.s("cause_id")?)
+        .ok_or_else(|| f.bad("attribute cause_type or cause_id is not one tokenwarden writes"))?;
+    Ok(HistoryEntry {
+        provider: f.provider()?,
+        at: f.time("at")?,
+        kind: f.parsed("history_kind", HistoryKind::parse)?,
+        before: state("status_before", "reason_before")?,
+        after: state("status_after", "reason_after")?,
+        reconnect_by: f.opt_time("reconnect_by")?,
+        days_left: f
+            .opt_u64("days_left")?
+            .map(|d| u32::try_from(d).map_err(|_| f.bad("attribute days_left is out of range")))
+            .transpose()?,
+        cause,
+        provider_error: f.opt_s("provider_error")?.map(str::to_owned),
+        id,
+        team,
+        account,
     })
 }
 
@@ -681,6 +772,11 @@ mod tests {
             connected_at: at(1),
             updated_at: at(5),
             next_due_at: Some(at(6)),
+            last_change: Some(LastChange {
+                kind: HistoryKind::Broken,
+                at: at(5),
+            }),
+            noted: Some(Milestone::Expiring { days: 7 }),
             version: 7,
         }
     }

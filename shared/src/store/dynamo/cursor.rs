@@ -44,6 +44,14 @@ struct DuePosition {
     s: String,
 }
 
+/// A position in one account's history.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryPosition {
+    /// `sk`
+    s: String,
+}
+
 fn encode(position: &impl Serialize) -> Result<Cursor, StoreError> {
     let json = serde_json::to_vec(position).map_err(backend)?;
     Ok(Cursor::new(URL_SAFE_NO_PAD.encode(json)))
@@ -113,6 +121,38 @@ pub(super) fn list_start(team: &TeamId, cursor: &Cursor) -> Result<Item, StoreEr
             BY_URGENCY.sort_key.to_owned(),
             AttributeValue::S(position.u),
         ),
+    ]))
+}
+
+/// The cursor for a history page's last evaluated key.
+pub(super) fn history_cursor(last: &Item) -> Result<Option<Cursor>, StoreError> {
+    match string(last, LAYOUT.sort_key) {
+        Some(s) => encode(&HistoryPosition { s }).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The start key in `team`'s partition a `history_cursor` stands for, which must be a
+/// position in `account`'s history (a cursor of another account's is refused).
+pub(super) fn history_start(
+    team: &TeamId,
+    account: &AccountId,
+    cursor: &Cursor,
+) -> Result<Item, StoreError> {
+    let position: HistoryPosition = decode(cursor)?;
+    let id = position
+        .s
+        .strip_prefix(&keys::history_prefix(account))
+        .ok_or(StoreError::BadCursor)?;
+    if id.is_empty() || id.contains('#') {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(HashMap::from([
+        (
+            LAYOUT.partition_key.to_owned(),
+            AttributeValue::S(keys::team_pk(team)),
+        ),
+        (LAYOUT.sort_key.to_owned(), AttributeValue::S(position.s)),
     ]))
 }
 

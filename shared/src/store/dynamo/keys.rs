@@ -11,6 +11,7 @@ use crate::store::LeaseKey;
 pub(super) const TEAM_PREFIX: &str = "TEAM#";
 pub(super) const ACCOUNT_PREFIX: &str = "ACCOUNT#";
 pub(super) const LEDGER_PREFIX: &str = "LEDGER#";
+pub(super) const HISTORY_PREFIX: &str = "HISTORY#";
 pub(super) const STATE_PREFIX: &str = "STATE#";
 pub(super) const PREFS_SK: &str = "PREFS";
 pub(super) const STATE_SK: &str = "STATE";
@@ -50,6 +51,16 @@ pub(super) fn external_sk(provider: Provider, external_id: &str) -> String {
 
 pub(super) fn ledger_sk(account: &AccountId, milestone: Milestone) -> String {
     format!("{}{}", ledger_account_prefix(account), milestone.key())
+}
+
+/// One history entry of an account; the id sorts by time.
+pub(super) fn history_sk(account: &AccountId, id: &str) -> String {
+    format!("{}{id}", history_prefix(account))
+}
+
+/// Every history entry of one account, and no other account's (ids have no `#`).
+pub(super) fn history_prefix(account: &AccountId) -> String {
+    format!("{HISTORY_PREFIX}{account}#")
 }
 
 /// Every ledger entry of one account, and no other account's (ids have no `#`).

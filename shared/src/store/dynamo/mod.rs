@@ -7,6 +7,7 @@ mod accounts;
 mod codec;
 mod cursor;
 mod error;
+mod history;
 mod keys;
 mod leases;
 mod ledger;
