@@ -1182,6 +1182,9 @@ const EVENT_STATUS: &[(&str, u16)] = &[
     ("accounts/list-missing-claims.json", 401),
     ("accounts/get.json", 200),
     ("accounts/get-not-found.json", 404),
+    ("accounts/history.json", 200),
+    ("accounts/history-bad-cursor.json", 400),
+    ("accounts/history-not-found.json", 404),
     ("accounts/delete.json", 204),
     ("accounts/delete-not-found.json", 404),
     ("accounts/delete-missing-claims.json", 401),
@@ -1235,6 +1238,187 @@ async fn every_sample_event_runs_through_its_handler_as_documented() {
         };
         assert_eq!(resp.status, *status, "{file}: {}", resp.text);
     }
+}
+
+// ---- history -----------------------------------------------------------------------------------
+
+fn history_event(team_id: &str, id: &str, query: &[(&str, &str)]) -> Event {
+    Event::load("accounts/history.json")
+        .caller(team_id, "user-ana")
+        .path(&format!("/accounts/{id}/history"))
+        .query(query)
+}
+
+/// `n` history entries of the account, a minute apart, oldest first.
+async fn seed_history(
+    h: &Harness,
+    account: &tokenwarden::domain::Account,
+    n: usize,
+) -> Vec<String> {
+    use tokenwarden::domain::{Cause, HistoryEntry, HistoryKind, StateAt, UserId};
+    use tokenwarden::store::HistoryStore;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let at = h.clock.now() + Duration::minutes(i as i64);
+        let kind = [HistoryKind::Failing, HistoryKind::Recovered][i % 2];
+        let entry = HistoryEntry::of(
+            kind,
+            Some(StateAt::of(account, at)),
+            account,
+            at,
+            &Cause::Api {
+                user: UserId::parse("user-ana").unwrap(),
+            },
+        )
+        .with_provider_error(Some("190/460".into()));
+        h.store.record(&entry).await.unwrap();
+        ids.push(entry.id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn history_pages_newest_first_without_gaps_or_duplicates() {
+    let (h, _) = Harness::with_recorder().await;
+    let account = h.seed(AccountBuilder::new("team-a", "acc-1").build()).await;
+    let other = h.seed(AccountBuilder::new("team-a", "acc-2").build()).await;
+    let mut written = seed_history(&h, &account, 23).await;
+    seed_history(&h, &other, 3).await;
+    written.reverse();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![("limit", "10")];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c));
+        }
+        let page = h.accounts(&history_event("team-a", "acc-1", &query)).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        pages += 1;
+        for entry in page.json["history"].as_array().unwrap() {
+            seen.push(entry["id"].as_str().unwrap().to_owned());
+            assert_eq!(entry["cause"], json!({"type": "api", "id": "user-ana"}));
+            assert_eq!(entry["provider_error"], "190/460");
+        }
+        match page.json["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+        assert!(pages < 10, "the listing ends");
+    }
+
+    assert_eq!(
+        seen, written,
+        "newest first, every entry once, only this account's"
+    );
+}
+
+#[tokio::test]
+async fn history_of_another_teams_account_or_with_a_foreign_cursor_is_refused() {
+    let (h, _) = Harness::with_recorder().await;
+    let mine = h
+        .seed(AccountBuilder::new("team-a", "acc-mine").build())
+        .await;
+    let theirs = h
+        .seed(AccountBuilder::new("team-b", "acc-theirs").build())
+        .await;
+    seed_history(&h, &mine, 3).await;
+    seed_history(&h, &theirs, 3).await;
+    let their_page = h
+        .accounts(&history_event("team-b", "acc-theirs", &[("limit", "1")]))
+        .await;
+    let their_cursor = their_page.json["next_cursor"].as_str().unwrap().to_owned();
+    let my_page = h
+        .accounts(&history_event("team-a", "acc-mine", &[("limit", "1")]))
+        .await;
+    let my_cursor = my_page.json["next_cursor"].as_str().unwrap().to_owned();
+
+    let foreign = h
+        .accounts(&history_event("team-a", "acc-theirs", &[]))
+        .await;
+    let foreign_cursor = h
+        .accounts(&history_event(
+            "team-a",
+            "acc-mine",
+            &[("cursor", &their_cursor)],
+        ))
+        .await;
+    let forged = h
+        .accounts(&history_event(
+            "team-a",
+            "acc-mine",
+            &[("cursor", "eyJzIjoiSElTVE9SWSMifQ")],
+        ))
+        .await;
+    let mine_again = h
+        .accounts(&history_event(
+            "team-a",
+            "acc-mine",
+            &[("cursor", &my_cursor)],
+        ))
+        .await;
+
+    assert_eq!(foreign.status, 404, "{}", foreign.text);
+    assert_eq!(foreign_cursor.status, 400, "{}", foreign_cursor.text);
+    assert_eq!(forged.status, 400, "{}", forged.text);
+    assert_eq!(mine_again.status, 200);
+    assert_eq!(mine_again.json["history"].as_array().unwrap().len(), 2);
+    assert!(
+        !mine_again.text.contains("canary"),
+        "no token in the history"
+    );
+}
+
+#[tokio::test]
+async fn a_disconnect_leaves_its_history_entry_and_the_list_shows_the_last_change() {
+    use tokenwarden::domain::{HistoryKind, Status as S};
+    use tokenwarden::store::HistoryStore;
+    let (h, _) = Harness::with_recorder().await;
+    let account = h.seed(AccountBuilder::new("team-a", "acc-1").build()).await;
+    let mut broken = account.clone();
+    let now = h.clock.now();
+    let before = tokenwarden::domain::StateAt::of(&broken, now);
+    let t = broken
+        .broke(S::Revoked, Reason::PasswordChanged, now)
+        .expect("a transition");
+    let entry = tokenwarden::domain::HistoryEntry::of_transition(
+        t,
+        before,
+        &broken,
+        now,
+        &tokenwarden::domain::Cause::Api {
+            user: tokenwarden::domain::UserId::parse("user-ana").unwrap(),
+        },
+    );
+    h.store
+        .update_account_with(&broken, std::slice::from_ref(&entry))
+        .await
+        .unwrap();
+    let listed = h.accounts(&list("team-a")).await;
+    assert_eq!(listed.json["accounts"][0]["last_change"]["kind"], "broken");
+    h.clock.advance(Duration::minutes(5));
+
+    let deleted = h
+        .accounts(&account_event("accounts/delete.json", "team-a", "acc-1"))
+        .await;
+
+    assert_eq!(deleted.status, 204);
+    let left = h
+        .store
+        .history(&team("team-a"), &account_id("acc-1"), 10, None)
+        .await
+        .unwrap()
+        .items;
+    let kinds: Vec<HistoryKind> = left.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![HistoryKind::Disconnected, HistoryKind::Broken]);
+    assert_eq!(left[0].after, None);
+    assert_eq!(
+        left[0].before.map(|b| b.status),
+        Some(S::Revoked),
+        "removed while broken"
+    );
 }
 
 // ---- canaries ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use provider_fakes::{EndpointKind, Fault};
 use serde_json::{json, Value};
 use sweep_support::{receive, sqs_event, sqs_queue, FlakyAccounts, Rig};
 use tokenwarden::credentials::{CredentialsConfig, CredentialsService};
-use tokenwarden::domain::{Account, Clock, Milestone, Provider, Status};
+use tokenwarden::domain::{Account, Cause, Clock, HistoryKind, Milestone, Provider, Status};
 use tokenwarden::store::{AccountStore, HistoryStore, Leases, Ledger, PrefsStore};
 use tokenwarden::sweep::invoke::{self, MailSoon, SqsShardQueue};
 use tokenwarden::sweep::Budget;
@@ -536,6 +536,24 @@ async fn a_confirmed_meta_190_report_breaks_the_account_and_is_mailed_within_min
     let stored = rig.account(&team, &page.id).await;
     assert_eq!(stored.token_column(rig.clock.now()).status, Status::Revoked);
     assert_eq!(stored.next_due_at, None);
+    // Its history: broken by this credentials request, with Meta's code.
+    let history = rig
+        .store
+        .history(&team, &page.id, 10, None)
+        .await
+        .expect("history")
+        .items;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].kind, HistoryKind::Broken);
+    assert_eq!(history[0].provider_error.as_deref(), Some("190/460"));
+    assert!(matches!(history[0].cause, Cause::Credentials { .. }));
+    assert_eq!(
+        history[0].after.map(|a| (a.status, a.reason)),
+        Some((
+            Status::Revoked,
+            Some(tokenwarden::domain::Reason::PasswordChanged)
+        ))
+    );
     assert_eq!(
         rig.pending(&team).await,
         vec![(page.id.clone(), Milestone::Disconnected)]
@@ -599,6 +617,18 @@ async fn a_401_that_the_check_does_not_confirm_changes_nothing() {
         provider_calls(&rig, Provider::X, since).await,
         1,
         "one check"
+    );
+    let history = rig
+        .store
+        .history(&team, &x.id, 10, None)
+        .await
+        .expect("history")
+        .items;
+    let kinds: Vec<HistoryKind> = history.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![HistoryKind::FailureNotConfirmed],
+        "counted in the history"
     );
     assert!(rig.pending(&team).await.is_empty());
 }

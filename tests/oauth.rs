@@ -873,6 +873,36 @@ async fn reconnect_of_a_broken_account_makes_it_active_again_and_records_recover
         })
         .count();
     assert_eq!(ledger_items, 1, "the sent entries are gone too");
+    // Exactly one history item for the reconnect: recovered, from revoked to active, by
+    // the callback of the user who reconnected; the account's last change says so.
+    use tokenwarden::domain::{Cause, HistoryKind};
+    use tokenwarden::store::HistoryStore;
+    let history = h
+        .store
+        .history(&team(TEAM), &id, 10, None)
+        .await
+        .unwrap()
+        .items;
+    let kinds: Vec<HistoryKind> = history.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![HistoryKind::Recovered, HistoryKind::Connected]);
+    let recovered = &history[0];
+    assert_eq!(
+        recovered.before.map(|b| (b.status, b.reason)),
+        Some((Status::Revoked, Some(Reason::PasswordChanged)))
+    );
+    assert_eq!(
+        recovered.after.map(|a| (a.status, a.reason)),
+        Some((Status::Active, None))
+    );
+    assert!(
+        matches!(&recovered.cause, Cause::Callback { .. }),
+        "{:?}",
+        recovered.cause
+    );
+    assert_eq!(
+        after.last_change.map(|l| (l.kind, l.at)),
+        Some((HistoryKind::Recovered, now))
+    );
 }
 
 #[tokio::test]

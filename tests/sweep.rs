@@ -143,6 +143,40 @@ async fn every_network_through_65_days_only_tokens_that_cannot_be_renewed_are_wa
     .collect();
     assert_eq!(mails_by_day, expected);
 
+    // The history lists every milestone in order, by the sweep, whatever was mailed.
+    {
+        use tokenwarden::domain::HistoryKind::{Expired, Expiring, Reconnected};
+        use tokenwarden::store::HistoryStore;
+        for (provider, account) in &accounts {
+            let mut entries = rig
+                .store
+                .history(&team, &account.id, 100, None)
+                .await
+                .expect("history")
+                .items;
+            entries.reverse();
+            let got: Vec<_> = entries.iter().map(|e| (e.kind, e.days_left)).collect();
+            let want = match provider {
+                Provider::Facebook => vec![
+                    (Expiring, Some(14)),
+                    (Expiring, Some(7)),
+                    (Expiring, Some(3)),
+                    (Expiring, Some(1)),
+                    (Expired, None),
+                ],
+                Provider::Instagram => vec![
+                    (Expiring, Some(14)),
+                    (Expiring, Some(7)),
+                    (Reconnected, None),
+                ],
+                _ => vec![],
+            };
+            assert_eq!(got, want, "{provider}");
+            let at: Vec<_> = entries.iter().map(|e| e.at).collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{provider}: in order");
+        }
+    }
+
     let now = rig.clock.now();
     for (provider, connected) in &accounts {
         let account = rig.account(&team, &connected.id).await;

@@ -19,8 +19,8 @@ use chrono::{DateTime, Duration, Utc};
 use provider_fakes::{EndpointKind, FakeHandle, RecordedRequest};
 use serde_json::{json, Value};
 use tokenwarden::domain::{
-    Account, AccountId, Clock, EmailAddress, Failures, HistoryEntry, ManualClock, Milestone,
-    NotificationPrefs, Provider, Recipient, SchedulePolicy, TeamId, Transition, UserId,
+    Account, AccountId, Cause, Clock, EmailAddress, Failures, HistoryEntry, ManualClock, Milestone,
+    NotificationPrefs, Provider, Recipient, SchedulePolicy, StateAt, TeamId, Transition, UserId,
 };
 use tokenwarden::grant::{lifetimes, renewal, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer, SesMailer};
@@ -477,6 +477,7 @@ impl Rig {
         if grant.refresh_token.is_some() {
             account.refresh_expires_at = None;
         }
+        let before = StateAt::of(&account, now);
         let renewal = renewal(&account, &self.keyring, &grant, now);
         let transition = account.reconnected(
             renewal,
@@ -486,9 +487,18 @@ impl Rig {
             now,
         );
         account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+        let entry = HistoryEntry::of_transition(
+            transition,
+            before,
+            &account,
+            now,
+            &Cause::Callback {
+                user: account.connected_by.clone(),
+            },
+        );
         let saved = self
             .store
-            .update_account(&account)
+            .update_account_with(&account, std::slice::from_ref(&entry))
             .await
             .expect("reconnect stored");
         self.store
