@@ -11,6 +11,7 @@
 pub mod api;
 pub mod credentials;
 pub mod domain;
+pub mod events;
 pub mod grant;
 pub mod http;
 pub mod mail;

@@ -44,6 +44,8 @@ pub mod vars {
     pub const SWEEP_CONCURRENCY: &str = "TOKENWARDEN_SWEEP_CONCURRENCY";
     /// Optional: calls in flight per network, e.g. `x=4,tiktok=2`.
     pub const PROVIDER_CONCURRENCY: &str = "TOKENWARDEN_PROVIDER_CONCURRENCY";
+    /// The EventBridge bus connection events go to.
+    pub const EVENT_BUS_NAME: &str = "TOKENWARDEN_EVENT_BUS_NAME";
 }
 
 /// Accounts the sweep handles at once: `TOKENWARDEN_SWEEP_CONCURRENCY` or `default`.

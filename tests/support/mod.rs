@@ -36,6 +36,21 @@ pub async fn aws_config(service_endpoint_var: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// The poller of `table`'s stream in DynamoDB Local, from its first record.
+pub async fn poll_stream(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> stream_poller::StreamPoller {
+    let config = aws_config("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").await;
+    stream_poller::StreamPoller::for_table(
+        dynamo,
+        aws_sdk_dynamodbstreams::Client::new(&config),
+        table,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the stream of {table}: {e:#}"))
+}
+
 /// A DynamoDB client for DynamoDB Local and the name of a new table of its own, made by
 /// the adapter's `create_table` (so every test can run in parallel with the others).
 pub async fn dynamo() -> (aws_sdk_dynamodb::Client, String) {

@@ -14,7 +14,7 @@ use super::provider::Provider;
 pub const HISTORY_KEPT: Duration = Duration::days(400);
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryKind {
     /// A new connection.

@@ -9,10 +9,13 @@
 //! devtool seed    --table T --sealing-secret S --credentials-secret C --fakes-url URL
 //!                 --callback-base URL --origins ORIGINS --frontend-url URL
 //!                 [--team T] [--user U] [--recipient EMAIL]
+//! devtool events  --table T --bus B [--invoke-url http://[::1]:9000]
+//!                 [--function events-publisher] [--interval-ms 500]
 //! ```
 //! The AWS SDK finds the local stack through its endpoint variables (`eval "$(infra/local/stack
 //! env)"`); `seed` refuses to run against anything else.
 
+mod events;
 mod gateway;
 mod jwt;
 mod routes;
@@ -27,7 +30,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::json;
 
-const USAGE: &str = "usage: devtool gateway|token|seed [--flag value]... (see infra/LOCAL.md)";
+const USAGE: &str =
+    "usage: devtool gateway|token|seed|events [--flag value]... (see infra/LOCAL.md)";
 
 /// `--name value` pairs.
 struct Flags(BTreeMap<String, String>);
@@ -168,6 +172,23 @@ async fn seed(mut flags: Flags) -> anyhow::Result<()> {
     seed::run(opts).await
 }
 
+async fn events(mut flags: Flags) -> anyhow::Result<()> {
+    let opts = events::Options {
+        table: flags.get("table")?,
+        bus: flags.get("bus")?,
+        invoke_url: flags.or("invoke-url", "http://[::1]:9000"),
+        function: flags.or("function", "events-publisher"),
+        interval: std::time::Duration::from_millis(
+            flags
+                .or("interval-ms", "500")
+                .parse()
+                .context("--interval-ms")?,
+        ),
+    };
+    flags.done()?;
+    events::run(opts).await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -178,6 +199,7 @@ async fn main() -> ExitCode {
             "gateway" => gateway(flags).await,
             "token" => token(flags),
             "seed" => seed(flags).await,
+            "events" => events(flags).await,
             _ => Err(anyhow!("{USAGE}")),
         },
     };

@@ -20,7 +20,19 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
+use crate::domain::HistoryEntry;
 use crate::store::StoreError;
+
+/// A history entry from a stream record's image (the events publisher's input); `None`
+/// for any other kind of item.
+pub fn history_from_image(
+    image: &HashMap<String, AttributeValue>,
+) -> Result<Option<HistoryEntry>, StoreError> {
+    match image.get(codec::attr::KIND).and_then(|k| k.as_s().ok()) {
+        Some(k) if k == codec::kind::HISTORY => codec::history_from_item(image).map(Some),
+        _ => Ok(None),
+    }
+}
 
 pub use table::{
     create_table, IndexLayout, TableLayout, BY_URGENCY, DEFAULT_SHARDS, DUE, LAYOUT, PENDING,

@@ -34,6 +34,8 @@ pub struct TableLayout {
     /// Epoch seconds after which DynamoDB may delete the item.
     pub ttl_attribute: &'static str,
     pub billing_mode: &'static str,
+    /// What the table's stream carries (its history items feed the events publisher).
+    pub stream_view_type: &'static str,
 }
 
 impl TableLayout {
@@ -83,6 +85,7 @@ pub const LAYOUT: TableLayout = TableLayout {
     global_indexes: &[DUE, PENDING],
     ttl_attribute: "ttl",
     billing_mode: "PAY_PER_REQUEST",
+    stream_view_type: "NEW_IMAGE",
 };
 
 /// How many shards the due and pending indexes spread over unless configured otherwise.
@@ -115,6 +118,15 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::from(LAYOUT.billing_mode))
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(
+                    LAYOUT.stream_view_type,
+                ))
+                .build()
+                .map_err(backend)?,
+        )
         .set_key_schema(Some(key_schema(LAYOUT.partition_key, LAYOUT.sort_key)?));
     for attribute in LAYOUT.key_attributes() {
         request = request.attribute_definitions(
