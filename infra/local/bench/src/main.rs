@@ -7,13 +7,16 @@
 //!    `lambda_runtime` hello; first-request latency;
 //! 5. size and peak RSS of every function binary;
 //! 6. credentials: store reads, provider calls and latency of `get_token` on a fresh
-//!    token; the single flight of many callers on a token that needs refreshing.
+//!    token; the single flight of many callers on a token that needs refreshing;
+//! 7. history and events: the write cost a history item adds, and the lag from the
+//!    account write to its event on a queue.
 //!
 //! Figures are ratios within one run where the machine's speed matters. Prints a table and
 //! writes it (with the machine and the command) into `infra/local/BENCHMARKS.md`.
 
 mod api;
 mod credentials;
+mod events;
 mod report;
 mod rig;
 mod startup;
@@ -29,7 +32,7 @@ use startup::ms;
 
 const USAGE: &str = "\
 usage: bench [options]   (normally run through infra/local/bench.sh)
-  --only LIST             sweep-read,sweep-concurrency,api,startup,credentials (default: all)
+  --only LIST             sweep-read,sweep-concurrency,api,startup,credentials,events (default: all)
   --accounts N            accounts in the sweep read-cost table (default 100000)
   --due-percent P         of them due (default 1)
   --concurrency-accounts N  due accounts in the concurrency run (default 1000)
@@ -271,6 +274,13 @@ async fn main() -> anyhow::Result<()> {
         match credentials::measure(&rig, o.credential_calls, o.callers, o.latency).await {
             Ok(c) => credentials_rows(&c, &mut rows, &mut details),
             Err(e) => rows.push(failed("6", "credentials", &e)),
+        }
+    }
+
+    if o.wants("events") {
+        match events::measure(&rig, 50, 100).await {
+            Ok(e) => events_rows(&e, &mut rows, &mut details),
+            Err(e) => rows.push(failed("7", "history and events", &e)),
         }
     }
 
@@ -550,6 +560,41 @@ fn credentials_rows(
          to two minutes before the token's end, {} callers at once, each with its own request id as lease holder; \
          the lease holder refreshes, the others poll the account item every 50 ms until the tokens change.",
         c.calls, c.callers
+    ));
+}
+
+fn events_rows(e: &events::EventFigures, rows: &mut Vec<Row>, details: &mut Vec<String>) {
+    rows.push(row(
+        "7",
+        "account write: capacity units, plain / with its history item (one transaction)",
+        format!(
+            "{:.2} / {:.2} (+{:.2})",
+            e.plain_units,
+            e.with_history_units,
+            e.with_history_units - e.plain_units
+        ),
+        "reported",
+        Verdict::Info,
+    ));
+    rows.push(row(
+        "7",
+        format!(
+            "lag, account write to its event on the queue ({} transitions), p50 / p99",
+            e.transitions
+        ),
+        format!("{:.0} / {:.0} ms", ms(e.lag_p50), ms(e.lag_p99)),
+        "reported",
+        Verdict::Info,
+    ));
+    details.push(format!(
+        "7. History and events: capacity units as DynamoDB Local reports them (ReturnConsumedCapacity TOTAL) over {} \
+         account writes each: a PutItem of the account alone, then a TransactWriteItems of the account and one history \
+         item (transactional writes cost twice, per item). Lag: {} transitions one after another, each timed from the \
+         write until its event was received from an SQS queue that a rule on the EventBridge stand-in's bus (moto) \
+         targets, through DynamoDB Local's stream read as the event source mapping reads it (stream-poller, polling \
+         every 5 ms) and the publisher in-process; in AWS the event source mapping's own polling (about 4 times a \
+         second per shard) and its batching window (1 s in the template) come on top.",
+        e.writes, e.transitions
     ));
 }
 

@@ -261,10 +261,14 @@ impl AccountStore for DynamoStore {
                 (":ext", s(&account.external_id)),
             ]))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .set_return_consumed_capacity(self.capacity_wanted())
             .send()
             .await;
         let err = match result {
-            Ok(_) => return Ok(next),
+            Ok(out) => {
+                self.consumed(out.consumed_capacity().cloned().as_slice());
+                return Ok(next);
+            }
             Err(err) => err,
         };
         let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
@@ -317,8 +321,15 @@ impl AccountStore for DynamoStore {
         for entry in history {
             request = request.transact_items(self.put_if_absent(codec::history_item(entry))?);
         }
-        match request.send().await {
-            Ok(_) => Ok(next),
+        match request
+            .set_return_consumed_capacity(self.capacity_wanted())
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.consumed(out.consumed_capacity());
+                Ok(next)
+            }
             Err(err) => match cancelled(err)? {
                 Cancelled::Condition(0) => {
                     match self

@@ -45,6 +45,28 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     shards: u16,
+    /// Sums the write capacity account writes consume (benchmarks); off by default.
+    meter: Option<std::sync::Arc<CapacityMeter>>,
+}
+
+/// The write capacity units account writes consumed, as DynamoDB reports them.
+#[derive(Debug, Default)]
+pub struct CapacityMeter {
+    milli_units: std::sync::atomic::AtomicU64,
+}
+
+impl CapacityMeter {
+    /// Capacity units so far.
+    pub fn units(&self) -> f64 {
+        self.milli_units.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    fn add(&self, units: f64) {
+        self.milli_units.fetch_add(
+            (units * 1000.0).round() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
 }
 
 impl DynamoStore {
@@ -55,6 +77,28 @@ impl DynamoStore {
             client,
             table: table.into(),
             shards: DEFAULT_SHARDS,
+            meter: None,
+        }
+    }
+
+    /// The same store, asking DynamoDB for the capacity its account writes consume and
+    /// adding it to `meter`.
+    pub fn metered(mut self, meter: std::sync::Arc<CapacityMeter>) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    fn capacity_wanted(&self) -> Option<aws_sdk_dynamodb::types::ReturnConsumedCapacity> {
+        self.meter
+            .as_ref()
+            .map(|_| aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+    }
+
+    fn consumed(&self, used: &[aws_sdk_dynamodb::types::ConsumedCapacity]) {
+        if let Some(meter) = &self.meter {
+            for c in used {
+                meter.add(c.capacity_units().unwrap_or(0.0));
+            }
         }
     }
 
