@@ -465,3 +465,67 @@ async fn the_publisher_killed_mid_batch_or_refused_an_entry_loses_no_event() {
         assert_valid(e);
     }
 }
+
+/// Keeps what it is handed.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<OutgoingEvent>>);
+
+#[async_trait]
+impl EventSink for Recording {
+    async fn put(&self, events: &[OutgoingEvent]) -> Result<Vec<bool>, SinkError> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.extend(events.iter().cloned());
+        Ok(vec![true; events.len()])
+    }
+}
+
+#[tokio::test]
+async fn every_sample_stream_event_publishes_what_it_holds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/events-publisher");
+    let expected: &[(&str, &[&str])] = &[
+        ("history-broken.json", &["Connection Broken"]),
+        // The unreadable item is passed over (logged), never blocking the shard.
+        (
+            "history-batch-with-unreadable-item.json",
+            &["Connection Broken"],
+        ),
+    ];
+    let files: BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("events/events-publisher")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let listed: BTreeSet<String> = expected.iter().map(|(f, _)| (*f).to_owned()).collect();
+    assert_eq!(files, listed, "every sample event has its expected outcome");
+
+    for (file, detail_types) in expected {
+        let text = std::fs::read_to_string(dir.join(file)).expect("the event");
+        let event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_str(&text).expect("a DynamoDB stream event");
+        let sink = Arc::new(Recording::default());
+        let publisher = Publisher {
+            sink: sink.clone(),
+            frontend_url: Url::parse(FRONTEND).unwrap(),
+        };
+
+        let response = publisher.handle(event).await;
+
+        assert!(response.batch_item_failures.is_empty(), "{file}");
+        let put = sink.0.lock().unwrap().clone();
+        let types: Vec<&str> = put.iter().map(|e| e.detail_type).collect();
+        assert_eq!(types, *detail_types, "{file}");
+        for e in &put {
+            let envelope = serde_json::json!({
+                "source": "tokenwarden",
+                "detail-type": e.detail_type,
+                "detail": serde_json::from_str::<Value>(&e.detail).unwrap(),
+            });
+            assert_valid(&envelope);
+            assert_eq!(envelope["detail"]["provider_error"], "190/460");
+        }
+    }
+}
