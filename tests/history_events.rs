@@ -217,9 +217,18 @@ async fn a_reconnect_of_a_revoked_account_is_one_recovered_item_and_one_connecti
         .await
         .expect("stored");
     rig.clock.advance(Duration::days(1));
-    rig.reconnect(&account).await;
+    let reconnected = rig.reconnect(&account).await;
+    let token = rig.access_token_of(&reconnected).expose().to_owned();
 
+    let logs = tokenwarden_integration::LogCapture::start();
     pump(&mut poller, &publisher).await;
+    let log = logs.text();
+    drop(logs);
+    assert!(
+        log.contains("history events published"),
+        "logs were captured"
+    );
+    assert!(!log.contains(&token), "a token in the publisher's log");
 
     let history = rig
         .store
