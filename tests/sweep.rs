@@ -476,6 +476,23 @@ async fn three_days_of_5xx_and_timeouts_keep_the_account_active_and_the_fourth_d
         "no mail for a passing outage"
     );
     assert!(rig.pending(&team).await.is_empty());
+    // The history has it: failing on the first day, recovered on the fourth.
+    use tokenwarden::store::HistoryStore;
+    let mut history = rig
+        .store
+        .history(&team, &x.id, 10, None)
+        .await
+        .unwrap()
+        .items;
+    history.reverse();
+    let got: Vec<_> = history.iter().map(|e| (e.kind, e.at)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (tokenwarden::domain::HistoryKind::Failing, at_day(7)),
+            (tokenwarden::domain::HistoryKind::Recovered, at_day(10)),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -101,6 +101,23 @@ pub async fn handle(api: &AccountsApi, req: Request) -> Response<Body> {
     .await
 }
 
+/// The `limit` parameter: [`DEFAULT_LIMIT`] when absent, 1 to [`MAX_LIMIT`] when given.
+fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    match raw {
+        None => Ok(DEFAULT_LIMIT),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            }),
+    }
+}
+
 /// An id that cannot exist is simply not found.
 fn account_id(raw: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(raw).map_err(|_| not_found())
@@ -310,19 +327,7 @@ async fn list(
         })?;
         filter.providers.push(provider);
     }
-    let limit = match q.one("limit")? {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = page_limit(q.one("limit")?)?;
     let start = match q.one("cursor")? {
         Some(raw) => ListCursor::decode(raw, &caller.team, &filter)?,
         None => ListCursor {
@@ -462,19 +467,7 @@ async fn history(
     id: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
     let q = query(req, &["limit", "cursor"])?;
-    let limit = match q.one("limit")? {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = page_limit(q.one("limit")?)?;
     api.accounts
         .get_account(&caller.team, id)
         .await?

@@ -289,6 +289,9 @@ pub enum Transition {
     Recovered,
     /// A person reconnected a connection that was working (new tokens in place).
     Reconnected,
+    /// A streak of transient failures ended before it came to `refresh_failed` (the
+    /// network is back; nobody is told by mail).
+    StreakEnded,
 }
 
 /// A grant's tokens as the account keeps them: sealed, with the lifetimes they carry.
@@ -369,6 +372,7 @@ impl Account {
 
     /// The network proved the connection works at `now`.
     fn worked(&mut self, now: DateTime<Utc>) -> Option<Transition> {
+        let streak = self.failures.days > 0;
         self.failures.clear();
         self.last_checked_at = Some(now);
         self.updated_at = now;
@@ -379,7 +383,7 @@ impl Account {
             self.broken = None;
             return Some(Transition::Recovered);
         }
-        None
+        streak.then_some(Transition::StreakEnded)
     }
 
     /// A refresh or check failed with `verdict`: a dead token breaks the connection, an

@@ -93,7 +93,7 @@ impl From<Transition> for HistoryKind {
             } => HistoryKind::Expired,
             Transition::Broken { .. } => HistoryKind::Broken,
             Transition::FailingTransiently => HistoryKind::Failing,
-            Transition::Recovered => HistoryKind::Recovered,
+            Transition::Recovered | Transition::StreakEnded => HistoryKind::Recovered,
             Transition::Reconnected => HistoryKind::Reconnected,
         }
     }
