@@ -17,7 +17,7 @@ use chrono::Duration;
 use futures::stream::{self, StreamExt};
 use provider_fakes::{EndpointKind, Fault};
 use serde_json::{json, Value};
-use sweep_support::{receive, sqs_event, sqs_queue, FlakyAccounts, Rig};
+use sweep_support::{sqs_event, sqs_queue, take, FlakyAccounts, Rig};
 use tokenwarden::credentials::{CredentialsConfig, CredentialsService};
 use tokenwarden::domain::{Account, Cause, Clock, HistoryKind, Milestone, Provider, Status};
 use tokenwarden::store::{AccountStore, HistoryStore, Leases, Ledger, PrefsStore};
@@ -338,7 +338,10 @@ async fn a_hundred_concurrent_callers_make_one_provider_call_and_all_get_the_new
     let team = rig.team("shop", &["ana"], &[7]).await;
     let x = rig.connect(Provider::X, &team).await;
     let old = rig.access_token_of(&x).expose().to_owned();
-    let service = plain(&rig);
+    let mut service = plain(&rig);
+    // What is under test is the single flight, not the waiting limit: room for a slow
+    // machine.
+    service.config.wait = StdDuration::from_secs(20);
     near_expiry(&rig, &x, Duration::minutes(2));
 
     let started = Instant::now();
@@ -491,6 +494,53 @@ async fn an_outage_during_a_needed_refresh_answers_the_still_valid_token_flagged
     assert_eq!(stored.tokens, x.tokens);
 }
 
+#[tokio::test]
+async fn callers_during_an_outage_make_one_provider_call_between_them() {
+    let rig = Rig::with_provider_timeout(StdDuration::from_secs(1)).await;
+    let team = rig.team("shop", &["ana"], &[7]).await;
+    let x = rig.connect(Provider::X, &team).await;
+    let mut service = plain(&rig);
+    service.config.wait = StdDuration::from_millis(600);
+    rig.fakes
+        .control
+        .set_sticky_fault(
+            Provider::X,
+            EndpointKind::Refresh,
+            Fault::Status5xx { status: None },
+        )
+        .await
+        .unwrap();
+    near_expiry(&rig, &x, Duration::minutes(3));
+
+    let answers: Vec<Value> = futures::future::join_all((0..20).map(|_| {
+        let (service, request) = (&service, get_token(&x, 300));
+        async move { service.handle(&request_id(), request).await }
+    }))
+    .await;
+    // Later callers within the lease's back-off do not call the network either.
+    let later = call(&service, get_token(&x, 300)).await;
+
+    assert_eq!(
+        refreshes(&rig, Provider::X).await,
+        1,
+        "one try for all of them"
+    );
+    let degraded = answers.iter().filter(|a| a["degraded"] == true).count();
+    let busy = answers.iter().filter(|a| code(a) == "busy").count();
+    assert_eq!((degraded, busy), (1, 19), "{answers:?}");
+    assert_eq!(code(&later), "busy", "{later}");
+    for answer in answers.iter().chain([&later]) {
+        assert_schema(answer);
+        if let Some(token) = answer["access_token"].as_str() {
+            assert_eq!(
+                token,
+                rig.access_token_of(&x).expose(),
+                "the still-valid token"
+            );
+        }
+    }
+}
+
 // ---- report_failure -------------------------------------------------------------------------
 
 /// Meta's answer to a call with a token whose user changed their password.
@@ -560,7 +610,7 @@ async fn a_confirmed_meta_190_report_breaks_the_account_and_is_mailed_within_min
     );
 
     // The mail task on the queue, handed to the sweep function as SQS would.
-    let messages = receive(&sqs, &url, 1).await;
+    let messages = take(&sqs, &url, 1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(
         serde_json::from_str::<Value>(&messages[0].1).unwrap(),
@@ -587,7 +637,7 @@ async fn a_confirmed_meta_190_report_breaks_the_account_and_is_mailed_within_min
         .await
         .expect("the nightly run");
     assert_eq!(rig.mails_to(&ana).await.len(), 1, "mailed exactly once");
-    assert!(receive(&sqs, &url, 1).await.is_empty(), "one mail task");
+    assert!(take(&sqs, &url, 1).await.is_empty(), "one mail task");
 }
 
 #[tokio::test]
@@ -840,7 +890,7 @@ async fn a_connection_flapping_within_a_day_is_mailed_once_disconnected_and_once
     service.mail_soon = Some(Arc::new(queue) as Arc<dyn MailSoon>);
     let sweep = rig.sweep();
     let mail_tasks = || async {
-        let messages = receive(&sqs, &url, 10).await;
+        let messages = take(&sqs, &url, 10).await;
         if !messages.is_empty() {
             invoke::handle(&sweep, None, &sqs_event(&messages), Budget::unlimited())
                 .await

@@ -16,7 +16,7 @@ use futures::{stream, StreamExt};
 use provider_fakes::{EndpointKind, Fault};
 use serde_json::{json, Value};
 use sweep_support::{
-    at_day, receive, sqs_event, sqs_queue, FlakyAccounts, HangsAfter, Rig, SesFault, SesProxy,
+    at_day, sqs_event, sqs_queue, take, FlakyAccounts, HangsAfter, Rig, SesFault, SesProxy,
 };
 use tokenwarden::domain::{
     Account, Clock, EmailAddress, Failures, KeepAlive, Milestone, Provider, Reason, SchedulePolicy,
@@ -1144,7 +1144,7 @@ async fn fan_out_hands_one_task_per_shard_to_sqs_and_the_tasks_handle_every_due_
         "the starter does no account work"
     );
     assert_eq!(rig.log().await.len(), calls);
-    let messages = receive(&sqs, &url, 16).await;
+    let messages = take(&sqs, &url, 16).await;
     let tasks: Vec<ShardTask> = messages
         .iter()
         .map(|(_, body)| serde_json::from_str(body).expect("a shard task"))
@@ -1167,7 +1167,7 @@ async fn fan_out_hands_one_task_per_shard_to_sqs_and_the_tasks_handle_every_due_
     .unwrap();
     assert_eq!(again["duplicate_run"], true);
     assert!(
-        receive(&sqs, &url, 1).await.is_empty(),
+        take(&sqs, &url, 1).await.is_empty(),
         "no second set of tasks"
     );
 

@@ -1194,8 +1194,10 @@ pub async fn sqs_queue() -> (aws_sdk_sqs::Client, String) {
     (sqs, url)
 }
 
-/// Receives until `want` messages came or the queue stays empty.
-pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<(String, String)> {
+/// Receives until `want` messages came or the queue stays empty, and deletes what it
+/// received, as Lambda does after a successful invocation (so nothing comes back after the
+/// visibility timeout).
+pub async fn take(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<(String, String)> {
     let mut got = Vec::new();
     let mut empty = 0;
     while got.len() < want && empty < 2 {
@@ -1212,6 +1214,14 @@ pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<(
             empty += 1;
         }
         for m in messages {
+            if let Some(handle) = &m.receipt_handle {
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("DeleteMessage");
+            }
             got.push((m.message_id.expect("an id"), m.body.expect("a body")));
         }
     }

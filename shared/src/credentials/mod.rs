@@ -64,7 +64,8 @@ pub struct CredentialsConfig {
     pub wait: StdDuration,
     /// How often a waiting caller looks again.
     pub poll: StdDuration,
-    /// How long this function's hold on an account lasts (a crashed holder loses it).
+    /// How long this function's hold on an account lasts (a crashed holder loses it). After
+    /// a network outage the hold is kept to its end: the back-off before the next try.
     pub lease_ttl: Duration,
     /// An account is refreshed here at most this often (`force_refresh` included).
     pub refresh_at_most_every: Duration,
@@ -285,7 +286,15 @@ impl CredentialsService {
                 let result = self
                     .refresh_leased(&team, &id, &original, min_valid, force, &cause)
                     .await;
-                if let Err(e) = self.leases.release(&key, holder).await {
+                // After an outage answer the lease is kept until it runs out: the network
+                // is tried again once per lease, not once per waiting caller.
+                let outage = match &result {
+                    Ok(answer) => answer.degraded,
+                    Err(e) => e.code() == ErrorCode::ProviderUnavailable,
+                };
+                if outage {
+                    tracing::info!(team = %team, account = %id, "the network is down: the lease is kept as a back-off");
+                } else if let Err(e) = self.leases.release(&key, holder).await {
                     // The lease runs out by itself; nothing is lost.
                     tracing::warn!(team = %team, account = %id, error = %e, "lease not released");
                 }

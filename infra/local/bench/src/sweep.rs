@@ -131,6 +131,12 @@ pub async fn read_cost(rig: &Rig, total: usize, due: usize) -> anyhow::Result<Re
         report.refreshed,
         report.items_read
     );
+    // 200,000 items and their stream records: DynamoDB Local (one SQLite file behind a
+    // lock) slows every later write down until its transactions time out waiting for the
+    // lock, so the table goes once it is measured.
+    if let Err(e) = rig.ddb.delete_table().table_name(&table).send().await {
+        eprintln!("bench: sweep read cost: the table stays ({e})");
+    }
 
     Ok(ReadCost {
         total,
