@@ -53,6 +53,20 @@ fn now() -> DateTime<Utc> {
 pub async fn read_cost(rig: &Rig, total: usize, due: usize) -> anyhow::Result<ReadCost> {
     let now = now();
     let table = rig.table("read").await?;
+    // This table measures reads only. Its stream is turned off before the 200,000 items go
+    // in: DynamoDB Local (one SQLite file behind a lock) keeps a stream record per write,
+    // and with them every later write slows down until transactions time out waiting for
+    // the lock, and deleting the table takes minutes.
+    rig.ddb
+        .update_table()
+        .table_name(&table)
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(false)
+                .build()?,
+        )
+        .send()
+        .await?;
     let store = rig.store(&table);
 
     let ids: Vec<_> = (0..total)
@@ -131,13 +145,6 @@ pub async fn read_cost(rig: &Rig, total: usize, due: usize) -> anyhow::Result<Re
         report.refreshed,
         report.items_read
     );
-    // 200,000 items and their stream records: DynamoDB Local (one SQLite file behind a
-    // lock) slows every later write down until its transactions time out waiting for the
-    // lock, so the table goes once it is measured.
-    if let Err(e) = rig.ddb.delete_table().table_name(&table).send().await {
-        eprintln!("bench: sweep read cost: the table stays ({e})");
-    }
-
     Ok(ReadCost {
         total,
         due,
