@@ -52,12 +52,6 @@ pub enum Refreshed {
 }
 
 impl Refreshed {
-    pub fn account(&self) -> &Account {
-        match self {
-            Refreshed::Stored { account, .. } | Refreshed::Replaced(account) => account,
-        }
-    }
-
     pub fn into_account(self) -> Account {
         match self {
             Refreshed::Stored { account, .. } | Refreshed::Replaced(account) => *account,

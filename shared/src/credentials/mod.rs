@@ -36,8 +36,7 @@ use crate::providers::ProviderClient;
 use crate::refresh::{open_tokens, OpenTokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::seal::Keyring;
 use crate::store::{
-    AccountStore, HistoryStore, LeaseKey, Leases, Ledger, LedgerEntry, MailState, PrefsStore,
-    StoreError,
+    AccountStore, HistoryStore, LeaseKey, Leases, Ledger, LedgerEntry, PrefsStore, StoreError,
 };
 use crate::sweep::invoke::MailSoon;
 
@@ -644,16 +643,7 @@ impl CredentialsService {
             .unwrap_or_else(|| NotificationPrefs::defaults(account.team.clone()));
         let mut recorded = false;
         for milestone in account.milestones_crossed(now, &prefs, false, false) {
-            let entry = LedgerEntry {
-                team: account.team.clone(),
-                account: account.id.clone(),
-                milestone,
-                state: MailState::Pending,
-                created_at: now,
-                updated_at: now,
-                detail: None,
-                sent_to: Vec::new(),
-            };
+            let entry = LedgerEntry::pending(&account.team, &account.id, milestone, now);
             recorded |= self
                 .ledger
                 .record_pending(&entry)
@@ -695,6 +685,8 @@ fn report(outcome: Outcome, account: &Account, now: DateTime<Utc>) -> ReportAnsw
 
 fn refused(request_id: &str, bad: BadRequest) -> Value {
     let answer = ErrorAnswer::from(bad);
-    tracing::info!(request_id, code = ?answer.code(), message = %answer.error.message, "request refused");
+    // The message can quote a value of the request (serde names a mistyped string); only
+    // the code goes to the log.
+    tracing::info!(request_id, code = ?answer.code(), "request refused");
     json(&answer)
 }

@@ -13,7 +13,7 @@ use crate::grant::{lifetimes, renewal, seal_grant, Lifetimes};
 use crate::providers::{ProviderClient, ProviderError, RemoteAccount, TokenGrant};
 use crate::seal::{Keyring, Secret};
 use crate::store::{
-    AccountStore, Consumed, Ledger, LedgerEntry, MailState, OAuthState, StateStore, StoreError,
+    AccountStore, Consumed, Ledger, LedgerEntry, OAuthState, StateStore, StoreError,
 };
 
 /// How often a write that lost to a concurrent one (the sweep) is re-read and re-applied.
@@ -397,16 +397,7 @@ impl Callback {
         match self.ledger.clear_for_reconnect(&team, &id, now).await {
             Ok(_) => {
                 if was_down {
-                    let entry = LedgerEntry {
-                        team: team.clone(),
-                        account: id.clone(),
-                        milestone: Milestone::Recovered,
-                        state: MailState::Pending,
-                        created_at: now,
-                        updated_at: now,
-                        detail: None,
-                        sent_to: Vec::new(),
-                    };
+                    let entry = LedgerEntry::pending(&team, &id, Milestone::Recovered, now);
                     if let Err(e) = self.ledger.record_pending(&entry).await {
                         tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
                             "the recovered milestone could not be recorded");

@@ -263,6 +263,27 @@ pub struct LedgerEntry {
     pub sent_to: Vec<UserId>,
 }
 
+impl LedgerEntry {
+    /// A milestone just reached, to be mailed: pending, sent to nobody yet.
+    pub fn pending(
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            team: team.clone(),
+            account: account.clone(),
+            milestone,
+            state: MailState::Pending,
+            created_at: now,
+            updated_at: now,
+            detail: None,
+            sent_to: Vec::new(),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// Writes the entry as pending unless this (account, milestone) already has one; a

@@ -11,7 +11,7 @@ use crate::domain::{
     TeamId, Transition, Verdict,
 };
 use crate::refresh::{open_tokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
-use crate::store::{DueItem, LeaseKey, LedgerEntry, MailState, StoreError};
+use crate::store::{DueItem, LeaseKey, LedgerEntry, StoreError};
 
 /// What happened to one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,16 +229,7 @@ impl Sweep {
         }
 
         for milestone in account.milestones_crossed(now, &prefs, was_broken, recovered) {
-            let entry = LedgerEntry {
-                team: team.clone(),
-                account: id.clone(),
-                milestone,
-                state: MailState::Pending,
-                created_at: now,
-                updated_at: now,
-                detail: None,
-                sent_to: Vec::new(),
-            };
+            let entry = LedgerEntry::pending(team, id, milestone, now);
             if self.ledger.record_pending(&entry).await? {
                 Tally::bump(&tally.milestones);
             }

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use aws_sdk_sqs::types::QueueAttributeName;
+use anyhow::bail;
 use chrono::Utc;
 use tokenwarden::domain::{Cause, HistoryEntry, HistoryKind, Provider, StateAt};
 use tokenwarden::events::{EventBridgeSink, Publisher};
@@ -83,42 +82,7 @@ pub async fn measure(rig: &Rig, writes: usize, transitions: usize) -> anyhow::Re
     let eventbridge = aws_sdk_eventbridge::Client::new(&rig.aws);
     let sqs = aws_sdk_sqs::Client::new(&rig.aws);
     let bus = format!("tw-bench-{}", uuid::Uuid::new_v4().simple());
-    eventbridge.create_event_bus().name(&bus).send().await?;
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{bus}-events"))
-        .send()
-        .await?
-        .queue_url
-        .context("a queue URL")?;
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("the queue's ARN")?;
-    eventbridge
-        .put_rule()
-        .name("all")
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source":["tokenwarden"]}"#)
-        .send()
-        .await?;
-    eventbridge
-        .put_targets()
-        .rule("all")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let queue = stream_poller::bus_with_queue(&eventbridge, &sqs, &bus).await?;
     let publisher = Publisher {
         sink: Arc::new(EventBridgeSink::new(eventbridge.clone(), &bus)),
         frontend_url: url::Url::parse("https://app.example.com/settings")?,
@@ -129,13 +93,9 @@ pub async fn measure(rig: &Rig, writes: usize, transitions: usize) -> anyhow::Re
         &table,
     )
     .await?;
-    poller.read().await?;
-    while poller.waiting() > 0 {
-        let batch = poller.next_batch(100)?;
-        let n = batch.records.len();
-        let response = publisher.handle(batch).await;
-        poller.checkpoint(n, &response);
-    }
+    poller
+        .drain(100, 1_000, |batch| publisher.handle(batch))
+        .await?;
     sqs.purge_queue().queue_url(&queue).send().await?;
 
     let mut lags = Vec::with_capacity(transitions);
@@ -153,13 +113,9 @@ pub async fn measure(rig: &Rig, writes: usize, transitions: usize) -> anyhow::Re
             .update_account_with(&account, std::slice::from_ref(&entry))
             .await?;
         loop {
-            poller.read().await?;
-            if poller.waiting() > 0 {
-                let batch = poller.next_batch(100)?;
-                let n = batch.records.len();
-                let response = publisher.handle(batch).await;
-                poller.checkpoint(n, &response);
-            }
+            poller
+                .drain(100, 10, |batch| publisher.handle(batch))
+                .await?;
             let got = sqs
                 .receive_message()
                 .queue_url(&queue)

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 pub struct Options {
@@ -21,56 +20,6 @@ pub struct Options {
     pub interval: Duration,
 }
 
-/// The bus, its catch-all rule and the queue it feeds; returns the queue's URL.
-async fn bus_with_queue(
-    eventbridge: &aws_sdk_eventbridge::Client,
-    sqs: &aws_sdk_sqs::Client,
-    bus: &str,
-) -> anyhow::Result<String> {
-    // Already there from an earlier start: fine.
-    let _ = eventbridge.create_event_bus().name(bus).send().await;
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{bus}-events"))
-        .send()
-        .await
-        .context("CreateQueue")?
-        .queue_url
-        .context("no queue URL")?;
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .context("GetQueueAttributes")?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("no queue ARN")?;
-    eventbridge
-        .put_rule()
-        .name("all-tokenwarden-events")
-        .event_bus_name(bus)
-        .event_pattern(r#"{"source":["tokenwarden"]}"#)
-        .send()
-        .await
-        .context("PutRule")?;
-    eventbridge
-        .put_targets()
-        .rule("all-tokenwarden-events")
-        .event_bus_name(bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("local-queue")
-                .arn(arn)
-                .build()?,
-        )
-        .send()
-        .await
-        .context("PutTargets")?;
-    Ok(queue)
-}
-
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
@@ -79,7 +28,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let streams = aws_sdk_dynamodbstreams::Client::new(&aws);
-    let queue = bus_with_queue(&eventbridge, &sqs, &opts.bus).await?;
+    let queue = stream_poller::bus_with_queue(&eventbridge, &sqs, &opts.bus).await?;
     let mut poller = stream_poller::StreamPoller::for_table(&dynamo, streams, &opts.table).await?;
     let http = reqwest::Client::new();
     let invoke = format!(

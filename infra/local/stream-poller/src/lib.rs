@@ -1,4 +1,4 @@
-//! stream-poller: plays Lambda's DynamoDB event source mapping against DynamoDB Local's stream: reads
+//! stream-poller: the local event pipeline. Plays Lambda's DynamoDB event source mapping against DynamoDB Local's stream: reads
 //! the table's stream shard by shard from the start (TRIM_HORIZON), applies the same filter
 //! the template declares (inserted history items), hands the records to a handler as the
 //! `DynamodbEvent` Lambda would, and checkpoints as Lambda does with partial batch
@@ -10,7 +10,61 @@ use anyhow::Context;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Map, Value};
+
+/// Makes `bus` in the EventBridge stand-in (kept when it is there), a queue
+/// `{bus}-events`, and a rule on the bus sending every tokenwarden event to the queue, as
+/// a platform subscribes; returns the queue's URL.
+pub async fn bus_with_queue(
+    eventbridge: &aws_sdk_eventbridge::Client,
+    sqs: &aws_sdk_sqs::Client,
+    bus: &str,
+) -> anyhow::Result<String> {
+    // Already there from an earlier start: fine.
+    let _ = eventbridge.create_event_bus().name(bus).send().await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{bus}-events"))
+        .send()
+        .await
+        .context("CreateQueue")?
+        .queue_url
+        .context("no queue URL")?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("GetQueueAttributes")?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("no queue ARN")?;
+    let rule = format!("{bus}-all");
+    eventbridge
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source":["tokenwarden"]}"#)
+        .send()
+        .await
+        .context("PutRule")?;
+    eventbridge
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()?,
+        )
+        .send()
+        .await
+        .context("PutTargets")?;
+    Ok(queue)
+}
 
 pub struct StreamPoller {
     client: aws_sdk_dynamodbstreams::Client,
@@ -171,6 +225,36 @@ impl StreamPoller {
     pub fn next_batch(&self, batch: usize) -> anyhow::Result<Event> {
         serde_json::from_value(self.next_batch_json(batch))
             .context("the records do not read as aws_lambda_events' DynamoDB event")
+    }
+
+    /// Reads the stream and hands `handler` batch after batch until nothing waits,
+    /// checkpointing by each answer as the event source mapping does. `rounds` bounds the
+    /// deliveries (a handler that never accepts a record would loop).
+    pub async fn drain<F, Fut>(
+        &mut self,
+        batch: usize,
+        rounds: usize,
+        mut handler: F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: std::future::Future<Output = DynamoDbEventResponse>,
+    {
+        self.read().await?;
+        for _ in 0..rounds {
+            if self.pending.is_empty() {
+                return Ok(());
+            }
+            let event = self.next_batch(batch)?;
+            let delivered = event.records.len();
+            let response = handler(event).await;
+            self.checkpoint(delivered, &response);
+        }
+        anyhow::ensure!(
+            self.pending.is_empty(),
+            "the stream did not drain in {rounds} deliveries"
+        );
+        Ok(())
     }
 
     /// Checkpoints after a delivery of `delivered` records answered `response`: up to the
