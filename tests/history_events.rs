@@ -43,55 +43,9 @@ impl Bus {
         let sqs = aws_sdk_sqs::Client::new(&aws_config("AWS_ENDPOINT_URL_SQS").await);
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("tw-bus-{tag}");
-        eventbridge
-            .create_event_bus()
-            .name(&name)
-            .send()
+        let queue = stream_poller::bus_with_queue(&eventbridge, &sqs, &name)
             .await
-            .expect("CreateEventBus in moto");
-        let queue = sqs
-            .create_queue()
-            .queue_name(format!("tw-events-{tag}"))
-            .send()
-            .await
-            .expect("CreateQueue")
-            .queue_url
-            .expect("a queue URL");
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("GetQueueAttributes")
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("the queue's ARN");
-        eventbridge
-            .put_rule()
-            .name("all-tokenwarden")
-            .event_bus_name(&name)
-            .event_pattern(r#"{"source":["tokenwarden"]}"#)
-            .send()
-            .await
-            .expect("PutRule");
-        eventbridge
-            .put_targets()
-            .rule("all-tokenwarden")
-            .event_bus_name(&name)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("queue")
-                    .arn(arn)
-                    .build()
-                    .expect("a target"),
-            )
-            .send()
-            .await
-            .expect("PutTargets");
+            .expect("a bus with a rule to a queue in moto");
         Self {
             eventbridge,
             sqs,
@@ -148,16 +102,10 @@ impl Bus {
 /// Delivers everything the stream holds now, batch after batch, as the event source
 /// mapping does (a reported record and what follows it come again).
 async fn pump(poller: &mut StreamPoller, publisher: &Publisher) {
-    poller.read().await.expect("the stream reads");
-    let mut rounds = 0;
-    while poller.waiting() > 0 {
-        let batch = poller.next_batch(100).expect("a batch");
-        let delivered = batch.records.len();
-        let response = publisher.handle(batch).await;
-        poller.checkpoint(delivered, &response);
-        rounds += 1;
-        assert!(rounds < 100, "the stream drains");
-    }
+    poller
+        .drain(100, 100, |batch| publisher.handle(batch))
+        .await
+        .expect("the stream drains");
 }
 
 /// Validates an event's detail against the JSON Schema of its detail-type.
@@ -195,7 +143,7 @@ fn ids(events: &[Value]) -> Vec<String> {
 #[tokio::test]
 async fn a_reconnect_of_a_revoked_account_is_one_recovered_item_and_one_connection_recovered_event()
 {
-    let rig = Rig::new().await;
+    let rig = Rig::with_stream().await;
     let bus = Bus::new().await;
     let team = rig.team("shop", &["ana"], &[7]).await;
     let account = rig.connect(Provider::Tiktok, &team).await;
@@ -269,7 +217,7 @@ async fn a_reconnect_of_a_revoked_account_is_one_recovered_item_and_one_connecti
 
 #[tokio::test]
 async fn sixty_five_days_on_nine_networks_arrive_as_events_matching_the_history_one_to_one() {
-    let rig = Rig::new().await;
+    let rig = Rig::with_stream().await;
     let bus = Bus::new().await;
     let team = rig.team("shop", &["ana"], &[14, 7, 3, 1]).await;
     let mut accounts = BTreeMap::new();
@@ -406,7 +354,7 @@ impl EventSink for RefusesOne {
 
 #[tokio::test]
 async fn the_publisher_killed_mid_batch_or_refused_an_entry_loses_no_event() {
-    let rig = Rig::new().await;
+    let rig = Rig::with_stream().await;
     let bus = Bus::new().await;
     let team = rig.team("shop", &["ana"], &[7]).await;
     let account = rig.connect(Provider::X, &team).await;

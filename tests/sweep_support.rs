@@ -30,11 +30,9 @@ use tokenwarden::providers::{
 };
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
-use tokenwarden::store::{
-    AccountStore, Cursor, Ledger, LedgerEntry, MailState, Page, PrefsStore, StoreError,
-};
+use tokenwarden::store::{AccountStore, Cursor, Ledger, LedgerEntry, Page, PrefsStore, StoreError};
 use tokenwarden::sweep::{Sweep, SweepConfig};
-use tokenwarden_integration::{aws_config, dynamo, t0};
+use tokenwarden_integration::{aws_config, dynamo, dynamo_with_stream, t0};
 use url::Url;
 
 pub const FRONTEND: &str = "https://app.example.com/settings/social";
@@ -225,6 +223,19 @@ impl Rig {
     }
 
     pub async fn with_provider_timeout(timeout: StdDuration) -> Self {
+        Self::on_table(timeout, dynamo().await).await
+    }
+
+    /// The rig on a table whose stream is on (the events tests read it).
+    #[allow(dead_code)] // tests/sweep.rs shares this module and reads no stream
+    pub async fn with_stream() -> Self {
+        Self::on_table(StdDuration::from_secs(5), dynamo_with_stream().await).await
+    }
+
+    async fn on_table(
+        timeout: StdDuration,
+        (dynamo, table): (aws_sdk_dynamodb::Client, String),
+    ) -> Self {
         let fakes = provider_fakes::start_local()
             .await
             .expect("the provider fakes start on a free port");
@@ -237,7 +248,6 @@ impl Rig {
             issued: Mutex::default(),
             in_flight: Mutex::default(),
         });
-        let (dynamo, table) = dynamo().await;
         let store = DynamoStore::new(dynamo.clone(), table.clone());
         let keyring = Arc::new(
             Keyring::from_secret(&Keyring::generate_secret("k1")).expect("a fresh keyring"),
@@ -507,16 +517,12 @@ impl Rig {
             .expect("milestones cleared");
         if transition == Transition::Recovered {
             self.store
-                .record_pending(&LedgerEntry {
-                    team: account.team.clone(),
-                    account: account.id.clone(),
-                    milestone: Milestone::Recovered,
-                    state: MailState::Pending,
-                    created_at: now,
-                    updated_at: now,
-                    detail: None,
-                    sent_to: Vec::new(),
-                })
+                .record_pending(&LedgerEntry::pending(
+                    &account.team,
+                    &account.id,
+                    Milestone::Recovered,
+                    now,
+                ))
                 .await
                 .expect("recovered recorded");
         }

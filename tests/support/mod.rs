@@ -52,8 +52,29 @@ pub async fn poll_stream(
 }
 
 /// A DynamoDB client for DynamoDB Local and the name of a new table of its own, made by
-/// the adapter's `create_table` (so every test can run in parallel with the others).
+/// the adapter's `create_table` (so every test can run in parallel with the others), with
+/// its stream turned off: with every parallel test's table streaming, DynamoDB Local (one
+/// SQLite file behind a lock) lets transactions time out waiting for the lock. Tests that
+/// read the stream take [`dynamo_with_stream`].
 pub async fn dynamo() -> (aws_sdk_dynamodb::Client, String) {
+    let (client, table) = dynamo_with_stream().await;
+    client
+        .update_table()
+        .table_name(&table)
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(false)
+                .build()
+                .expect("a stream specification"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("turning the stream of {table} off: {e:?}"));
+    (client, table)
+}
+
+/// As [`dynamo`], with the table's stream on, as deployed (NEW_IMAGE).
+pub async fn dynamo_with_stream() -> (aws_sdk_dynamodb::Client, String) {
     let config = aws_config("AWS_ENDPOINT_URL_DYNAMODB").await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = format!("tw-test-{}", uuid::Uuid::new_v4().simple());
