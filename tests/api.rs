@@ -114,7 +114,9 @@ async fn list_shows_status_reason_sentence_and_days_left_for_every_state() {
     let expired = col("acc-expired");
     assert_eq!(expired["status"], "expired");
     assert_eq!(expired["reason"], Value::Null);
-    assert_eq!(expired["days_left"], 0);
+    // Down: no days left, no automatic refresh; the deadline shown is the one that passed.
+    assert_eq!(expired["days_left"], Value::Null);
+    assert_eq!(expired["auto_refresh"], false);
     assert_eq!(
         expired["message"],
         "The connection to Facebook Pages expired. Reconnect the account to continue posting."
@@ -752,11 +754,16 @@ async fn disconnect_revokes_at_the_network_and_removes_everything_of_the_account
     h.seed(
         AccountBuilder::new("team-demo", "acc-demo-1")
             .external_id("page-77")
+            .grant_owner("facebook_login:person-1")
             .build(),
     )
     .await;
-    h.seed(AccountBuilder::new("team-demo", "acc-other").build())
-        .await;
+    h.seed(
+        AccountBuilder::new("team-demo", "acc-other")
+            .grant_owner("facebook_login:person-2")
+            .build(),
+    )
+    .await;
     add_pending(
         &h,
         "team-demo",
@@ -770,7 +777,9 @@ async fn disconnect_revokes_at_the_network_and_removes_everything_of_the_account
     let resp = h.accounts(&Event::load("accounts/delete.json")).await;
     let again = h.accounts(&Event::load("accounts/delete.json")).await;
 
-    assert_eq!(resp.status, 204, "{}", resp.text);
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    assert_eq!(resp.json["revocation"], "revoked", "{}", resp.text);
+    assert_eq!(resp.json["removed"], true);
     assert_eq!(
         rec.revoked(),
         [(Provider::Facebook, canary("acc-demo-1", "access"))],
@@ -816,8 +825,10 @@ async fn disconnect_calls_the_fake_networks_revoke_endpoint_where_the_network_ha
     )
     .expect("provider client");
     let h = Harness::new(Arc::new(client)).await;
+    // The Facebook Page was connected before its grant's owner was recorded: nothing can
+    // tell whether other accounts need the person's grant, so it is not revoked.
     let cases = [
-        ("acc-fb", Provider::Facebook, true),
+        ("acc-fb", Provider::Facebook, false),
         ("acc-x", Provider::X, true),
         ("acc-google", Provider::Google, true),
         ("acc-linkedin", Provider::Linkedin, true),
@@ -838,7 +849,7 @@ async fn disconnect_calls_the_fake_networks_revoke_endpoint_where_the_network_ha
         );
     }
 
-    assert_eq!(statuses, [204; 6]);
+    assert_eq!(statuses, [200; 6]);
     let revokes: Vec<_> = fakes
         .control
         .requests()
@@ -856,7 +867,7 @@ async fn disconnect_calls_the_fake_networks_revoke_endpoint_where_the_network_ha
             "{provider}: revoke endpoint called with {id}'s token"
         );
     }
-    assert_eq!(revokes.len(), 4);
+    assert_eq!(revokes.len(), 3);
     assert_eq!(
         ids(&h.accounts(&list("team-a")).await),
         Vec::<String>::new()
@@ -868,8 +879,12 @@ async fn disconnect_calls_the_fake_networks_revoke_endpoint_where_the_network_ha
 #[tokio::test]
 async fn disconnect_removes_the_account_lease() {
     let (h, _) = Harness::with_recorder().await;
-    h.seed(AccountBuilder::new("team-demo", "acc-demo-1").build())
-        .await;
+    h.seed(
+        AccountBuilder::new("team-demo", "acc-demo-1")
+            .grant_owner("facebook_login:person-1")
+            .build(),
+    )
+    .await;
     let lease = LeaseKey::Account(team("team-demo"), account_id("acc-demo-1"));
     let now = h.clock.now();
     assert!(h
@@ -880,7 +895,7 @@ async fn disconnect_removes_the_account_lease() {
 
     let resp = h.accounts(&Event::load("accounts/delete.json")).await;
 
-    assert_eq!(resp.status, 204, "{}", resp.text);
+    assert_eq!(resp.status, 200, "{}", resp.text);
     assert!(
         h.store
             .acquire(&lease, "sweep-2", now, Duration::minutes(5))
@@ -890,6 +905,63 @@ async fn disconnect_removes_the_account_lease() {
     );
 }
 
+/// Meta's revocation removes the app for the person everywhere: a Page another team
+/// connected through the same person keeps the grant, and the answer says so.
+#[tokio::test]
+async fn a_meta_disconnect_keeps_the_grant_another_teams_page_stands_on() {
+    let (h, rec) = Harness::with_recorder().await;
+    for (t, id, owner) in [
+        ("team-a", "acc-fb", "facebook_login:person-1"),
+        ("team-b", "acc-ig", "facebook_login:person-1"),
+        ("team-b", "acc-alone", "facebook_login:person-9"),
+    ] {
+        let provider = if id == "acc-ig" {
+            Provider::Instagram
+        } else {
+            Provider::Facebook
+        };
+        h.seed(
+            AccountBuilder::new(t, id)
+                .provider(provider)
+                .grant_owner(owner)
+                .build(),
+        )
+        .await;
+    }
+
+    let shared = h
+        .accounts(&account_event("accounts/delete.json", "team-a", "acc-fb"))
+        .await;
+    let alone = h
+        .accounts(&account_event(
+            "accounts/delete.json",
+            "team-b",
+            "acc-alone",
+        ))
+        .await;
+
+    assert_eq!(shared.status, 200, "{}", shared.text);
+    assert_eq!(shared.json["revocation"], "kept_for_other_connections");
+    assert!(
+        shared.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("other connected accounts")),
+        "{}",
+        shared.text
+    );
+    assert_eq!(alone.json["revocation"], "revoked", "{}", alone.text);
+    assert_eq!(
+        rec.revoked(),
+        [(Provider::Facebook, canary("acc-alone", "access"))],
+        "only the grant nothing else stands on is revoked"
+    );
+    // Once the other team's account is gone too, the last one out revokes.
+    let last = h
+        .accounts(&account_event("accounts/delete.json", "team-b", "acc-ig"))
+        .await;
+    assert_eq!(last.json["revocation"], "revoked", "{}", last.text);
+}
+
 #[tokio::test]
 async fn disconnect_goes_ahead_when_revocation_fails_or_the_network_has_none() {
     let failing = Arc::new(RecordingProviders {
@@ -897,8 +969,12 @@ async fn disconnect_goes_ahead_when_revocation_fails_or_the_network_has_none() {
         ..RecordingProviders::default()
     });
     let h = Harness::new(failing.clone()).await;
-    h.seed(AccountBuilder::new("team-a", "acc-fb").build())
-        .await;
+    h.seed(
+        AccountBuilder::new("team-a", "acc-fb")
+            .grant_owner("facebook_login:person-1")
+            .build(),
+    )
+    .await;
     h.seed(
         AccountBuilder::new("team-a", "acc-threads")
             .provider(Provider::Threads)
@@ -917,8 +993,14 @@ async fn disconnect_goes_ahead_when_revocation_fails_or_the_network_has_none() {
         ))
         .await;
 
-    assert_eq!(fb.status, 204);
-    assert_eq!(threads.status, 204);
+    assert_eq!(fb.status, 200);
+    assert_eq!(fb.json["revocation"], "failed", "{}", fb.text);
+    assert_eq!(threads.status, 200);
+    assert_eq!(
+        threads.json["revocation"], "not_offered",
+        "{}",
+        threads.text
+    );
     assert_eq!(
         failing.revoked(),
         [(Provider::Facebook, canary("acc-fb", "access"))],
@@ -1185,7 +1267,7 @@ const EVENT_STATUS: &[(&str, u16)] = &[
     ("accounts/history.json", 200),
     ("accounts/history-bad-cursor.json", 400),
     ("accounts/history-not-found.json", 404),
-    ("accounts/delete.json", 204),
+    ("accounts/delete.json", 200),
     ("accounts/delete-not-found.json", 404),
     ("accounts/delete-missing-claims.json", 401),
     ("accounts/method-not-allowed.json", 405),
@@ -1404,7 +1486,7 @@ async fn a_disconnect_leaves_its_history_entry_and_the_list_shows_the_last_chang
         .accounts(&account_event("accounts/delete.json", "team-a", "acc-1"))
         .await;
 
-    assert_eq!(deleted.status, 204);
+    assert_eq!(deleted.status, 200);
     let left = h
         .store
         .history(&team("team-a"), &account_id("acc-1"), 10, None)
@@ -1433,8 +1515,12 @@ async fn no_token_text_in_any_response_or_log_line() {
     });
     let h = Harness::new(failing.clone()).await;
     seed_every_state(&h, "team-demo").await;
-    h.seed(AccountBuilder::new("team-demo", "acc-demo-1").build())
-        .await;
+    h.seed(
+        AccountBuilder::new("team-demo", "acc-demo-1")
+            .grant_owner("facebook_login:person-1")
+            .build(),
+    )
+    .await;
     let mut canaries = Vec::new();
     let mut sealed = Vec::new();
     for id in [

@@ -15,7 +15,8 @@ use tokenwarden::api::prefs::{self, PrefsApi};
 use tokenwarden::domain::{Account, ManualClock, OriginAllowlist, Provider};
 use tokenwarden::http::HttpConfig;
 use tokenwarden::providers::{
-    AuthorizeRequest, ProviderClient, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
+    AuthorizeRequest, HeldTokens, ProviderClient, ProviderError, RemoteAccount, TokenCheck,
+    TokenGrant,
 };
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
@@ -455,11 +456,15 @@ impl ProviderClient for RecordingProviders {
         Err(unsupported(provider, "accounts"))
     }
 
-    async fn revoke(&self, provider: Provider, access_token: &Secret) -> Result<(), ProviderError> {
+    async fn revoke(
+        &self,
+        provider: Provider,
+        tokens: HeldTokens<'_>,
+    ) -> Result<(), ProviderError> {
         self.revoked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((provider, access_token.expose().to_owned()));
+            .push((provider, tokens.access.expose().to_owned()));
         if self.fail_revoke {
             return Err(ProviderError::Rejected {
                 provider,

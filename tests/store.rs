@@ -119,7 +119,7 @@ async fn creating_the_table_again_changes_nothing_and_ttl_is_on() {
         )
         .collect();
     index_names.sort();
-    assert_eq!(index_names, ["by_urgency", "due", "pending"]);
+    assert_eq!(index_names, ["by_grant", "by_urgency", "due", "pending"]);
 }
 
 // ---------------------------------------------------------------- accounts

@@ -25,8 +25,8 @@ use tokenwarden::domain::{
 use tokenwarden::grant::{lifetimes, renewal, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer, SesMailer};
 use tokenwarden::providers::{
-    AuthorizeRequest, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount, TokenCheck,
-    TokenGrant,
+    AuthorizeRequest, HeldTokens, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount,
+    TokenCheck, TokenGrant,
 };
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
@@ -194,9 +194,13 @@ impl ProviderClient for ObservedProviders {
         self.inner.accounts(provider, access_token).await
     }
 
-    async fn revoke(&self, provider: Provider, access_token: &Secret) -> Result<(), ProviderError> {
+    async fn revoke(
+        &self,
+        provider: Provider,
+        tokens: HeldTokens<'_>,
+    ) -> Result<(), ProviderError> {
         let _in = self.enter(provider);
-        self.inner.revoke(provider, access_token).await
+        self.inner.revoke(provider, tokens).await
     }
 }
 
@@ -353,8 +357,8 @@ impl Rig {
             .spec()
             .pkce
             .used()
-            .then(|| format!("verifier-{}", uuid::Uuid::new_v4().simple()));
-        let challenge = verifier.as_deref().map(provider_fakes::s256_challenge);
+            .then(|| format!("verifier-{}-0123456789", uuid::Uuid::new_v4().simple()));
+        let verifier_secret = verifier.clone().map(Secret::new);
         let state = format!("state-{}", uuid::Uuid::new_v4().simple());
         let url = self
             .providers
@@ -362,7 +366,8 @@ impl Rig {
                 provider,
                 state: &state,
                 redirect_uri: REDIRECT_URI,
-                code_challenge: challenge.as_deref(),
+                code_verifier: verifier_secret.as_ref(),
+                consent: Default::default(),
             })
             .expect("an authorize URL");
         let answer = self
@@ -446,6 +451,8 @@ impl Rig {
             access_issued_at: now,
             access_expires_at: l.access_expires_at,
             refresh_expires_at: l.refresh_expires_at,
+            data_access_expires_at: None,
+            grant_owner: None,
             broken: None,
             failures: Failures::default(),
             last_checked_at: Some(now),
@@ -491,8 +498,11 @@ impl Rig {
         let renewal = renewal(&account, &self.keyring, &grant, now);
         let transition = account.reconnected(
             renewal,
-            account.display_name.clone(),
-            account.picture_url.clone(),
+            tokenwarden::domain::Profile {
+                display_name: account.display_name.clone(),
+                picture_url: account.picture_url.clone(),
+                grant_owner: account.grant_owner.clone(),
+            },
             account.connected_by.clone(),
             now,
         );
@@ -1113,6 +1123,15 @@ impl AccountStore for FlakyAccounts {
         history: &HistoryEntry,
     ) -> Result<bool, StoreError> {
         self.inner.delete_account_with(team, id, history).await
+    }
+
+    async fn others_on_grant(
+        &self,
+        grant_owner: &str,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<bool, StoreError> {
+        self.inner.others_on_grant(grant_owner, team, id).await
     }
 }
 

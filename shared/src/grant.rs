@@ -100,6 +100,7 @@ pub fn renewal(
         access_expires_at: l.access_expires_at,
         refresh_expires_at: l.refresh_expires_at,
         scopes: grant.scopes.clone(),
+        data_access_expires_at: None,
     }
 }
 
@@ -143,9 +144,10 @@ mod tests {
         );
         assert_eq!(l.access_expires_at, Some(now + Duration::hours(2)));
         assert_eq!(l.refresh_expires_at, Some(now + Duration::days(180)));
+        // Silent answers fall back to TikTok's documented 2 hours / 180 days.
         let l = lifetimes(Provider::Tiktok, &grant(true, None, None), now, None);
-        assert_eq!(l.access_expires_at, Some(now + Duration::hours(24)));
-        assert_eq!(l.refresh_expires_at, Some(now + Duration::days(365)));
+        assert_eq!(l.access_expires_at, Some(now + Duration::hours(2)));
+        assert_eq!(l.refresh_expires_at, Some(now + Duration::days(180)));
     }
 
     #[test]

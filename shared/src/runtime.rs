@@ -19,6 +19,11 @@ pub mod vars {
     pub const CLIENT_CREDENTIALS_SECRET: &str = "TOKENWARDEN_CLIENT_CREDENTIALS_SECRET";
     /// Optional: every provider endpoint moved under this base URL (the provider fakes).
     pub const PROVIDER_BASE_URL: &str = "TOKENWARDEN_PROVIDER_BASE_URL";
+    /// Optional: Meta's Graph API version, e.g. `v25.0` (default in `providers::GraphVersion`).
+    pub const META_GRAPH_VERSION: &str = "TOKENWARDEN_META_GRAPH_VERSION";
+    /// Optional: `true` when the Google app's consent screen is in "Testing" status (its
+    /// refresh tokens die after 7 days); default `false`.
+    pub const GOOGLE_APP_TESTING: &str = "TOKENWARDEN_GOOGLE_APP_TESTING";
     /// Comma-separated frontend origins (CORS, return URLs).
     pub const ALLOWED_ORIGINS: &str = "TOKENWARDEN_ALLOWED_ORIGINS";
     /// Optional: the JWT claim naming the team (default `team_id`).
@@ -215,6 +220,28 @@ pub fn provider_endpoints() -> crate::domain::Endpoints {
     }
 }
 
+/// The networks' settings: `TOKENWARDEN_META_GRAPH_VERSION`, `TOKENWARDEN_GOOGLE_APP_TESTING`.
+pub fn network_settings() -> crate::providers::NetworkSettings {
+    let graph_version = match optional(vars::META_GRAPH_VERSION) {
+        None => crate::providers::GraphVersion::default(),
+        Some(raw) => crate::providers::GraphVersion::parse(&raw).unwrap_or_else(|| {
+            panic!(
+                "{} must be a Graph API version such as v25.0",
+                vars::META_GRAPH_VERSION
+            )
+        }),
+    };
+    let google_testing = match optional(vars::GOOGLE_APP_TESTING).as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => panic!("{} must be true or false", vars::GOOGLE_APP_TESTING),
+    };
+    crate::providers::NetworkSettings {
+        graph_version,
+        google_testing,
+    }
+}
+
 /// The sealing keyring, from the secret named by `TOKENWARDEN_SEALING_KEYS_SECRET`.
 pub async fn sealing_keyring(
     secrets: &dyn crate::secrets::SecretSource,
@@ -263,7 +290,8 @@ pub async fn provider_client(
     let endpoints = provider_endpoints();
     let credentials = client_credentials(secrets).await?;
     startup(
-        crate::providers::HttpProviderClient::new(credentials, endpoints, timeout),
+        crate::providers::HttpProviderClient::new(credentials, endpoints, timeout)
+            .map(|c| c.with_settings(network_settings())),
         "build the provider client",
     )
 }

@@ -128,6 +128,8 @@ impl AccountBuilder {
             access_issued_at: t0(),
             access_expires_at: Some(t0() + Duration::days(60)),
             refresh_expires_at: None,
+            data_access_expires_at: None,
+            grant_owner: None,
             broken: None,
             failures: Failures::default(),
             last_checked_at: Some(t0()),
@@ -141,8 +143,26 @@ impl AccountBuilder {
         })
     }
 
+    /// The network, with the scopes its consent grants by default.
     pub fn provider(mut self, provider: Provider) -> Self {
         self.0.provider = provider;
+        self.0.scopes = provider
+            .spec()
+            .default_scopes
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        self
+    }
+
+    pub fn scopes(mut self, scopes: &[&str]) -> Self {
+        self.0.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// The person whose grant the account stands on (Meta's `facebook_login:{id}`).
+    pub fn grant_owner(mut self, owner: &str) -> Self {
+        self.0.grant_owner = Some(owner.into());
         self
     }
 
@@ -347,5 +367,14 @@ impl AccountStore for CountingAccounts {
         history: &HistoryEntry,
     ) -> Result<bool, StoreError> {
         self.inner.delete_account_with(team, id, history).await
+    }
+
+    async fn others_on_grant(
+        &self,
+        grant_owner: &str,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<bool, StoreError> {
+        self.inner.others_on_grant(grant_owner, team, id).await
     }
 }

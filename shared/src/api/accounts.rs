@@ -11,12 +11,12 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Account, AccountId, Cause, Clock, HistoryEntry, HistoryKind, KeepAlive, LastChange, Provider,
-    StateAt, Status, TeamId, TokenColumn,
+    Account, AccountId, Cause, Clock, Disconnect, HistoryEntry, HistoryKind, KeepAlive, LastChange,
+    Provider, StateAt, Status, TeamId, TokenColumn,
 };
 use crate::http::{self, query, ApiError, HttpConfig, Route, Tenant};
-use crate::providers::{ProviderClient, ProviderError};
-use crate::seal::{Binding, Keyring, TokenSlot};
+use crate::providers::{HeldTokens, ProviderClient, ProviderError};
+use crate::seal::Keyring;
 use crate::store::{AccountStore, Cursor, HistoryStore, Ledger};
 
 /// Page size when the caller gives none.
@@ -149,6 +149,10 @@ pub struct ProviderView {
     pub typical_refresh_lifetime_seconds: Option<i64>,
     /// Whether disconnecting also revokes the app's access at the network.
     pub revokes_on_disconnect: bool,
+    /// What a disconnect does at the network: `revokes_refresh_token`,
+    /// `revokes_access_token`, `removes_app_for_person` (Meta: only when no other account,
+    /// in any team, stands on that person's grant) or `not_offered`.
+    pub disconnect: Disconnect,
 }
 
 impl ProviderView {
@@ -171,7 +175,8 @@ impl ProviderView {
             typical_refresh_lifetime_seconds: spec
                 .default_refresh_lifetime
                 .map(|d| d.num_seconds()),
-            revokes_on_disconnect: spec.revoke_url.is_some(),
+            revokes_on_disconnect: spec.disconnect.revokes(),
+            disconnect: spec.disconnect,
         }
     }
 }
@@ -506,7 +511,8 @@ async fn disconnect(
         .get_account(&caller.team, id)
         .await?
         .ok_or_else(not_found)?;
-    let revoked = revoke(api, &account).await;
+    let revocation = revocation(api, &account).await;
+    let revoked = revocation == Revocation::Revoked;
     let cleared = api.ledger.clear_account(&caller.team, id).await?;
     let now = api.clock.now();
     let mut removal = HistoryEntry::of(
@@ -531,33 +537,116 @@ async fn disconnect(
         ledger_entries = cleared,
         removed,
         by = %caller.user,
+        revocation = revocation.as_str(),
         "account disconnected"
     );
-    Ok(http::no_content())
+    #[derive(Serialize)]
+    struct Disconnected<'a> {
+        id: &'a AccountId,
+        removed: bool,
+        revocation: Revocation,
+        message: String,
+    }
+    Ok(http::json(
+        StatusCode::OK,
+        &Disconnected {
+            id,
+            removed: true,
+            revocation,
+            message: revocation.sentence(account.provider.spec().display_name),
+        },
+    ))
+}
+
+/// What a disconnect did at the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Revocation {
+    /// The network confirmed the revocation.
+    Revoked,
+    /// The network refused or could not be reached; the account is removed anyway.
+    Failed,
+    /// Another account (in any team) stands on the same person's grant, which Meta's
+    /// revocation would end too.
+    KeptForOtherConnections,
+    /// The network offers no revocation.
+    NotOffered,
+}
+
+impl Revocation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Revocation::Revoked => "revoked",
+            Revocation::Failed => "failed",
+            Revocation::KeptForOtherConnections => "kept_for_other_connections",
+            Revocation::NotOffered => "not_offered",
+        }
+    }
+
+    fn sentence(self, network: &str) -> String {
+        match self {
+            Revocation::Revoked => format!("Disconnected, and the app's access was revoked at {network}."),
+            Revocation::Failed => format!(
+                "Disconnected. {network} did not confirm the revocation: remove the app in the account's {network} settings if it should lose access now."
+            ),
+            Revocation::KeptForOtherConnections => format!(
+                "Disconnected. The app's access at {network} was kept because other connected accounts depend on the same person's sign-in."
+            ),
+            Revocation::NotOffered => format!(
+                "Disconnected. {network} offers no revocation: remove the app in the account's {network} settings if it should lose access."
+            ),
+        }
+    }
+}
+
+/// Revokes where the catalogue says a disconnect revokes, with the token the network
+/// revokes by; Meta's person-wide revocation only when nothing else stands on the grant.
+async fn revocation(api: &AccountsApi, account: &Account) -> Revocation {
+    match account.provider.spec().disconnect {
+        Disconnect::NotOffered => return Revocation::NotOffered,
+        Disconnect::RemovesAppForPerson => {
+            let Some(owner) = &account.grant_owner else {
+                // Connected before the grant's owner was recorded: nothing can tell whether
+                // other accounts need the grant, so it is kept.
+                return Revocation::KeptForOtherConnections;
+            };
+            match api
+                .accounts
+                .others_on_grant(owner, &account.team, &account.id)
+                .await
+            {
+                Ok(false) => {}
+                Ok(true) => return Revocation::KeptForOtherConnections,
+                Err(e) => {
+                    tracing::warn!(account = %account.id, error = %http::cause_chain(&e), "cannot tell whether other accounts stand on the grant; not revoking");
+                    return Revocation::KeptForOtherConnections;
+                }
+            }
+        }
+        Disconnect::RevokesRefreshToken | Disconnect::RevokesAccessToken => {}
+    }
+    if revoke(api, account).await {
+        Revocation::Revoked
+    } else {
+        Revocation::Failed
+    }
 }
 
 /// Whether the network confirmed the revocation.
 async fn revoke(api: &AccountsApi, account: &Account) -> bool {
     let provider = account.provider;
-    if provider.spec().revoke_url.is_none() {
-        return false;
-    }
-    let binding = Binding {
-        team: &account.team,
-        provider,
-        account: &account.id,
-    };
-    let token = match api
-        .keyring
-        .open(&account.tokens.access, binding, TokenSlot::Access)
-    {
-        Ok(token) => token,
+    let tokens = match crate::refresh::open_tokens(&api.keyring, account) {
+        Ok(tokens) => tokens,
         Err(e) => {
-            tracing::warn!(account = %account.id, provider = %provider, error = %http::cause_chain(&e), "cannot open the access token to revoke it; disconnecting without revoking");
+            tracing::warn!(account = %account.id, provider = %provider, error = %http::cause_chain(&e), "cannot open the tokens to revoke them; disconnecting without revoking");
             return false;
         }
     };
-    match api.providers.revoke(provider, &token).await {
+    let held = HeldTokens {
+        access: &tokens.access,
+        refresh: tokens.refresh.as_ref(),
+    };
+    match api.providers.revoke(provider, held).await {
         Ok(()) => true,
         Err(ProviderError::Unsupported { .. }) => false,
         Err(e) => {

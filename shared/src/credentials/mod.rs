@@ -29,10 +29,11 @@ pub use wire::{
 };
 
 use crate::domain::{
-    classify, error_code, Account, AccountId, Cause, Clock, HistoryEntry, HistoryKind, KeepAlive,
-    NotificationPrefs, ProviderReply, Reason, SchedulePolicy, StateAt, Status, TeamId, Verdict,
+    Account, AccountId, Cause, Clock, HistoryEntry, HistoryKind, KeepAlive, NotificationPrefs,
+    ProviderReply, Reason, SchedulePolicy, StateAt, Status, TeamId, Verdict,
 };
 use crate::providers::ProviderClient;
+use crate::providers::{classify, error_code};
 use crate::refresh::{open_tokens, OpenTokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::seal::Keyring;
 use crate::store::{

@@ -38,6 +38,8 @@ pub enum Reason {
     PasswordChanged,
     AccessRevoked,
     AdminLost,
+    /// Meta's 90-day data access ran out: the person has not used the app for 90 days.
+    DataAccessExpired,
     Checkpoint,
     TokenInvalid,
     RefreshFailed,
@@ -52,6 +54,7 @@ impl Reason {
             Reason::PasswordChanged => "password_changed",
             Reason::AccessRevoked => "access_revoked",
             Reason::AdminLost => "admin_lost",
+            Reason::DataAccessExpired => "data_access_expired",
             Reason::Checkpoint => "checkpoint",
             Reason::TokenInvalid => "token_invalid",
             Reason::RefreshFailed => "refresh_failed",
@@ -66,6 +69,7 @@ impl Reason {
             Reason::PasswordChanged,
             Reason::AccessRevoked,
             Reason::AdminLost,
+            Reason::DataAccessExpired,
             Reason::Checkpoint,
             Reason::TokenInvalid,
             Reason::RefreshFailed,
@@ -88,6 +92,9 @@ impl Reason {
             ),
             Reason::AdminLost => format!(
                 "The person who connected this {network} account is no longer an admin of it. Ask a current admin to reconnect it."
+            ),
+            Reason::DataAccessExpired => format!(
+                "{network} stopped this app's access to the account's data because the person who connected it has not used the app for 90 days. Reconnect the account to renew access."
             ),
             Reason::Checkpoint => format!(
                 "{network} locked the account for a security check. Log in on {network}, complete the check, then reconnect the account."
@@ -178,6 +185,11 @@ pub struct Account {
     pub access_issued_at: DateTime<Utc>,
     pub access_expires_at: Option<DateTime<Utc>>,
     pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Meta's data access clock (`data_access_expires_at`), for the networks that have one.
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    /// The person whose grant the token stands on, where one grant reaches several
+    /// accounts (Meta: the person who connected the Pages), as the network module names it.
+    pub grant_owner: Option<String>,
     pub broken: Option<Broken>,
     pub failures: Failures,
     pub last_checked_at: Option<DateTime<Utc>>,
@@ -272,6 +284,14 @@ impl Milestone {
     }
 }
 
+/// The earlier of two optional moments.
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// How soon an account whose look failed is looked at again.
 pub const RETRY_AFTER: Duration = Duration::days(1);
 
@@ -294,6 +314,14 @@ pub enum Transition {
     StreakEnded,
 }
 
+/// What a passed validity check reported about the token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reported {
+    pub expires_at: Option<DateTime<Utc>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<Vec<String>>,
+}
+
 /// A grant's tokens as the account keeps them: sealed, with the lifetimes they carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Renewal {
@@ -302,6 +330,16 @@ pub struct Renewal {
     pub refresh_expires_at: Option<DateTime<Utc>>,
     /// The granted scopes, when the answer listed them.
     pub scopes: Option<Vec<String>>,
+    /// Meta's data access clock, when the network stated it.
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a reconnect brings besides new tokens: the account as the network shows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub display_name: String,
+    pub picture_url: Option<String>,
+    pub grant_owner: Option<String>,
 }
 
 /// The state changes of an account. The sweep, the OAuth callback, the credentials
@@ -319,6 +357,9 @@ impl Account {
         if let Some(scopes) = renewal.scopes {
             self.scopes = scopes;
         }
+        if renewal.data_access_expires_at.is_some() {
+            self.data_access_expires_at = renewal.data_access_expires_at;
+        }
         self.last_refreshed_at = Some(now);
         self.updated_at = now;
         if self.reconnect_by() != deadline {
@@ -334,15 +375,17 @@ impl Account {
     pub fn reconnected(
         &mut self,
         renewal: Renewal,
-        display_name: String,
-        picture_url: Option<String>,
+        profile: Profile,
         by: UserId,
         now: DateTime<Utc>,
     ) -> Transition {
         let was_down = self.broken.is_some() || self.status(now) == Status::Expired;
         self.renewed(renewal, now);
-        self.display_name = display_name;
-        self.picture_url = picture_url;
+        self.display_name = profile.display_name;
+        self.picture_url = profile.picture_url;
+        if profile.grant_owner.is_some() {
+            self.grant_owner = profile.grant_owner;
+        }
         self.connected_by = by;
         self.broken = None;
         // Fresh tokens: the refresh cadence counts from now; the milestones start afresh.
@@ -356,18 +399,25 @@ impl Account {
     }
 
     /// A validity check passed. A token that cannot be refreshed takes the expiry the
-    /// network reports now.
-    pub fn check_passed(
-        &mut self,
-        reported_expiry: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Option<Transition> {
+    /// network reports now; Meta's data access clock is taken as reported.
+    pub fn check_passed(&mut self, reported: Reported, now: DateTime<Utc>) -> Option<Transition> {
+        let deadline = self.reconnect_by();
         if !self.auto_refresh() {
-            if let Some(expires) = reported_expiry {
+            if let Some(expires) = reported.expires_at {
                 self.access_expires_at = Some(expires);
             }
         }
-        self.worked(now)
+        if reported.data_access_expires_at.is_some() {
+            self.data_access_expires_at = reported.data_access_expires_at;
+        }
+        if let Some(scopes) = reported.scopes {
+            self.scopes = scopes;
+        }
+        if self.reconnect_by() != deadline {
+            self.noted = None;
+        }
+        let worked = self.worked(now);
+        self.scopes_checked(now).or(worked)
     }
 
     /// The network proved the connection works at `now`.
@@ -415,6 +465,17 @@ impl Account {
                 }
             }
         }
+    }
+
+    /// Checks the granted scopes against what the network needs for posting: a consent
+    /// missing one leaves the connection revoked with `scopes_changed` (its token column
+    /// names the permission).
+    pub fn scopes_checked(&mut self, now: DateTime<Utc>) -> Option<Transition> {
+        if self.missing_scopes().is_empty() {
+            return None;
+        }
+        self.broken = None;
+        self.broke(Status::Revoked, Reason::ScopesChanged, now)
     }
 
     /// The connection is dead until a person reconnects. A connection already broken
@@ -529,24 +590,44 @@ impl Account {
             .auto_refresh(self.tokens.refresh.is_some())
     }
 
-    /// The moment after which only a person can fix the connection: the access token's
-    /// expiry when it cannot be refreshed, the refresh token's expiry (or none) when it can.
+    /// The posting permissions the account lacks (catalogue order).
+    pub fn missing_scopes(&self) -> Vec<&'static str> {
+        self.provider.spec().missing_scopes(&self.scopes)
+    }
+
+    /// The moment after which only a person can fix the connection: the earliest of its
+    /// clocks. The token's own: the access token's expiry when it cannot be refreshed, the
+    /// refresh token's expiry (or none) when it can. Meta's data access clock, where the
+    /// network has one.
     pub fn reconnect_by(&self) -> Option<DateTime<Utc>> {
         let spec = self.provider.spec();
-        if !self.auto_refresh() {
-            return self.access_expires_at;
-        }
-        match spec.keep_alive {
-            KeepAlive::Exchange { .. } | KeepAlive::None => None,
-            KeepAlive::RefreshGrant | KeepAlive::RefreshGrantRotating => self.refresh_expires_at,
-        }
+        let token = if !self.auto_refresh() {
+            self.access_expires_at
+        } else {
+            match spec.keep_alive {
+                KeepAlive::Exchange { .. } | KeepAlive::None => None,
+                KeepAlive::RefreshGrant | KeepAlive::RefreshGrantRotating => {
+                    self.refresh_expires_at
+                }
+            }
+        };
+        earliest(token, self.data_access_clock())
+    }
+
+    /// Meta's data access expiry, for networks it binds.
+    fn data_access_clock(&self) -> Option<DateTime<Utc>> {
+        self.provider
+            .spec()
+            .data_access_clock
+            .then_some(self.data_access_expires_at)
+            .flatten()
     }
 
     /// When the connection is dead unless renewed: for an exchange-style token that is its
     /// own expiry, because an expired token cannot be refreshed.
     pub fn dead_at(&self) -> Option<DateTime<Utc>> {
         match self.provider.spec().keep_alive {
-            KeepAlive::Exchange { .. } => self.access_expires_at,
+            KeepAlive::Exchange { .. } => earliest(self.access_expires_at, self.reconnect_by()),
             _ => self.reconnect_by(),
         }
     }
@@ -564,14 +645,45 @@ impl Account {
         }
     }
 
+    /// Why the connection is down: the recorded reason, or the data access clock that ran
+    /// out.
+    fn reason(&self, now: DateTime<Utc>) -> Option<Reason> {
+        match self.broken {
+            Some(b) => b.reason,
+            None => self
+                .data_access_clock()
+                .filter(|t| now >= *t)
+                .map(|_| Reason::DataAccessExpired),
+        }
+    }
+
+    /// The token column. A connection that is down (expired or revoked) shows no future
+    /// deadline, no days left and no automatic refresh: only a person can bring it back.
     pub fn token_column(&self, now: DateTime<Utc>) -> TokenColumn {
         let spec = self.provider.spec();
         let status = self.status(now);
-        let reason = self.broken.and_then(|b| b.reason);
-        let reconnect_by = self.reconnect_by();
-        let days_left = reconnect_by.map(|t| (t - now).num_days().max(0));
+        let reason = self.reason(now);
+        let down = matches!(status, Status::Expired | Status::Revoked);
+        let reconnect_by = if down {
+            self.reconnect_by().filter(|t| *t <= now)
+        } else {
+            self.reconnect_by()
+        };
+        let days_left = if down {
+            None
+        } else {
+            reconnect_by.map(|t| (t - now).num_days().max(0))
+        };
+        let auto_refresh = !down && self.auto_refresh();
         let name = spec.display_name;
+        let missing = self.missing_scopes();
         let message = match (status, reason) {
+            (_, Some(Reason::ScopesChanged)) if !missing.is_empty() => format!(
+                "{name} did not grant the permission{} {} this app needs to publish. Reconnect the account and allow {}.",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join(", "),
+                if missing.len() > 1 { "them" } else { "it" }
+            ),
             (_, Some(r)) => r.sentence(name),
             (Status::Expired, None) => format!(
                 "The connection to {name} expired. Reconnect the account to continue posting."
@@ -580,7 +692,7 @@ impl Account {
                 "{name} will end this connection in {} day(s) and it cannot be renewed automatically. Reconnect the account before then.",
                 days_left.unwrap_or(0)
             ),
-            _ if self.auto_refresh() => format!(
+            _ if auto_refresh => format!(
                 "Connected. tokenwarden renews the {name} connection automatically."
             ),
             _ => match days_left {
@@ -596,7 +708,7 @@ impl Account {
             message,
             reconnect_by,
             days_left,
-            auto_refresh: self.auto_refresh(),
+            auto_refresh,
             last_checked_at: self.last_checked_at,
         }
     }
@@ -682,7 +794,7 @@ mod tests {
             external_id: "ext".into(),
             display_name: "Shop".into(),
             picture_url: None,
-            scopes: vec![],
+            scopes: spec.default_scopes.iter().map(|s| s.to_string()).collect(),
             connected_by: UserId::parse("user").unwrap(),
             tokens: SealedTokens {
                 access: SealedToken::from_stored("tw1.k.n.c".into()),
@@ -691,6 +803,8 @@ mod tests {
             access_issued_at: t0(),
             access_expires_at: spec.default_access_lifetime.map(|d| t0() + d),
             refresh_expires_at: spec.default_refresh_lifetime.map(|d| t0() + d),
+            data_access_expires_at: None,
+            grant_owner: None,
             broken: None,
             failures: Failures::default(),
             last_checked_at: Some(t0()),
@@ -909,5 +1023,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest! {
+        /// A connection that is down never promises anything: no future deadline, no days
+        /// left, no automatic refresh; whatever the network, the clocks and the way it broke.
+        #[test]
+        fn a_down_connection_shows_no_future_deadline_days_left_or_auto_refresh(
+            provider in prop::sample::select(Provider::ALL.to_vec()),
+            with_refresh in any::<bool>(),
+            broken_as in prop::option::of((
+                prop::sample::select(vec![Status::Revoked, Status::Expired]),
+                prop::sample::select(vec![
+                    Reason::TokenInvalid, Reason::AccessRevoked, Reason::AdminLost,
+                    Reason::RefreshFailed, Reason::ScopesChanged, Reason::DataAccessExpired,
+                ]),
+            )),
+            data_access_days in prop::option::of(-100i64..200),
+            hours_later in 0i64..(24 * 400),
+        ) {
+            let mut a = connected(provider, with_refresh);
+            a.data_access_expires_at = data_access_days.map(|d| t0() + Duration::days(d));
+            if let Some((status, reason)) = broken_as {
+                a.broke(status, reason, t0());
+            }
+            let now = t0() + Duration::hours(hours_later);
+            let col = a.token_column(now);
+            if matches!(col.status, Status::Expired | Status::Revoked) {
+                prop_assert_eq!(col.days_left, None);
+                prop_assert!(!col.auto_refresh);
+                prop_assert!(col.reconnect_by.is_none_or(|t| t <= now), "{:?}", col);
+            } else {
+                prop_assert!(col.reconnect_by.is_none_or(|t| t > now), "{:?}", col);
+                prop_assert!(col.reason.is_none(), "{:?}", col);
+            }
+        }
+    }
+
+    #[test]
+    fn meta_data_access_is_a_clock_of_its_own_and_the_earliest_wins() {
+        let mut fb = connected(Provider::Facebook, false);
+        // The Page token never expires; the person's data access does, in 90 days.
+        fb.access_expires_at = None;
+        fb.data_access_expires_at = Some(t0() + Duration::days(90));
+        assert_eq!(fb.reconnect_by(), Some(t0() + Duration::days(90)));
+        assert_eq!(
+            fb.expiring_milestone(t0() + Duration::days(83), &[14, 7]),
+            Some(Milestone::Expiring { days: 7 })
+        );
+        let col = fb.token_column(t0() + Duration::days(91));
+        assert_eq!(col.status, Status::Expired);
+        assert_eq!(col.reason, Some(Reason::DataAccessExpired));
+        // Not a clock for networks Meta's data access does not bind.
+        let mut ig = connected(Provider::InstagramLogin, false);
+        ig.data_access_expires_at = Some(t0() + Duration::days(1));
+        assert_eq!(ig.reconnect_by(), None);
+    }
+
+    #[test]
+    fn a_consent_without_a_posting_permission_connects_revoked_and_names_it() {
+        let mut a = connected(Provider::Facebook, false);
+        a.scopes = vec!["pages_show_list".into(), "business_management".into()];
+
+        let t = a.scopes_checked(t0());
+
+        assert_eq!(
+            t,
+            Some(Transition::Broken {
+                status: Status::Revoked,
+                reason: Reason::ScopesChanged
+            })
+        );
+        let col = a.token_column(t0());
+        assert!(
+            col.message.contains("pages_manage_posts"),
+            "{}",
+            col.message
+        );
+        assert!(!col.auto_refresh);
+        let mut ok = connected(Provider::Facebook, false);
+        ok.scopes = Provider::Facebook
+            .spec()
+            .default_scopes
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(ok.scopes_checked(t0()), None);
     }
 }

@@ -9,12 +9,13 @@ mod provider;
 mod provider_error;
 
 pub use account::{
-    Account, Broken, Failures, Milestone, Reason, Renewal, SchedulePolicy, SealedTokens, Status,
-    TokenColumn, Transition, EXPIRING_WITHIN, FAILURE_DAYS_BEFORE_REFRESH_FAILED, RETRY_AFTER,
+    Account, Broken, Failures, Milestone, Profile, Reason, Renewal, Reported, SchedulePolicy,
+    SealedTokens, Status, TokenColumn, Transition, EXPIRING_WITHIN,
+    FAILURE_DAYS_BEFORE_REFRESH_FAILED, RETRY_AFTER,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use history::{Cause, HistoryEntry, HistoryKind, LastChange, StateAt, HISTORY_KEPT};
 pub use ids::{AccountId, EmailAddress, InvalidValue, OriginAllowlist, ReturnUrl, TeamId, UserId};
 pub use prefs::{MailEvents, NotificationPrefs, Recipient};
-pub use provider::{ClientAuth, Endpoints, Introspection, KeepAlive, Pkce, Provider, ProviderSpec};
-pub use provider_error::{classify, error_code, ProviderReply, Verdict};
+pub use provider::{Disconnect, Endpoints, KeepAlive, Pkce, Provider, ProviderSpec};
+pub use provider_error::{ProviderReply, Verdict};

@@ -1,7 +1,7 @@
-//! The provider catalogue: what tokenwarden knows about each network's OAuth and tokens.
-//! Facts come from the networks' documentation (see the README's provider table).
-//! Endpoints are absolute URLs; a base override (tests, the local run) keeps each path and
-//! replaces scheme, host and port with `{base}/{provider id}`.
+//! The provider catalogue: each network's name, how its connections are kept alive and the
+//! lifetimes it documents, in domain terms. Endpoints are the network modules' (absolute
+//! URLs); a base override (tests, the local run) keeps each path and replaces scheme, host
+//! and port with `{base}/{provider id}`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -60,11 +60,8 @@ impl Provider {
     }
 
     pub fn spec(self) -> &'static ProviderSpec {
-        let index = Provider::ALL
-            .iter()
-            .position(|p| *p == self)
-            .expect("every provider is in ALL");
-        &CATALOGUE[index]
+        // The catalogue lists the networks in declaration order (tested).
+        &CATALOGUE[self as usize]
     }
 }
 
@@ -99,18 +96,6 @@ impl Pkce {
     }
 }
 
-/// How the client proves itself at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    /// `Authorization: Basic base64(client_id:client_secret)`.
-    Basic,
-    /// `client_id` and `client_secret` in the form body (or query, for Meta's GET).
-    FormBody,
-    /// TikTok: `client_key` and `client_secret` in the form body.
-    ClientKey,
-}
-
 /// How tokenwarden keeps a connection alive without a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -139,46 +124,44 @@ impl KeepAlive {
     }
 }
 
-/// How a token's validity is checked without using it for real work.
+/// What disconnecting does at the network (`GET /providers` says it, the disconnect does it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Introspection {
-    /// Facebook `GET /debug_token?input_token=T&access_token=APP_ID|APP_SECRET`.
-    FacebookDebugToken,
-    /// LinkedIn `POST /oauth/v2/introspectToken`.
-    LinkedinIntrospect,
-    /// Google `GET /tokeninfo?access_token=T`.
-    GoogleTokenInfo,
-    /// A cheap authenticated read of the user's own profile.
-    ProfileRead,
+pub enum Disconnect {
+    /// The refresh token is revoked, which ends the grant (the stored access token has
+    /// usually expired by then); without one, the access token.
+    RevokesRefreshToken,
+    /// The access token is revoked: the network revokes by nothing else.
+    RevokesAccessToken,
+    /// Meta's revocation (`DELETE /{user-id}/permissions`) removes the app for the person
+    /// everywhere, including Pages and accounts other teams connected through them: it is
+    /// done only when no other account, in any team, stands on that person's grant;
+    /// otherwise the account is removed here only, and the answer says so.
+    RemovesAppForPerson,
+    /// The network offers no revocation: the account is removed here only.
+    NotOffered,
 }
 
-/// Everything tokenwarden knows about one network.
+impl Disconnect {
+    /// Whether a disconnect can revoke at the network at all.
+    pub fn revokes(self) -> bool {
+        !matches!(self, Disconnect::NotOffered)
+    }
+}
+
+/// What the domain knows about one network: its name, how its connections are kept
+/// alive, and the lifetimes it documents. How to talk to it (endpoints, request shapes,
+/// answers, errors) is its module under `providers/`.
 #[derive(Debug)]
 pub struct ProviderSpec {
     pub provider: Provider,
     pub display_name: &'static str,
-    pub authorize_url: &'static str,
-    pub token_url: &'static str,
-    /// Where a refresh grant or an exchange-style refresh goes when not the token URL.
-    pub refresh_url: Option<&'static str>,
-    /// Short-lived to long-lived exchange (Meta's `fb_exchange_token`, `ig_exchange_token`,
-    /// `th_exchange_token`).
-    pub exchange_url: Option<&'static str>,
-    pub introspection: Introspection,
-    pub introspection_url: Option<&'static str>,
-    /// The cheap authenticated profile read.
-    pub profile_url: &'static str,
-    /// Token revocation at the network, where it offers one.
-    pub revoke_url: Option<&'static str>,
     pub pkce: Pkce,
-    pub client_auth: ClientAuth,
-    /// The name of the client id parameter at authorize.
-    pub client_id_param: &'static str,
+    /// The scopes asked for at authorize.
     pub default_scopes: &'static [&'static str],
-    pub scope_separator: &'static str,
-    /// Extra fixed authorize parameters.
-    pub extra_authorize_params: &'static [(&'static str, &'static str)],
+    /// The scopes without which the network refuses to publish: a consent missing one
+    /// connects the account as `revoked` / `scopes_changed`, naming the permission.
+    pub posting_scopes: &'static [&'static str],
     /// Used only when the token response has no `expires_in`. `None`: no expiry.
     pub default_access_lifetime: Option<Duration>,
     /// Used only when the token response has no refresh expiry field.
@@ -186,6 +169,13 @@ pub struct ProviderSpec {
     pub keep_alive: KeepAlive,
     /// LinkedIn: a refresh keeps the first refresh token's expiry instead of restarting it.
     pub refresh_expiry_fixed_at_first_issue: bool,
+    /// Meta's data access clock (90 days from the person's last activity in the app) binds
+    /// this network's connections besides the token's own expiry.
+    pub data_access_clock: bool,
+    pub disconnect: Disconnect,
+    /// The network keeps at most this many live refresh tokens per person and app and
+    /// silently drops the oldest (Google: 100), so a reconnect revokes the one it replaces.
+    pub live_refresh_token_limit: Option<u32>,
 }
 
 impl ProviderSpec {
@@ -200,8 +190,13 @@ impl ProviderSpec {
         }
     }
 
-    pub fn scope_string(&self, scopes: &[&str]) -> String {
-        scopes.join(self.scope_separator)
+    /// The posting scopes `granted` lacks, in catalogue order.
+    pub fn missing_scopes(&self, granted: &[String]) -> Vec<&'static str> {
+        self.posting_scopes
+            .iter()
+            .copied()
+            .filter(|s| !granted.iter().any(|g| g == s))
+            .collect()
     }
 }
 
@@ -213,167 +208,112 @@ const fn hours(n: i64) -> Duration {
     Duration::hours(n)
 }
 
+/// The facts behind each entry, with their sources and the date they were checked, are in
+/// the network's module doc (`providers/meta`, `linkedin`, `x`, `google`, `tiktok`,
+/// `pinterest`).
 static CATALOGUE: [ProviderSpec; 9] = [
     ProviderSpec {
         provider: Provider::Facebook,
         display_name: "Facebook Pages",
-        authorize_url: "https://www.facebook.com/v21.0/dialog/oauth",
-        token_url: "https://graph.facebook.com/v21.0/oauth/access_token",
-        refresh_url: None,
-        exchange_url: Some("https://graph.facebook.com/v21.0/oauth/access_token"),
-        introspection: Introspection::FacebookDebugToken,
-        introspection_url: Some("https://graph.facebook.com/v21.0/debug_token"),
-        profile_url: "https://graph.facebook.com/v21.0/me",
-        revoke_url: Some("https://graph.facebook.com/v21.0/me/permissions"),
         pkce: Pkce::Accepted,
-        client_auth: ClientAuth::FormBody,
-        client_id_param: "client_id",
         default_scopes: &[
             "pages_show_list",
             "pages_read_engagement",
             "pages_manage_posts",
             "business_management",
         ],
-        scope_separator: ",",
-        extra_authorize_params: &[],
+        posting_scopes: &["pages_show_list", "pages_manage_posts"],
         // Long-lived user token; Page tokens derived from it carry no expiry.
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::None,
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: true,
+        disconnect: Disconnect::RemovesAppForPerson,
+        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Instagram,
         display_name: "Instagram (via Facebook)",
-        authorize_url: "https://www.facebook.com/v21.0/dialog/oauth",
-        token_url: "https://graph.facebook.com/v21.0/oauth/access_token",
-        refresh_url: None,
-        exchange_url: Some("https://graph.facebook.com/v21.0/oauth/access_token"),
-        introspection: Introspection::FacebookDebugToken,
-        introspection_url: Some("https://graph.facebook.com/v21.0/debug_token"),
-        profile_url: "https://graph.facebook.com/v21.0/me",
-        revoke_url: Some("https://graph.facebook.com/v21.0/me/permissions"),
         pkce: Pkce::Accepted,
-        client_auth: ClientAuth::FormBody,
-        client_id_param: "client_id",
         default_scopes: &[
             "instagram_basic",
             "instagram_content_publish",
             "pages_show_list",
             "business_management",
         ],
-        scope_separator: ",",
-        extra_authorize_params: &[],
+        posting_scopes: &["instagram_basic", "instagram_content_publish"],
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::None,
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: true,
+        disconnect: Disconnect::RemovesAppForPerson,
+        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::InstagramLogin,
         display_name: "Instagram",
-        authorize_url: "https://www.instagram.com/oauth/authorize",
-        token_url: "https://api.instagram.com/oauth/access_token",
-        refresh_url: Some("https://graph.instagram.com/refresh_access_token"),
-        exchange_url: Some("https://graph.instagram.com/access_token"),
-        introspection: Introspection::ProfileRead,
-        introspection_url: None,
-        profile_url: "https://graph.instagram.com/me",
-        revoke_url: None,
         pkce: Pkce::NotUsed,
-        client_auth: ClientAuth::FormBody,
-        client_id_param: "client_id",
         default_scopes: &[
             "instagram_business_basic",
             "instagram_business_content_publish",
         ],
-        scope_separator: ",",
-        extra_authorize_params: &[],
+        posting_scopes: &["instagram_business_content_publish"],
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::Exchange { min_age: hours(24) },
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: false,
+        disconnect: Disconnect::NotOffered,
+        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Threads,
         display_name: "Threads",
-        authorize_url: "https://threads.net/oauth/authorize",
-        token_url: "https://graph.threads.net/oauth/access_token",
-        refresh_url: Some("https://graph.threads.net/refresh_access_token"),
-        exchange_url: Some("https://graph.threads.net/access_token"),
-        introspection: Introspection::ProfileRead,
-        introspection_url: None,
-        profile_url: "https://graph.threads.net/v1.0/me",
-        revoke_url: None,
         pkce: Pkce::NotUsed,
-        client_auth: ClientAuth::FormBody,
-        client_id_param: "client_id",
         default_scopes: &["threads_basic", "threads_content_publish"],
-        scope_separator: ",",
-        extra_authorize_params: &[],
+        posting_scopes: &["threads_content_publish"],
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::Exchange { min_age: hours(24) },
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: false,
+        disconnect: Disconnect::NotOffered,
+        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Linkedin,
         display_name: "LinkedIn",
-        authorize_url: "https://www.linkedin.com/oauth/v2/authorization",
-        token_url: "https://www.linkedin.com/oauth/v2/accessToken",
-        refresh_url: None,
-        exchange_url: None,
-        introspection: Introspection::LinkedinIntrospect,
-        introspection_url: Some("https://www.linkedin.com/oauth/v2/introspectToken"),
-        profile_url: "https://api.linkedin.com/v2/userinfo",
-        revoke_url: Some("https://www.linkedin.com/oauth/v2/revoke"),
         pkce: Pkce::NotUsed,
-        client_auth: ClientAuth::FormBody,
-        client_id_param: "client_id",
         default_scopes: &["openid", "profile", "email", "w_member_social"],
-        scope_separator: " ",
-        extra_authorize_params: &[],
+        posting_scopes: &["w_member_social"],
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: Some(days(365)),
         keep_alive: KeepAlive::RefreshGrant,
         refresh_expiry_fixed_at_first_issue: true,
+        data_access_clock: false,
+        disconnect: Disconnect::RevokesAccessToken,
+        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::X,
         display_name: "X",
-        authorize_url: "https://x.com/i/oauth2/authorize",
-        token_url: "https://api.x.com/2/oauth2/token",
-        refresh_url: None,
-        exchange_url: None,
-        introspection: Introspection::ProfileRead,
-        introspection_url: None,
-        profile_url: "https://api.x.com/2/users/me",
-        revoke_url: Some("https://api.x.com/2/oauth2/revoke"),
         pkce: Pkce::Required,
-        client_auth: ClientAuth::Basic,
-        client_id_param: "client_id",
         default_scopes: &["tweet.read", "tweet.write", "users.read", "offline.access"],
-        scope_separator: " ",
-        extra_authorize_params: &[],
+        posting_scopes: &["tweet.write", "users.read"],
         default_access_lifetime: Some(hours(2)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::RefreshGrantRotating,
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: false,
+        disconnect: Disconnect::RevokesRefreshToken,
+        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Google,
         display_name: "Google Business Profile / YouTube",
-        authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
-        token_url: "https://oauth2.googleapis.com/token",
-        refresh_url: None,
-        exchange_url: None,
-        introspection: Introspection::GoogleTokenInfo,
-        introspection_url: Some("https://oauth2.googleapis.com/tokeninfo"),
-        profile_url: "https://www.googleapis.com/oauth2/v3/userinfo",
-        revoke_url: Some("https://oauth2.googleapis.com/revoke"),
         pkce: Pkce::Accepted,
-        client_auth: ClientAuth::FormBody,
-        client_id_param: "client_id",
         default_scopes: &[
             "openid",
             "email",
@@ -381,64 +321,53 @@ static CATALOGUE: [ProviderSpec; 9] = [
             "https://www.googleapis.com/auth/business.manage",
             "https://www.googleapis.com/auth/youtube.upload",
         ],
-        scope_separator: " ",
-        extra_authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
+        posting_scopes: &[
+            "https://www.googleapis.com/auth/business.manage",
+            "https://www.googleapis.com/auth/youtube.upload",
+        ],
         default_access_lifetime: Some(hours(1)),
+        // Apps in "Testing" status: 7 days, set by the network settings (google module).
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::RefreshGrant,
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: false,
+        disconnect: Disconnect::RevokesRefreshToken,
+        live_refresh_token_limit: Some(100),
     },
     ProviderSpec {
         provider: Provider::Tiktok,
         display_name: "TikTok",
-        authorize_url: "https://www.tiktok.com/v2/auth/authorize/",
-        token_url: "https://open.tiktokapis.com/v2/oauth/token/",
-        refresh_url: None,
-        exchange_url: None,
-        introspection: Introspection::ProfileRead,
-        introspection_url: None,
-        profile_url: "https://open.tiktokapis.com/v2/user/info/",
-        revoke_url: Some("https://open.tiktokapis.com/v2/oauth/revoke/"),
         pkce: Pkce::NotUsed,
-        client_auth: ClientAuth::ClientKey,
-        client_id_param: "client_key",
         default_scopes: &["user.info.basic", "video.publish"],
-        scope_separator: ",",
-        extra_authorize_params: &[],
-        // The documentation disagrees (24 h / 365 d and 2 h / 180 d): the response decides.
-        default_access_lifetime: Some(hours(24)),
-        default_refresh_lifetime: Some(days(365)),
+        posting_scopes: &["video.publish"],
+        // As documented since 2025 (2 h / 180 d); the answer's own fields win.
+        default_access_lifetime: Some(hours(2)),
+        default_refresh_lifetime: Some(days(180)),
         keep_alive: KeepAlive::RefreshGrantRotating,
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: false,
+        disconnect: Disconnect::RevokesAccessToken,
+        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Pinterest,
         display_name: "Pinterest",
-        authorize_url: "https://www.pinterest.com/oauth/",
-        token_url: "https://api.pinterest.com/v5/oauth/token",
-        refresh_url: None,
-        exchange_url: None,
-        introspection: Introspection::ProfileRead,
-        introspection_url: None,
-        profile_url: "https://api.pinterest.com/v5/user_account",
-        revoke_url: None,
         pkce: Pkce::NotUsed,
-        client_auth: ClientAuth::Basic,
-        client_id_param: "client_id",
         default_scopes: &[
             "boards:read",
             "pins:read",
             "pins:write",
             "user_accounts:read",
         ],
-        scope_separator: ",",
-        extra_authorize_params: &[],
+        posting_scopes: &["boards:read", "pins:write"],
         default_access_lifetime: Some(days(30)),
-        // Continuous refresh (Pinterest's default since 2025): every refresh returns a new
-        // refresh token good for 60 days; the older 365-day tokens are being retired.
+        // Continuous refresh: every refresh returns a new refresh token good for 60 days.
         default_refresh_lifetime: Some(days(60)),
         keep_alive: KeepAlive::RefreshGrantRotating,
         refresh_expiry_fixed_at_first_issue: false,
+        data_access_clock: false,
+        disconnect: Disconnect::NotOffered,
+        live_refresh_token_limit: None,
     },
 ];
 
@@ -494,21 +423,22 @@ mod tests {
     #[test]
     fn catalogue_follows_the_documented_facts() {
         assert_eq!(Provider::X.spec().pkce, Pkce::Required);
-        assert_eq!(Provider::X.spec().client_auth, ClientAuth::Basic);
         assert!(Provider::X
             .spec()
             .default_scopes
             .contains(&"offline.access"));
-        assert_eq!(Provider::Pinterest.spec().client_auth, ClientAuth::Basic);
-        assert_eq!(Provider::Tiktok.spec().client_id_param, "client_key");
         assert_eq!(
             Provider::Tiktok.spec().keep_alive,
             KeepAlive::RefreshGrantRotating
         );
-        assert!(Provider::Google
-            .spec()
-            .extra_authorize_params
-            .contains(&("access_type", "offline")));
+        assert_eq!(
+            Provider::Tiktok.spec().default_access_lifetime,
+            Some(Duration::hours(2))
+        );
+        assert_eq!(
+            Provider::Tiktok.spec().default_refresh_lifetime,
+            Some(Duration::days(180))
+        );
         assert!(
             Provider::Linkedin
                 .spec()
@@ -520,6 +450,21 @@ mod tests {
             KeepAlive::Exchange { min_age } if min_age == Duration::hours(24)
         ));
         assert_eq!(Provider::Facebook.spec().keep_alive, KeepAlive::None);
+        assert!(Provider::Facebook.spec().data_access_clock);
+        assert!(!Provider::InstagramLogin.spec().data_access_clock);
+    }
+
+    #[test]
+    fn every_network_asks_for_the_scopes_it_needs_to_post() {
+        for p in Provider::ALL {
+            let spec = p.spec();
+            for s in spec.posting_scopes {
+                assert!(spec.default_scopes.contains(s), "{p} {s}");
+            }
+            let all: Vec<String> = spec.default_scopes.iter().map(|s| s.to_string()).collect();
+            assert!(spec.missing_scopes(&all).is_empty(), "{p}");
+            assert_eq!(spec.missing_scopes(&[]), spec.posting_scopes, "{p}");
+        }
     }
 
     #[test]
@@ -533,14 +478,17 @@ mod tests {
     #[test]
     fn override_keeps_the_path_under_the_provider_prefix() {
         let e = Endpoints::overridden(Url::parse("http://127.0.0.1:8123/").unwrap());
-        let spec = Provider::Tiktok.spec();
         assert_eq!(
-            e.resolve(Provider::Tiktok, spec.token_url).as_str(),
+            e.resolve(
+                Provider::Tiktok,
+                "https://open.tiktokapis.com/v2/oauth/token/"
+            )
+            .as_str(),
             "http://127.0.0.1:8123/tiktok/v2/oauth/token/"
         );
         assert_eq!(
             Endpoints::real()
-                .resolve(Provider::X, Provider::X.spec().token_url)
+                .resolve(Provider::X, "https://api.x.com/2/oauth2/token")
                 .as_str(),
             "https://api.x.com/2/oauth2/token"
         );

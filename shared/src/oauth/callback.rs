@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::OAuthResult;
 use crate::domain::{
-    Account, AccountId, Cause, Clock, Failures, HistoryEntry, HistoryKind, Milestone, Provider,
-    ReturnUrl, SchedulePolicy, StateAt, Transition, UserId,
+    Account, AccountId, Cause, Clock, Failures, HistoryEntry, HistoryKind, Milestone, Profile,
+    Provider, ReturnUrl, SchedulePolicy, StateAt, Transition, UserId,
 };
 use crate::grant::{lifetimes, renewal, seal_grant, Lifetimes};
-use crate::providers::{ProviderClient, ProviderError, RemoteAccount, TokenGrant};
-use crate::seal::{Keyring, Secret};
+use crate::providers::{HeldTokens, ProviderClient, ProviderError, RemoteAccount, TokenGrant};
+use crate::seal::{Binding, Keyring, SealedToken, Secret, TokenSlot};
 use crate::store::{
     AccountStore, Consumed, Ledger, LedgerEntry, OAuthState, StateStore, StoreError,
 };
@@ -293,6 +293,8 @@ impl Callback {
             access_issued_at: now,
             access_expires_at,
             refresh_expires_at,
+            data_access_expires_at: remote.data_access_expires_at,
+            grant_owner: remote.grant_owner.clone(),
             broken: None,
             failures: Failures::default(),
             last_checked_at: Some(now),
@@ -304,6 +306,9 @@ impl Callback {
             noted: None,
             version: 0,
         };
+        // A consent without a permission needed to publish connects the account as revoked,
+        // naming the permission, instead of "active" until the first post fails.
+        account.scopes_checked(now);
         account.next_due_at = account.next_due(now, &SchedulePolicy::default());
         let connected = HistoryEntry::of(
             HistoryKind::Connected,
@@ -349,6 +354,14 @@ impl Callback {
         let (own, page) = account_grant(grant, remote);
         let team = account.team.clone();
         let id = account.id.clone();
+        // Where the network drops the oldest of a few live refresh tokens, the one this
+        // reconnect replaces is revoked once the new one is stored.
+        let replaced = account
+            .provider
+            .spec()
+            .live_refresh_token_limit
+            .filter(|_| own.refresh_token.is_some())
+            .and(account.tokens.refresh.clone());
         let mut attempt = 0;
         let cause = Cause::Callback { user: user.clone() };
         let (saved, was_down) = loop {
@@ -360,6 +373,7 @@ impl Callback {
                 account.refresh_expires_at = None;
             }
             let mut renewal = renewal(&account, &self.keyring, &own, now);
+            renewal.data_access_expires_at = remote.data_access_expires_at;
             if page {
                 let l = page_lifetimes();
                 renewal.access_expires_at = l.access_expires_at;
@@ -367,11 +381,15 @@ impl Callback {
             }
             let transition = account.reconnected(
                 renewal,
-                remote.display_name.clone(),
-                remote.picture_url.clone(),
+                Profile {
+                    display_name: remote.display_name.clone(),
+                    picture_url: remote.picture_url.clone(),
+                    grant_owner: remote.grant_owner.clone(),
+                },
                 user.clone(),
                 now,
             );
+            let transition = account.scopes_checked(now).unwrap_or(transition);
             let was_down = transition == Transition::Recovered;
             account.next_due_at = account.next_due(now, &SchedulePolicy::default());
             let entry = HistoryEntry::of_transition(transition, before, &account, now, &cause);
@@ -409,9 +427,43 @@ impl Callback {
                     "the account's notification milestones could not be cleared");
             }
         }
+        if let Some(old) = replaced {
+            self.revoke_replaced(&saved, &old).await;
+        }
         tracing::info!(team = %team, account = %id, provider = %saved.provider, recovered = was_down,
             version = saved.version, "account tokens replaced in place");
         Ok(saved)
+    }
+}
+
+impl Callback {
+    /// Revokes a refresh token a reconnect replaced (best effort: logged when it fails; the
+    /// network drops it eventually anyway).
+    async fn revoke_replaced(&self, account: &Account, old: &SealedToken) {
+        let binding = Binding {
+            team: &account.team,
+            provider: account.provider,
+            account: &account.id,
+        };
+        let token = match self.keyring.open(old, binding, TokenSlot::Refresh) {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(account = %account.id, error = %crate::http::cause_chain(&e),
+                    "the replaced refresh token does not open; not revoked");
+                return;
+            }
+        };
+        // Only the refresh token is named: revoking by it ends just the old grant.
+        let held = HeldTokens {
+            access: &token,
+            refresh: Some(&token),
+        };
+        match self.providers.revoke(account.provider, held).await {
+            Ok(()) => tracing::info!(account = %account.id, provider = %account.provider,
+                "the refresh token this reconnect replaced was revoked"),
+            Err(e) => tracing::warn!(account = %account.id, provider = %account.provider,
+                error = %crate::http::cause_chain(&e), "the replaced refresh token could not be revoked"),
+        }
     }
 }
 
@@ -419,15 +471,24 @@ impl Callback {
 /// Instagram business account reached through one) the Page's own token. `true` for a
 /// Page token.
 fn account_grant(grant: &TokenGrant, remote: &RemoteAccount) -> (TokenGrant, bool) {
+    // The scopes the token answer lists, else those the network stated beside it (Meta's
+    // `debug_token`).
+    let scopes = grant.scopes.clone().or_else(|| remote.scopes.clone());
     match &remote.access_token {
-        None => (grant.clone(), false),
+        None => (
+            TokenGrant {
+                scopes,
+                ..grant.clone()
+            },
+            false,
+        ),
         Some(page_token) => (
             TokenGrant {
                 access_token: page_token.clone(),
                 refresh_token: None,
                 expires_in: None,
                 refresh_expires_in: None,
-                scopes: grant.scopes.clone(),
+                scopes,
                 user_id: None,
             },
             true,

@@ -22,7 +22,7 @@ use url::Url;
 use crate::domain::Provider;
 
 pub use callback::{Callback, CallbackParams, Completion};
-pub use pkce::{challenge, random_token};
+pub use pkce::{code_verifier, random_token};
 pub use start::{Start, StartError, Target};
 
 /// How long a started authorization can come back.

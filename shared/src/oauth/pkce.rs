@@ -1,10 +1,9 @@
-//! Random values of the OAuth flow: the `state` and the PKCE verifier (RFC 7636), and the
-//! verifier's S256 challenge.
+//! Random values of the OAuth flow: the `state`, and the PKCE verifier (RFC 7636) made by
+//! the `oauth2` crate (the network module derives its S256 challenge).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::seal::Secret;
 
@@ -18,9 +17,10 @@ pub fn random_token() -> Secret {
     token
 }
 
-/// The S256 challenge of a verifier: `BASE64URL(SHA256(verifier))`, no padding.
-pub fn challenge(verifier: &Secret) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose().as_bytes()))
+/// A fresh PKCE code verifier (32 random bytes, base64url: 43 characters).
+pub fn code_verifier() -> Secret {
+    let (_, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    Secret::new(verifier.into_secret())
 }
 
 #[cfg(test)]
@@ -28,23 +28,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn s256_matches_the_rfc_7636_example() {
-        let verifier = Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(
-            challenge(&verifier),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
-
-    #[test]
-    fn tokens_are_43_url_safe_characters_and_differ() {
-        let a = random_token();
-        let b = random_token();
-        assert_eq!(a.expose().len(), 43);
-        assert!(a
-            .expose()
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        assert_ne!(a, b);
+    fn tokens_and_verifiers_are_43_url_safe_characters_and_differ() {
+        for (a, b) in [
+            (random_token(), random_token()),
+            (code_verifier(), code_verifier()),
+        ] {
+            assert_eq!(a.expose().len(), 43);
+            assert!(a
+                .expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            assert_ne!(a, b);
+        }
     }
 }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use url::Url;
 
-use super::{challenge, random_token, CallbackBase, STATE_LIFETIME};
+use super::{code_verifier, random_token, CallbackBase, STATE_LIFETIME};
 use crate::domain::{AccountId, Clock, Provider, ReturnUrl, TeamId, UserId};
-use crate::providers::{AuthorizeRequest, ProviderClient, ProviderError};
+use crate::providers::{AuthorizeRequest, Consent, ProviderClient, ProviderError};
 use crate::store::{AccountStore, OAuthState, StateStore, StoreError};
 
 /// What the authorization is for.
@@ -52,23 +52,27 @@ impl Start {
         target: Target,
         return_to: ReturnUrl,
     ) -> Result<Url, StartError> {
-        let (provider, account) = match target {
-            Target::New(provider) => (provider, None),
+        let (provider, account, consent) = match target {
+            Target::New(provider) => (provider, None, Consent::Connect),
             Target::Reconnect(id) => {
                 let account = self
                     .accounts
                     .get_account(team, &id)
                     .await?
                     .ok_or(StartError::UnknownAccount)?;
-                (account.provider, Some(account.id))
+                let consent = if account.missing_scopes().is_empty() {
+                    Consent::Reconnect
+                } else {
+                    Consent::ReconnectMissingScopes
+                };
+                (account.provider, Some(account.id), consent)
             }
         };
         if !self.providers.offered().contains(&provider) {
             return Err(StartError::NotOffered(provider));
         }
         let now = self.clock.now();
-        let verifier = provider.spec().pkce.used().then(random_token);
-        let code_challenge = verifier.as_ref().map(challenge);
+        let verifier = provider.spec().pkce.used().then(code_verifier);
         let state = OAuthState {
             id: random_token().expose().to_owned(),
             team: team.clone(),
@@ -87,7 +91,8 @@ impl Start {
                 provider,
                 state: &state.id,
                 redirect_uri: &state.redirect_uri,
-                code_challenge: code_challenge.as_deref(),
+                code_verifier: state.pkce_verifier.as_ref(),
+                consent,
             })
             .map_err(|e| match e {
                 ProviderError::NotOffered(p) => StartError::NotOffered(p),

@@ -1,8 +1,22 @@
 //! Talking to the networks: the port every function uses, and its HTTP adapter.
 //!
-//! The port speaks in domain terms (a token grant, a profile, a check result); the adapter
-//! speaks each network's documented wire format. Neither ever puts a token, code, verifier
-//! or client secret into an error, a log line or a Debug print.
+//! The port speaks in domain terms (a token grant, a profile, a check result). Each
+//! network's wire format (endpoints, request shapes, answer parsing, error classification
+//! and lifetime rules) lives in its own module, behind [`Network`]:
+//!
+//! | module | networks | token calls |
+//! | --- | --- | --- |
+//! | [`meta`] | Facebook Pages, Instagram via Facebook, Instagram Login, Threads | Meta's own (GET exchanges, `*_exchange_token`, `*_refresh_token`) |
+//! | [`linkedin`] | LinkedIn | RFC 6749 through the `oauth2` crate |
+//! | [`x`] | X | RFC 6749 through the `oauth2` crate |
+//! | [`google`] | Google Business Profile / YouTube | RFC 6749 through the `oauth2` crate |
+//! | [`pinterest`] | Pinterest | RFC 6749 through the `oauth2` crate |
+//! | [`tiktok`] | TikTok | TikTok's own (`client_key`) |
+//!
+//! Adding a network: its module here (and one line in [`network`]), its catalogue entry in
+//! `domain/provider.rs`, its fake in `infra/local/provider-fakes`, and its facts in the
+//! module doc. Nothing here ever puts a token, code, verifier or client secret into an
+//! error, a log line or a Debug print.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,14 +24,159 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
 
-use crate::domain::{Provider, ProviderReply, Verdict};
+use crate::domain::{Endpoints, Provider, ProviderReply, Verdict};
 use crate::seal::Secret;
 
-pub mod http;
+mod client;
+mod errors;
+pub mod google;
+pub mod linkedin;
+pub mod meta;
+pub mod pinterest;
+mod standard;
+pub mod tiktok;
+mod transport;
 mod wire;
+pub mod x;
 
-pub use http::{ClientBuildError, HttpProviderClient};
+pub use client::HttpProviderClient;
+pub use errors::{classify, error_code};
+pub use meta::GraphVersion;
+pub use transport::{ClientBuildError, MAX_BODY_BYTES};
+
+use transport::Transport;
+
+/// The settings some networks need besides their app credentials.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSettings {
+    /// Meta's Graph API version (Facebook, Instagram via Facebook).
+    pub graph_version: GraphVersion,
+    /// The Google app's OAuth consent screen is in "Testing" publishing status: its refresh
+    /// tokens die 7 days after they are issued.
+    pub google_testing: bool,
+}
+
+/// The network module behind `provider`: the one place that lists them all.
+pub(crate) fn network(provider: Provider) -> &'static dyn Network {
+    match provider {
+        Provider::Facebook => &meta::FACEBOOK,
+        Provider::Instagram => &meta::INSTAGRAM,
+        Provider::InstagramLogin => &meta::INSTAGRAM_LOGIN,
+        Provider::Threads => &meta::THREADS,
+        Provider::Linkedin => &linkedin::LINKEDIN,
+        Provider::X => &x::X,
+        Provider::Google => &google::GOOGLE,
+        Provider::Tiktok => &tiktok::TIKTOK,
+        Provider::Pinterest => &pinterest::PINTEREST,
+    }
+}
+
+/// What one call to a network has at hand.
+pub(crate) struct Call<'a> {
+    pub(crate) provider: Provider,
+    pub(crate) transport: &'a Transport,
+    credentials: Option<&'a ClientCredentials>,
+    pub(crate) endpoints: &'a Endpoints,
+    pub(crate) settings: &'a NetworkSettings,
+}
+
+impl Call<'_> {
+    /// The app's credentials for this network.
+    pub(crate) fn creds(&self) -> Result<&ClientCredentials, ProviderError> {
+        self.credentials
+            .ok_or(ProviderError::NotOffered(self.provider))
+    }
+
+    /// A documented URL, moved under the base override where there is one.
+    pub(crate) fn url(&self, documented: &str) -> Url {
+        self.endpoints.resolve(self.provider, documented)
+    }
+
+    pub(crate) fn unsupported(&self, operation: &'static str) -> ProviderError {
+        ProviderError::Unsupported {
+            provider: self.provider,
+            operation,
+        }
+    }
+}
+
+/// One network's wire format, behind the [`ProviderClient`] port.
+#[async_trait]
+pub(crate) trait Network: Send + Sync {
+    /// The URL to send the browser to.
+    fn authorize_url(
+        &self,
+        cx: &Call<'_>,
+        request: &AuthorizeRequest<'_>,
+    ) -> Result<Url, ProviderError>;
+
+    /// Exchanges an authorization code.
+    async fn exchange_code(
+        &self,
+        cx: &Call<'_>,
+        code: &Secret,
+        redirect_uri: &str,
+        code_verifier: Option<&Secret>,
+    ) -> Result<TokenGrant, ProviderError>;
+
+    /// The short-lived to long-lived exchange, where the network has one.
+    async fn long_lived(
+        &self,
+        _cx: &Call<'_>,
+        grant: TokenGrant,
+    ) -> Result<TokenGrant, ProviderError> {
+        Ok(grant)
+    }
+
+    async fn refresh(
+        &self,
+        cx: &Call<'_>,
+        access_token: &Secret,
+        refresh_token: Option<&Secret>,
+    ) -> Result<TokenGrant, ProviderError>;
+
+    async fn check(
+        &self,
+        cx: &Call<'_>,
+        access_token: &Secret,
+    ) -> Result<TokenCheck, ProviderError>;
+
+    async fn accounts(
+        &self,
+        cx: &Call<'_>,
+        access_token: &Secret,
+    ) -> Result<Vec<RemoteAccount>, ProviderError>;
+
+    async fn revoke(&self, cx: &Call<'_>, tokens: HeldTokens<'_>) -> Result<(), ProviderError> {
+        let _ = tokens;
+        Err(cx.unsupported("revoke"))
+    }
+
+    /// What a failed answer's body means, by this network's rules; `None` leaves it to the
+    /// rules every network shares (RFC 6749 error codes, a bare 401).
+    fn classify(&self, _status: u16, _body: &Value) -> Option<Verdict> {
+        None
+    }
+}
+
+/// The tokens tokenwarden holds for an account, for a revocation.
+#[derive(Clone, Copy)]
+pub struct HeldTokens<'a> {
+    pub access: &'a Secret,
+    pub refresh: Option<&'a Secret>,
+}
+
+impl fmt::Debug for HeldTokens<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldTokens")
+            .field("access", self.access)
+            .field("refresh", &self.refresh)
+            .finish()
+    }
+}
 
 /// One network's app credentials.
 #[derive(Clone, Debug)]
@@ -118,7 +277,7 @@ impl fmt::Debug for TokenGrant {
 
 /// An account the grant reaches: the user's own profile, or one Facebook Page / Instagram
 /// business account per Page the user granted (each with its own Page token).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RemoteAccount {
     pub external_id: String,
     pub display_name: String,
@@ -126,6 +285,14 @@ pub struct RemoteAccount {
     /// The token to store for this account when it differs from the user's token
     /// (a Facebook Page token).
     pub access_token: Option<Secret>,
+    /// The scopes the network says were granted, when it says so outside the token answer
+    /// (Meta's `debug_token`).
+    pub scopes: Option<Vec<String>>,
+    /// Meta's data access clock for the person's grant.
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    /// The person whose grant reaches this account, where one grant reaches several
+    /// (Meta's Facebook Login: `facebook_login:{user id}`).
+    pub grant_owner: Option<String>,
 }
 
 /// What a validity check found.
@@ -138,6 +305,18 @@ pub struct TokenCheck {
     /// Meta's `data_access_expires_at`.
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<Vec<String>>,
+}
+
+impl TokenCheck {
+    /// A check that found the token working and says nothing more.
+    pub fn valid() -> Self {
+        Self {
+            valid: true,
+            expires_at: None,
+            data_access_expires_at: None,
+            scopes: None,
+        }
+    }
 }
 
 /// A failed call to a network.
@@ -192,12 +371,8 @@ impl ProviderError {
     pub fn verdict(&self) -> Verdict {
         match self {
             ProviderError::Rejected { verdict, .. } => *verdict,
-            ProviderError::Timeout { provider } => {
-                crate::domain::classify(*provider, ProviderReply::Timeout)
-            }
-            ProviderError::Network { provider, .. } => {
-                crate::domain::classify(*provider, ProviderReply::Network)
-            }
+            ProviderError::Timeout { provider } => classify(*provider, ProviderReply::Timeout),
+            ProviderError::Network { provider, .. } => classify(*provider, ProviderReply::Network),
             // A redirect or an unreadable body is the network misbehaving, not the user.
             ProviderError::Redirected { .. } | ProviderError::Unreadable { .. } => {
                 Verdict::Unrecognised
@@ -209,14 +384,30 @@ impl ProviderError {
     }
 }
 
+/// Why a person is sent to the network's consent screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consent {
+    /// A new connection.
+    #[default]
+    Connect,
+    /// A reconnect of an existing account: Meta renews its data access with
+    /// `auth_type=reauthorize`.
+    Reconnect,
+    /// A reconnect of an account that lacks a permission it needs: Meta asks for declined
+    /// permissions again only with `auth_type=rerequest`.
+    ReconnectMissingScopes,
+}
+
 /// The parameters of an authorize redirect.
 #[derive(Debug)]
 pub struct AuthorizeRequest<'a> {
     pub provider: Provider,
     pub state: &'a str,
     pub redirect_uri: &'a str,
-    /// The S256 challenge, where the network takes PKCE.
-    pub code_challenge: Option<&'a str>,
+    /// The PKCE verifier kept for the exchange; its S256 challenge goes to networks that
+    /// take PKCE.
+    pub code_verifier: Option<&'a Secret>,
+    pub consent: Consent,
 }
 
 /// Every call tokenwarden makes to a network.
@@ -271,6 +462,8 @@ pub trait ProviderClient: Send + Sync {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError>;
 
-    /// Revokes the app's access at the network, where it offers revocation.
-    async fn revoke(&self, provider: Provider, access_token: &Secret) -> Result<(), ProviderError>;
+    /// Revokes the app's access at the network, where it offers revocation, with the token
+    /// the network revokes by (see [`crate::domain::Disconnect`]).
+    async fn revoke(&self, provider: Provider, tokens: HeldTokens<'_>)
+        -> Result<(), ProviderError>;
 }

@@ -5,8 +5,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 
-use super::{RemoteAccount, TokenCheck, TokenGrant};
-use crate::domain::Provider;
+use super::{RemoteAccount, TokenGrant};
 use crate::seal::Secret;
 
 /// The longest piece of a network's message kept in a summary.
@@ -43,7 +42,7 @@ pub(crate) const MAX_UNIX_TIME: i64 = 253_402_300_799;
 
 /// A lifetime; absent, zero or negative means "not stated" (Meta uses 0 for "never");
 /// longer than [`MAX_LIFETIME_SECS`] is clamped to it.
-fn lifetime(v: &Value, key: &str) -> Option<Duration> {
+pub(crate) fn lifetime(v: &Value, key: &str) -> Option<Duration> {
     let secs = seconds(v, key).filter(|s| *s > 0)?;
     if secs > MAX_LIFETIME_SECS {
         tracing::warn!(
@@ -57,7 +56,7 @@ fn lifetime(v: &Value, key: &str) -> Option<Duration> {
 }
 
 /// A Unix time; 0 means "never" at Meta; past year 9999 is not believed.
-fn instant(v: &Value, key: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn instant(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     seconds(v, key)
         .filter(|s| *s > 0 && *s <= MAX_UNIX_TIME)
         .and_then(|s| Utc.timestamp_opt(s, 0).single())
@@ -145,191 +144,19 @@ pub(crate) fn merge_exchanged(old: TokenGrant, new: TokenGrant) -> TokenGrant {
     }
 }
 
-/// What Meta's `debug_token` said: a check, or the error object to classify.
-#[derive(Debug, PartialEq)]
-pub(crate) enum DebugToken {
-    Check(TokenCheck),
-    /// `is_valid: false` with `data.error`: a Graph-style error body rebuilt from it
-    /// (`subcode` renamed `error_subcode`) so `classify` reads it like any Meta error.
-    Invalid(Value),
-}
-
-pub(crate) fn debug_token(v: &Value) -> Result<DebugToken, &'static str> {
-    let data = v.get("data").ok_or("no data in the debug_token answer")?;
-    let valid = data
-        .get("is_valid")
-        .and_then(Value::as_bool)
-        .ok_or("no is_valid in the debug_token answer")?;
-    if !valid {
-        if let Some(error) = data.get("error").filter(|e| e.is_object()) {
-            let mut rebuilt = serde_json::Map::new();
-            rebuilt.insert("type".into(), Value::from("OAuthException"));
-            for (from, to) in [
-                ("code", "code"),
-                ("subcode", "error_subcode"),
-                ("error_subcode", "error_subcode"),
-                ("message", "message"),
-            ] {
-                if let Some(x) = error.get(from) {
-                    rebuilt.insert(to.into(), x.clone());
-                }
-            }
-            return Ok(DebugToken::Invalid(
-                serde_json::json!({ "error": Value::Object(rebuilt) }),
-            ));
-        }
-    }
-    Ok(DebugToken::Check(TokenCheck {
-        valid,
-        expires_at: instant(data, "expires_at"),
-        data_access_expires_at: instant(data, "data_access_expires_at"),
-        scopes: scopes(data),
-    }))
-}
-
-/// LinkedIn's introspection: `None` when the status says revoked/expired (the caller
-/// classifies the body), else the check.
-pub(crate) fn linkedin_introspection(v: &Value) -> Result<Option<TokenCheck>, &'static str> {
-    if matches!(
-        v.get("status").and_then(Value::as_str),
-        Some("revoked" | "expired")
-    ) {
-        return Ok(None);
-    }
-    let active = v
-        .get("active")
-        .and_then(Value::as_bool)
-        .ok_or("no active in the introspection answer")?;
-    Ok(Some(TokenCheck {
-        valid: active,
-        expires_at: instant(v, "expires_at"),
-        data_access_expires_at: None,
-        scopes: scopes(v),
-    }))
-}
-
-/// Google's tokeninfo: `exp` is a Unix time as a string; `expires_in` the seconds left.
-pub(crate) fn google_tokeninfo(v: &Value, now: DateTime<Utc>) -> TokenCheck {
-    let expires_at = instant(v, "exp")
-        .or_else(|| lifetime(v, "expires_in").and_then(|d| now.checked_add_signed(d)));
-    TokenCheck {
-        valid: true,
-        expires_at,
-        data_access_expires_at: None,
-        scopes: scopes(v),
-    }
-}
-
-/// The single account a profile read describes.
-pub(crate) fn profile_account(
-    provider: Provider,
-    v: &Value,
+/// The single account a profile read describes; `Err` when it names no id.
+pub(crate) fn remote(
+    id: Option<String>,
+    name: Option<String>,
+    picture: Option<String>,
 ) -> Result<RemoteAccount, &'static str> {
-    let (id, name, picture) = match provider {
-        Provider::Linkedin | Provider::Google => (
-            text(v, "sub"),
-            text(v, "name").or_else(|| text(v, "email")),
-            text(v, "picture"),
-        ),
-        Provider::X => {
-            let d = v.get("data").unwrap_or(&Value::Null);
-            (
-                text(d, "id"),
-                text(d, "name").or_else(|| text(d, "username")),
-                text(d, "profile_image_url"),
-            )
-        }
-        Provider::Tiktok => {
-            let u = v
-                .get("data")
-                .and_then(|d| d.get("user"))
-                .unwrap_or(&Value::Null);
-            (
-                text(u, "open_id"),
-                text(u, "display_name"),
-                text(u, "avatar_url"),
-            )
-        }
-        // Pinterest's numeric `id` is stable; usernames can change (older API
-        // versions had only `username`).
-        Provider::Pinterest => (
-            text(v, "id").or_else(|| text(v, "username")),
-            text(v, "business_name").or_else(|| text(v, "username")),
-            text(v, "profile_image"),
-        ),
-        // `user_id` is the Instagram professional account id; `id` the app-scoped one.
-        Provider::InstagramLogin => (
-            text(v, "user_id").or_else(|| text(v, "id")),
-            text(v, "username").or_else(|| text(v, "name")),
-            text(v, "profile_picture_url"),
-        ),
-        Provider::Threads => (
-            text(v, "id"),
-            text(v, "username").or_else(|| text(v, "name")),
-            text(v, "threads_profile_picture_url"),
-        ),
-        Provider::Facebook | Provider::Instagram => (text(v, "id"), text(v, "name"), None),
-    };
     let external_id = id.ok_or("no account id in the profile answer")?;
     Ok(RemoteAccount {
         display_name: name.unwrap_or_else(|| external_id.clone()),
         external_id,
         picture_url: picture,
-        access_token: None,
+        ..RemoteAccount::default()
     })
-}
-
-/// One page of `/me/accounts`: the accounts found and the cursor of the next page.
-pub(crate) fn pages(
-    provider: Provider,
-    v: &Value,
-) -> Result<(Vec<RemoteAccount>, Option<String>), &'static str> {
-    let data = v
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or("no data in the /me/accounts answer")?;
-    let mut found = Vec::new();
-    for page in data {
-        // A Page without a Page token is one the user cannot manage: nothing to store.
-        let (Some(page_id), Some(token)) = (text(page, "id"), text(page, "access_token")) else {
-            continue;
-        };
-        let page_name = text(page, "name");
-        match provider {
-            Provider::Instagram => {
-                let Some(ig) = page.get("instagram_business_account") else {
-                    continue;
-                };
-                let Some(ig_id) = text(ig, "id") else {
-                    continue;
-                };
-                found.push(RemoteAccount {
-                    display_name: text(ig, "username")
-                        .or_else(|| text(ig, "name"))
-                        .or(page_name)
-                        .unwrap_or_else(|| ig_id.clone()),
-                    external_id: ig_id,
-                    picture_url: text(ig, "profile_picture_url"),
-                    access_token: Some(Secret::new(token)),
-                });
-            }
-            _ => found.push(RemoteAccount {
-                display_name: page_name.unwrap_or_else(|| page_id.clone()),
-                picture_url: page
-                    .get("picture")
-                    .and_then(|p| p.get("data"))
-                    .and_then(|d| text(d, "url")),
-                external_id: page_id,
-                access_token: Some(Secret::new(token)),
-            }),
-        }
-    }
-    let next = v
-        .get("paging")
-        .filter(|p| p.get("next").is_some())
-        .and_then(|p| p.get("cursors"))
-        .and_then(|c| text(c, "after"));
-    Ok((found, next))
 }
 
 /// The fields of an error body worth keeping: codes, types and messages. Tokens are
@@ -537,134 +364,11 @@ mod tests {
     }
 
     #[test]
-    fn debug_token_valid_answer_reads_expiries_and_zero_means_never() {
-        let v = json!({"data":{"app_id":"1","type":"USER","is_valid":true,"expires_at":0,"data_access_expires_at":1900000000,"scopes":["pages_show_list"]}});
-
-        let DebugToken::Check(check) = debug_token(&v).unwrap() else {
-            panic!("expected a check")
-        };
-
-        assert!(check.valid);
-        assert_eq!(check.expires_at, None);
-        assert_eq!(
-            check.data_access_expires_at,
-            Utc.timestamp_opt(1900000000, 0).single()
-        );
-        assert_eq!(check.scopes, Some(vec!["pages_show_list".to_owned()]));
-    }
-
-    #[test]
-    fn debug_token_invalid_answer_is_rebuilt_as_a_graph_error() {
-        let v = json!({"data":{"is_valid":false,"error":{"code":190,"message":"changed password","subcode":460},"scopes":[]}});
-
-        let DebugToken::Invalid(body) = debug_token(&v).unwrap() else {
-            panic!("expected an error")
-        };
-
-        assert_eq!(body["error"]["code"], 190);
-        assert_eq!(body["error"]["error_subcode"], 460);
-        assert_eq!(body["error"]["type"], "OAuthException");
-    }
-
-    #[test]
-    fn linkedin_introspection_revoked_is_left_to_classify() {
-        assert_eq!(
-            linkedin_introspection(&json!({"active":false,"status":"revoked"})).unwrap(),
-            None
-        );
-        let ok = linkedin_introspection(
-            &json!({"active":true,"status":"active","expires_at":1900000000,"scope":"openid,profile"}),
-        )
-        .unwrap()
-        .unwrap();
-        assert!(ok.valid);
-        assert_eq!(ok.expires_at, Utc.timestamp_opt(1900000000, 0).single());
-    }
-
-    #[test]
-    fn profiles_name_the_documented_id_field_per_network() {
-        let cases = [
-            (
-                Provider::Linkedin,
-                json!({"sub":"li-1","name":"Ada"}),
-                "li-1",
-            ),
-            (
-                Provider::Google,
-                json!({"sub":"g-1","email":"a@b.c"}),
-                "g-1",
-            ),
-            (
-                Provider::X,
-                json!({"data":{"id":"x-1","name":"Ada","username":"ada"}}),
-                "x-1",
-            ),
-            (
-                Provider::Tiktok,
-                json!({"data":{"user":{"open_id":"tt-1","display_name":"Ada"}},"error":{"code":"ok"}}),
-                "tt-1",
-            ),
-            (Provider::Pinterest, json!({"username":"ada"}), "ada"),
-            (
-                Provider::Pinterest,
-                json!({"id":"549755885175","username":"ada"}),
-                "549755885175",
-            ),
-            (
-                Provider::InstagramLogin,
-                json!({"user_id":"1784","id":"999","username":"ada"}),
-                "1784",
-            ),
-            (
-                Provider::InstagramLogin,
-                json!({"id":"999","username":"ada"}),
-                "999",
-            ),
-            (
-                Provider::Threads,
-                json!({"id":"th-1","username":"ada"}),
-                "th-1",
-            ),
-        ];
-        for (provider, body, id) in cases {
-            let account = profile_account(provider, &body).unwrap();
-            assert_eq!(account.external_id, id, "{provider}");
-            assert!(account.access_token.is_none());
-        }
-        assert!(profile_account(Provider::X, &json!({"data":{}})).is_err());
-    }
-
-    #[test]
-    fn pages_give_page_tokens_and_instagram_keeps_only_linked_accounts() {
-        let v = json!({"data":[
-            {"id":"p1","name":"Bakery","access_token":"page-1","picture":{"data":{"url":"https://p/1"}},
-             "instagram_business_account":{"id":"ig1","username":"bakery.ig"}},
-            {"id":"p2","name":"Shop","access_token":"page-2"},
-            {"id":"p3","name":"No token"}
-        ],"paging":{"cursors":{"before":"a","after":"b"},"next":"https://graph/next"}});
-
-        let (fb, next) = pages(Provider::Facebook, &v).unwrap();
-        let (ig, _) = pages(Provider::Instagram, &v).unwrap();
-
-        assert_eq!(next.as_deref(), Some("b"));
-        assert_eq!(
-            fb.iter()
-                .map(|a| a.external_id.as_str())
-                .collect::<Vec<_>>(),
-            ["p1", "p2"]
-        );
-        assert_eq!(fb[0].picture_url.as_deref(), Some("https://p/1"));
-        assert_eq!(
-            fb[1].access_token.as_ref().map(Secret::expose),
-            Some("page-2")
-        );
-        assert_eq!(ig.len(), 1);
-        assert_eq!(ig[0].external_id, "ig1");
-        assert_eq!(ig[0].display_name, "bakery.ig");
-        assert_eq!(
-            ig[0].access_token.as_ref().map(Secret::expose),
-            Some("page-1")
-        );
+    fn a_profile_without_an_id_is_unreadable_and_the_name_falls_back_to_it() {
+        assert!(remote(None, Some("Ada".into()), None).is_err());
+        let a = remote(Some("x-1".into()), None, None).unwrap();
+        assert_eq!(a.display_name, "x-1");
+        assert!(a.access_token.is_none());
     }
 
     #[test]

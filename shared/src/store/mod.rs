@@ -126,6 +126,16 @@ pub trait AccountStore: Send + Sync {
         history: &[HistoryEntry],
     ) -> Result<Account, StoreError>;
 
+    /// Whether an account other than `team`/`id`, in any team, stands on the grant of
+    /// `grant_owner` (see [`Account::grant_owner`]). Eventually consistent: an account
+    /// connected a moment ago may not be seen yet.
+    async fn others_on_grant(
+        &self,
+        grant_owner: &str,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<bool, StoreError>;
+
     /// `delete_account` with the removal's history entry in the same transaction (the
     /// history outlives the account).
     async fn delete_account_with(

@@ -7,8 +7,8 @@ use tokio::sync::Mutex;
 
 use super::{RunCtx, Sweep, SweepError, Tally};
 use crate::domain::{
-    AccountId, Cause, HistoryEntry, NotificationPrefs, Reason, SchedulePolicy, StateAt, Status,
-    TeamId, Transition, Verdict,
+    AccountId, Cause, HistoryEntry, NotificationPrefs, Reason, Reported, SchedulePolicy, StateAt,
+    Status, TeamId, Transition, Verdict,
 };
 use crate::refresh::{open_tokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::store::{DueItem, LeaseKey, LedgerEntry, StoreError};
@@ -184,7 +184,12 @@ impl Sweep {
                 };
                 match checked {
                     Ok(check) if check.valid => {
-                        if let Some(t) = account.check_passed(check.expires_at, now) {
+                        let reported = Reported {
+                            expires_at: check.expires_at,
+                            data_access_expires_at: check.data_access_expires_at,
+                            scopes: check.scopes,
+                        };
+                        if let Some(t) = account.check_passed(reported, now) {
                             recovered = t == Transition::Recovered;
                             history.push(HistoryEntry::of_transition(
                                 t, before, &account, now, &cause,
@@ -285,6 +290,8 @@ mod tests {
             access_issued_at: t0(),
             access_expires_at: Some(t0() + Duration::days(60)),
             refresh_expires_at: None,
+            data_access_expires_at: None,
+            grant_owner: None,
             broken: None,
             failures: Failures::default(),
             last_checked_at: Some(t0()),

@@ -18,8 +18,8 @@ use tokenwarden::domain::{
 use tokenwarden::grant::{lifetimes, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer};
 use tokenwarden::providers::{
-    AuthorizeRequest, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount, TokenCheck,
-    TokenGrant,
+    AuthorizeRequest, HeldTokens, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount,
+    TokenCheck, TokenGrant,
 };
 use tokenwarden::seal::{Keyring, Secret};
 use tokenwarden::store::dynamo::{create_table, DynamoStore};
@@ -117,13 +117,14 @@ impl Rig {
         redirect_uri: &str,
         verifier: Option<&str>,
     ) -> anyhow::Result<(Secret, String)> {
-        let challenge = verifier.map(provider_fakes::s256_challenge);
+        let verifier = verifier.map(Secret::new);
         let state = format!("state-{}", uuid::Uuid::new_v4().simple());
         let url = self.providers.authorize_url(&AuthorizeRequest {
             provider,
             state: &state,
             redirect_uri,
-            code_challenge: challenge.as_deref(),
+            code_verifier: verifier.as_ref(),
+            consent: Default::default(),
         })?;
         let answer = self.browser.get(url).send().await?;
         let location = answer
@@ -204,12 +205,19 @@ impl Rig {
             external_id: format!("ext-{id}"),
             display_name: format!("Bench {id}"),
             picture_url: Some(format!("https://cdn.example.com/{id}.png")),
-            scopes: vec!["read".into(), "write".into()],
+            scopes: provider
+                .spec()
+                .default_scopes
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             connected_by: UserId::parse("user-bench").unwrap_or_else(|e| panic!("{e}")),
             tokens,
             access_issued_at: now,
             access_expires_at: l.access_expires_at,
             refresh_expires_at: l.refresh_expires_at,
+            data_access_expires_at: None,
+            grant_owner: None,
             broken: None,
             failures: Failures::default(),
             last_checked_at: Some(now),
@@ -539,6 +547,16 @@ impl AccountStore for CountingAccounts {
         self.other();
         self.inner.delete_account_with(team, id, history).await
     }
+
+    async fn others_on_grant(
+        &self,
+        grant_owner: &str,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<bool, StoreError> {
+        self.other();
+        self.inner.others_on_grant(grant_owner, team, id).await
+    }
 }
 
 /// The provider client, recording the most calls in flight at once, per network and in
@@ -665,8 +683,12 @@ impl ProviderClient for InFlight {
             .await
     }
 
-    async fn revoke(&self, provider: Provider, access_token: &Secret) -> Result<(), ProviderError> {
-        self.counted(provider, self.inner.revoke(provider, access_token))
+    async fn revoke(
+        &self,
+        provider: Provider,
+        tokens: HeldTokens<'_>,
+    ) -> Result<(), ProviderError> {
+        self.counted(provider, self.inner.revoke(provider, tokens))
             .await
     }
 }

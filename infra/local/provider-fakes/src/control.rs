@@ -100,6 +100,21 @@ impl FakeControl {
             .await
     }
 
+    /// The user loses their role on a Facebook Page: it leaves `/me/accounts`, and the
+    /// Page tokens issued for it fail with Meta's "must be an administrator" error.
+    pub async fn remove_page(&self, provider: Provider, page_id: &str) -> Result<(), ControlError> {
+        let mut url = self.url(&format!("{}/pages", provider.id()));
+        url.path_segments_mut()
+            .map_err(|()| ControlError::Status {
+                status: 0,
+                what: "remove_page",
+            })?
+            .push(page_id);
+        self.send("remove_page", self.http.delete(url))
+            .await
+            .map(drop)
+    }
+
     /// Injects `fault` into the next `times` calls of `kind`.
     pub async fn set_fault(
         &self,

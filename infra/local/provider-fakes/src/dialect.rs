@@ -29,19 +29,29 @@ pub(crate) enum Dead {
     Revoked,
     /// Meta's code 190 with this subcode.
     Meta(u32),
+    /// A Page token whose user no longer has a role on the Page: Meta's code 190 with
+    /// no subcode.
+    AdminLost,
 }
 
+/// Meta's code 190 message for a Page token of a user who lost their role on the Page.
+pub(crate) const ADMIN_LOST: &str =
+    "The user must be an administrator of the page in order to impersonate it.";
+
 impl Dead {
-    fn meta_subcode(self) -> Option<u32> {
+    pub fn meta_subcode(self) -> Option<u32> {
         match self {
-            Dead::Unknown => None,
+            Dead::Unknown | Dead::AdminLost => None,
             Dead::Expired => Some(463),
             Dead::Revoked => Some(458),
             Dead::Meta(s) => Some(s),
         }
     }
 
-    fn meta_message(self) -> &'static str {
+    pub fn meta_message(self) -> &'static str {
+        if self == Dead::AdminLost {
+            return ADMIN_LOST;
+        }
         match self.meta_subcode() {
             None => "Invalid OAuth access token - Cannot parse access token",
             Some(458) => "Error validating access token: The user has not authorized application.",
@@ -49,6 +59,8 @@ impl Dead {
             Some(460) => "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
             Some(463) => "Error validating access token: Session has expired.",
             Some(464) => "Error validating access token: Sessions for the user are not allowed because the user is not a confirmed user.",
+            // The fakes' wording: Meta's text for 493 was not found in its documentation.
+            Some(493) => "Error validating access token: The user has not engaged the app in longer than 90 days.",
             Some(_) => "Error validating access token: The access token is invalid.",
         }
     }
@@ -112,7 +124,9 @@ pub(crate) fn failure(
     seq: u64,
 ) -> (u16, Value) {
     // A Meta 190 subcode is always said in Graph's words by the Meta networks.
-    if let (true, Failure::DeadToken(dead @ Dead::Meta(_))) = (is_meta(provider), failure) {
+    if let (true, Failure::DeadToken(dead @ (Dead::Meta(_) | Dead::AdminLost))) =
+        (is_meta(provider), failure)
+    {
         return meta_error(400, 190, dead.meta_subcode(), dead.meta_message(), seq);
     }
     match provider {
@@ -378,7 +392,8 @@ fn api_failure(provider: Provider, failure: Failure, seq: u64) -> (u16, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokenwarden::domain::{classify, ProviderReply, Reason, Status, Verdict};
+    use tokenwarden::domain::{ProviderReply, Reason, Status, Verdict};
+    use tokenwarden::providers::classify;
 
     fn verdict(provider: Provider, route: Route, f: Failure) -> Verdict {
         let (status, body) = failure(provider, route, f, 1);

@@ -31,6 +31,7 @@ use url::Url;
 
 pub mod control;
 mod dialect;
+mod documented;
 pub mod model;
 mod request;
 mod routes;
@@ -124,6 +125,49 @@ pub async fn start_local() -> io::Result<FakeHandle> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_control_api_takes_the_new_settings_and_removes_pages() {
+        let fakes = start_local().await.unwrap();
+        let patch: SettingsPatch = serde_json::from_value(serde_json::json!({
+            "decline": ["pages_manage_posts"],
+            "data_access_expires_at": 1_900_000_000u64,
+            "legacy_app": false,
+        }))
+        .unwrap();
+        fakes
+            .control
+            .patch_settings(Provider::Facebook, &patch)
+            .await
+            .unwrap();
+        fakes
+            .control
+            .remove_page(Provider::Facebook, "100000000000002")
+            .await
+            .unwrap();
+        let again = fakes
+            .control
+            .remove_page(Provider::Facebook, "100000000000002")
+            .await;
+        assert!(
+            matches!(again, Err(ControlError::Status { status: 404, .. })),
+            "{again:?}"
+        );
+
+        let http = reqwest::Client::new();
+        let stale = http
+            .get(fakes.base_url.join("facebook/v20.0/me").unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status().as_u16(), 400);
+        let body: serde_json::Value = stale.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 2500);
+        let log = fakes.control.requests().await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].kind, Some(EndpointKind::Profile));
+        assert_eq!(log[0].status, 400);
+    }
 
     #[test]
     fn s256_matches_the_rfc_7636_example() {

@@ -1,5 +1,7 @@
 //! The control API's types, shared by the server and the typed client.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use tokenwarden::domain::Provider;
 
@@ -22,7 +24,7 @@ pub enum EndpointKind {
     Profile,
     /// Facebook's `/me/accounts` (Pages and their Instagram business accounts).
     Accounts,
-    /// Token revocation (`DELETE /me/permissions` at Meta).
+    /// Token revocation (`DELETE /me/permissions` or `/{user-id}/permissions` at Meta).
     Revoke,
 }
 
@@ -70,6 +72,10 @@ pub enum Fault {
         #[serde(default)]
         location: Option<String>,
     },
+    /// Meta's code 190 without subcode, "The user must be an administrator of the page
+    /// in order to impersonate it." (at `debug_token`: `is_valid:false`, inside `data`):
+    /// the Page token's user lost their role on the Page.
+    AdminLost,
     /// Marks the presented token (and its grant chain) revoked, then answers as the
     /// network does for a revoked token; later calls with it say so too.
     Revoked,
@@ -93,6 +99,7 @@ impl Fault {
             Fault::RateLimited => "rate_limited",
             Fault::InvalidGrant => "invalid_grant",
             Fault::Meta190 { .. } => "meta_190",
+            Fault::AdminLost => "admin_lost",
             Fault::Redirect { .. } => "redirect",
             Fault::Revoked => "revoked",
             Fault::EchoRequest => "echo_request",
@@ -168,7 +175,7 @@ impl FakeUser {
         };
         FakeUser {
             external_id: format!("{id}-user-1"),
-            name: format!("Fake {} User", provider.spec().display_name),
+            name: format!("Fake {} User", crate::documented::of(provider).display_name),
             picture_url: Some(format!("https://fake.invalid/{id}/avatar.png")),
             pages,
         }
@@ -191,6 +198,19 @@ pub struct SettingsPatch {
     pub client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// Scopes the person unticks on the consent screen: left out of every grant from
+    /// then on (`[]`: none). LinkedIn ignores it: its consent is all or nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline: Option<Vec<String>>,
+    /// Facebook / Instagram via Facebook: the `data_access_expires_at` (unix seconds)
+    /// `debug_token` answers for every token; `0`: back to authorization time + 90 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_access_expires_at: Option<u64>,
+    /// Pinterest: an app created before 2025-09-25 (default `true`), whose grants are
+    /// legacy ones (no new refresh token on refresh) unless the code exchange sends
+    /// `continuous_refresh=true` or a refresh sends `refresh_on=true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_app: Option<bool>,
 }
 
 /// How the client authenticated itself, as the fake saw it.
@@ -232,6 +252,16 @@ pub struct RecordedRequest {
     /// The token the call presented (Bearer, `access_token`, `input_token`,
     /// `fb_exchange_token` or `token`).
     pub access_token: Option<String>,
+    /// Meta's authorize `auth_type` (`reauthorize`, `rerequest`, `reauthenticate`).
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    /// Pinterest's `continuous_refresh` at the code exchange, as sent.
+    #[serde(default)]
+    pub continuous_refresh: Option<String>,
+    /// Every query and form parameter of the call except `client_secret` (and an app
+    /// token `APP_ID|APP_SECRET`); a form value wins over a query value of the same name.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
     /// The status the fake answered with.
     pub status: u16,
     /// The injected fault, when one answered.

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, patch, post, put};
+use axum::routing::{any, delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 use tokenwarden::domain::Provider;
@@ -37,6 +37,7 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/_fake/trap", any(trap))
         .route("/_fake/{provider}/user", put(set_user))
         .route("/_fake/{provider}/settings", patch(settings))
+        .route("/_fake/{provider}/pages/{page_id}", delete(remove_page))
         .route(
             "/_fake/{provider}/faults",
             post(add_fault).delete(clear_faults),
@@ -88,7 +89,7 @@ async fn dispatch(
     let handled = {
         let mut world = shared.lock();
         match route_of(&incoming.path) {
-            Some((provider, route)) => world.handle(provider, route, &incoming),
+            Some(routed) => world.handle(&routed, &incoming),
             None => world.unrouted(
                 &incoming,
                 Reply::Json(404, json!({ "error": "not_found", "path": incoming.path })),
@@ -170,6 +171,19 @@ async fn settings(
     let p = provider(&raw)?;
     shared.lock().patch_settings(p, patch);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user loses their role on the Page: 204, or 404 when they have no such Page.
+async fn remove_page(
+    State(shared): State<Shared>,
+    Path((raw, page_id)): Path<(String, String)>,
+) -> Result<StatusCode, UnknownProvider> {
+    let p = provider(&raw)?;
+    Ok(if shared.lock().remove_page(p, &page_id) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    })
 }
 
 async fn add_fault(

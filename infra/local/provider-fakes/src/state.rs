@@ -8,15 +8,14 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use tokenwarden::domain::{ClientAuth, Pkce, Provider};
+use tokenwarden::domain::Provider;
 use url::Url;
 
 use crate::dialect::{self, is_meta, Dead, Failure};
-use crate::model::{
-    ClientAuthSeen, EndpointKind, FakeUser, Fault, FaultRule, RecordedRequest, SettingsPatch,
-};
+use crate::documented::{self, Pkce, Refresh};
+use crate::model::{EndpointKind, FakeUser, Fault, FaultRule, RecordedRequest, SettingsPatch};
 use crate::request::Incoming;
-use crate::routes::Route;
+use crate::routes::{Route, Routed};
 use crate::{default_client_id, default_client_secret, s256_challenge};
 
 /// How long an authorization code can be exchanged.
@@ -34,11 +33,18 @@ const LINKEDIN_ACCESS: u64 = 5_184_000;
 const LINKEDIN_REFRESH: u64 = 31_536_000;
 const X_ACCESS: u64 = 7_200;
 const GOOGLE_ACCESS: u64 = 3_599;
-const TIKTOK_ACCESS: u64 = 86_400;
-const TIKTOK_REFRESH: u64 = 31_536_000;
+/// Google keeps at most this many live refresh tokens per account per client; the next
+/// one silently invalidates the oldest.
+const GOOGLE_MAX_REFRESH_TOKENS: usize = 100;
+/// TikTok's current token page: access 2 hours, refresh 180 days, rotating.
+const TIKTOK_ACCESS: u64 = 7_200;
+const TIKTOK_REFRESH: u64 = 15_552_000;
+/// Pinterest: access 30 days.
 const PINTEREST_ACCESS: u64 = 2_592_000;
-/// Continuous refresh: 60 days, renewed by every refresh.
+/// Continuous refresh: 60 days, renewed (with a new refresh token) by every refresh.
 const PINTEREST_REFRESH: u64 = 5_184_000;
+/// A legacy Pinterest refresh token: 365 days, a hard limit.
+const PINTEREST_LEGACY_REFRESH: u64 = 31_536_000;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -85,12 +91,22 @@ struct Settings {
     flat_token_response: bool,
     client_id: String,
     client_secret: String,
+    /// Scopes the person unticks on the consent screen.
+    decline: Vec<String>,
+    /// What `debug_token` answers as `data_access_expires_at` instead of the chain's
+    /// authorization time + 90 days.
+    data_access_expires_at: Option<u64>,
+    /// Pinterest: the app was created before 2025-09-25 (continuous refresh only when
+    /// asked for).
+    legacy_app: bool,
 }
 
 #[derive(Debug, Clone)]
 struct CodeGrant {
     redirect_uri: String,
     challenge: Option<String>,
+    /// `S256`, or `plain` where the network documents it.
+    challenge_method: String,
     scopes: Vec<String>,
     offline: bool,
     issued_at: u64,
@@ -113,6 +129,8 @@ struct AccessToken {
     issued_at: u64,
     expires_at: Option<u64>,
     page_id: Option<String>,
+    /// A Page token whose user lost their role on the Page.
+    admin_lost: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +146,14 @@ struct Chain {
     dead: Option<Dead>,
     refresh_expires_at: Option<u64>,
     authorized_at: u64,
+    /// The person who granted it (the fake user's `external_id` then).
+    user_id: String,
+    /// The app it was granted to.
+    client_id: String,
+    /// Whether a refresh token was issued (Google's 100-token limit counts these).
+    has_refresh: bool,
+    /// Pinterest: a continuous-refresh grant (every refresh rotates).
+    continuous: bool,
 }
 
 struct ActiveFault {
@@ -197,9 +223,9 @@ fn record(
         method: inc.method.to_string(),
         path: inc.path.clone(),
         client_auth: client.how,
-        client_id: client
-            .id
-            .or_else(|| provider.and_then(|p| own(inc.query_param(p.spec().client_id_param)))),
+        client_id: client.id.or_else(|| {
+            provider.and_then(|p| own(inc.query_param(documented::of(p).client_id_param)))
+        }),
         grant_type: own(inc.param("grant_type")),
         code: own(inc.param("code")),
         code_challenge: own(inc.param("code_challenge")),
@@ -207,6 +233,9 @@ fn record(
         redirect_uri: own(inc.param("redirect_uri")),
         refresh_token: own(inc.param("refresh_token")),
         access_token: own(inc.presented_token()),
+        auth_type: own(inc.param("auth_type")),
+        continuous_refresh: own(inc.param("continuous_refresh")),
+        params: inc.visible_params(),
         status: 0,
         fault: None,
     }
@@ -241,6 +270,35 @@ impl World {
         if let Some(secret) = patch.client_secret {
             s.client_secret = secret;
         }
+        if let Some(decline) = patch.decline {
+            s.decline = decline;
+        }
+        if let Some(at) = patch.data_access_expires_at {
+            // 0: back to the chain's authorization time + 90 days.
+            s.data_access_expires_at = (at > 0).then_some(at);
+        }
+        if let Some(legacy) = patch.legacy_app {
+            s.legacy_app = legacy;
+        }
+    }
+
+    /// The user loses their role on a Page: it leaves `/me/accounts`, and every Page
+    /// token issued for it so far fails as Meta's "must be an administrator" error.
+    /// `false` when the user has no such Page.
+    pub fn remove_page(&mut self, provider: Provider, page_id: &str) -> bool {
+        let net = self.net(provider);
+        let before = net.user.pages.len();
+        net.user.pages.retain(|p| p.id != page_id);
+        if net.user.pages.len() == before {
+            return false;
+        }
+        for token in net.access.values_mut() {
+            if token.page_id.as_deref() == Some(page_id) {
+                token.admin_lost = true;
+            }
+        }
+        net.page_tokens.retain(|(_, page), _| page != page_id);
+        true
     }
 
     pub fn add_fault(&mut self, provider: Provider, rule: FaultRule) {
@@ -280,19 +338,30 @@ impl World {
         }
     }
 
-    pub fn handle(&mut self, provider: Provider, route: Route, inc: &Incoming) -> Handled {
+    pub fn handle(&mut self, routed: &Routed, inc: &Incoming) -> Handled {
         self.seq += 1;
         let seq = self.seq;
         let latency = self.latency;
+        let (provider, route) = (routed.provider, routed.route);
         let kind = kind_of(route, inc);
         let mut entry = record(seq, Some(provider), Some(kind), inc);
         let net = self.net(provider);
-        let (reply, delay) = match net.take_fault(kind) {
-            Some(fault) => {
-                entry.fault = Some(fault.name().to_owned());
-                net.fault_answer(route, kind, &fault, inc, seq)
+        let (reply, delay) = if let Some(version) = routed.unserved_version() {
+            // A Graph version Meta does not serve: no such path, no fault consumed.
+            let tail = inc.path.split_once(version).map_or("", |(_, after)| after);
+            let message = format!("Unknown path components: /{version}{tail}");
+            (
+                dialect::meta_error(400, 2500, None, &message, seq).into(),
+                Duration::ZERO,
+            )
+        } else {
+            match net.take_fault(kind) {
+                Some(fault) => {
+                    entry.fault = Some(fault.name().to_owned());
+                    net.fault_answer(routed, kind, &fault, inc, seq)
+                }
+                None => (net.serve(routed, kind, inc, seq), Duration::ZERO),
             }
-            None => (net.serve(route, kind, inc, seq), Duration::ZERO),
         };
         entry.status = reply.status();
         self.push_log(entry);
@@ -336,6 +405,9 @@ impl Net {
                 flat_token_response: false,
                 client_id: default_client_id(provider),
                 client_secret: default_client_secret(provider),
+                decline: Vec::new(),
+                data_access_expires_at: None,
+                legacy_app: true,
             },
             user: FakeUser::default_for(provider),
             faults: Vec::new(),
@@ -377,7 +449,7 @@ impl Net {
         let sep = match self.provider {
             // LinkedIn asks with spaces and answers with commas.
             Provider::Linkedin => ",",
-            p => p.spec().scope_separator,
+            p => documented::of(p).scope_separator,
         };
         scopes.join(sep)
     }
@@ -390,6 +462,10 @@ impl Net {
             dead: None,
             refresh_expires_at: None,
             authorized_at: now(),
+            user_id: self.user.external_id.clone(),
+            client_id: self.settings.client_id.clone(),
+            has_refresh: false,
+            continuous: false,
         });
         self.chains.len() - 1
     }
@@ -405,12 +481,16 @@ impl Net {
                 issued_at,
                 expires_at: lifetime.map(|l| issued_at + l),
                 page_id: None,
+                admin_lost: false,
             },
         );
         token
     }
 
     fn issue_refresh(&mut self, chain: usize) -> String {
+        if let Some(c) = self.chains.get_mut(chain) {
+            c.has_refresh = true;
+        }
         let token = self.next("refresh");
         self.refresh.insert(
             token.clone(),
@@ -429,6 +509,9 @@ impl Net {
             .ok_or(Dead::Unknown)?;
         if let Some(dead) = self.chains[record.chain].dead {
             return Err(dead);
+        }
+        if record.admin_lost {
+            return Err(Dead::AdminLost);
         }
         if record.expires_at.is_some_and(|e| e <= now()) {
             return Err(Dead::Expired);
@@ -449,30 +532,35 @@ impl Net {
         }
     }
 
+    /// The person removed the app: every grant they made to it dies.
+    fn remove_app_for(&mut self, user_id: &str) {
+        let theirs: Vec<usize> = (0..self.chains.len())
+            .filter(|c| self.chains[*c].user_id == user_id)
+            .collect();
+        for chain in theirs {
+            self.kill(chain, Dead::Revoked);
+        }
+    }
+
     fn client_ok(&self, inc: &Incoming) -> bool {
         let seen = inc.client();
-        let how_ok = match self.provider.spec().client_auth {
-            ClientAuth::Basic => seen.how == ClientAuthSeen::Basic,
-            ClientAuth::FormBody => {
-                matches!(seen.how, ClientAuthSeen::Form | ClientAuthSeen::Query)
-            }
-            ClientAuth::ClientKey => seen.how == ClientAuthSeen::ClientKey,
-        };
-        how_ok
-            && seen.id.as_deref() == Some(self.settings.client_id.as_str())
-            && seen.secret.as_deref() == Some(self.settings.client_secret.as_str())
+        documented::of(self.provider)
+            .client_auth
+            .contains(&seen.how)
+            && seen.is(&self.settings.client_id, &self.settings.client_secret)
     }
 
     // ----- faults -----
 
     fn fault_answer(
         &mut self,
-        route: Route,
+        routed: &Routed,
         kind: EndpointKind,
         fault: &Fault,
         inc: &Incoming,
         seq: u64,
     ) -> (Reply, Duration) {
+        let route = routed.route;
         let reply = match fault {
             Fault::Status5xx { status } => {
                 let status = status.filter(|s| (500..=599).contains(s)).unwrap_or(503);
@@ -499,6 +587,7 @@ impl Net {
             Fault::Meta190 { subcode } => {
                 self.dead_answer(route, kind, Dead::Meta(subcode.unwrap_or(460)), inc, seq)
             }
+            Fault::AdminLost => self.dead_answer(route, kind, Dead::AdminLost, inc, seq),
             Fault::EchoRequest => {
                 let mut quoted: Vec<String> = inc
                     .query
@@ -523,7 +612,7 @@ impl Net {
             }
             Fault::AbsurdLifetime { seconds } => {
                 let seconds = seconds.unwrap_or(i64::MAX);
-                match self.serve(route, kind, inc, seq) {
+                match self.serve(routed, kind, inc, seq) {
                     Reply::Json(200, mut body) => {
                         for key in [
                             "expires_in",
@@ -574,7 +663,7 @@ impl Net {
             },
             // Grants at OAuth 2 token endpoints: invalid_grant; Meta's exchanges: code 190.
             (Route::Token, EndpointKind::Token | EndpointKind::Refresh)
-                if !matches!(dead, Dead::Meta(_)) =>
+                if !matches!(dead, Dead::Meta(_) | Dead::AdminLost) =>
             {
                 self.fail(
                     route,
@@ -588,8 +677,9 @@ impl Net {
 
     // ----- endpoints -----
 
-    fn serve(&mut self, route: Route, kind: EndpointKind, inc: &Incoming, seq: u64) -> Reply {
+    fn serve(&mut self, routed: &Routed, kind: EndpointKind, inc: &Incoming, seq: u64) -> Reply {
         use axum::http::Method;
+        let route = routed.route;
         let provider = self.provider;
         let meta_graph = matches!(provider, Provider::Facebook | Provider::Instagram);
         let method_ok = match route {
@@ -603,13 +693,7 @@ impl Net {
                 Provider::Linkedin => inc.method == Method::POST,
                 _ => inc.method == Method::GET || inc.method == Method::POST,
             },
-            Route::Revoke => {
-                if meta_graph {
-                    inc.method == Method::DELETE
-                } else {
-                    inc.method == Method::POST
-                }
-            }
+            Route::Revoke => inc.method.as_str() == documented::of(provider).revoke_method,
         };
         if !method_ok {
             return Reply::Json(
@@ -627,7 +711,7 @@ impl Net {
             (Route::Introspect, _) => self.introspect(inc),
             (Route::Profile, _) => self.profile(inc, seq),
             (Route::Accounts, _) => self.accounts(inc),
-            (Route::Revoke, _) => self.revoke(inc, seq),
+            (Route::Revoke, _) => self.revoke(routed, inc, seq),
         };
         result.unwrap_or_else(|failure| self.fail(route, failure, seq))
     }
@@ -649,7 +733,7 @@ impl Net {
     }
 
     fn authorize(&mut self, inc: &Incoming) -> Reply {
-        let spec = self.provider.spec();
+        let spec = documented::of(self.provider);
         let page =
             |msg: &str| Reply::Page(400, format!("<h1>{}</h1><p>{msg}</p>", spec.display_name));
         if inc.query_param(spec.client_id_param) != Some(self.settings.client_id.as_str()) {
@@ -682,8 +766,14 @@ impl Net {
             return back("invalid_scope", "The scope parameter is required.");
         };
         let challenge = inc.query_param("code_challenge");
-        if challenge.is_some() && inc.query_param("code_challenge_method") != Some("S256") {
-            return back("invalid_request", "code_challenge_method must be S256");
+        let method = inc.query_param("code_challenge_method").unwrap_or_default();
+        if challenge.is_some() && !spec.pkce_methods.contains(&method) {
+            let message = if spec.pkce_methods.contains(&"plain") {
+                "code_challenge_method must be S256 or plain"
+            } else {
+                "code_challenge_method must be S256"
+            };
+            return back("invalid_request", message);
         }
         if spec.pkce == Pkce::Required && challenge.is_none() {
             return back("invalid_request", "code_challenge is required");
@@ -699,13 +789,27 @@ impl Net {
             CodeGrant {
                 redirect_uri: redirect.to_owned(),
                 challenge: challenge.filter(|_| spec.pkce.used()).map(str::to_owned),
-                scopes: split_scopes(scope),
+                challenge_method: method.to_owned(),
+                scopes: self.granted(split_scopes(scope)),
                 offline: inc.query_param("access_type") == Some("offline"),
                 issued_at: now(),
                 used: false,
             },
         );
         back_with_code(redirect, &code, state).unwrap_or_else(|| page("Invalid redirect_uri."))
+    }
+
+    /// The requested scopes the person leaves ticked on the consent screen.
+    fn granted(&self, requested: Vec<String>) -> Vec<String> {
+        // LinkedIn: "the user must consent to all of them and may not select the
+        // individual scopes".
+        if self.provider == Provider::Linkedin {
+            return requested;
+        }
+        requested
+            .into_iter()
+            .filter(|s| !self.settings.decline.contains(s))
+            .collect()
     }
 
     fn exchange_code(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
@@ -740,9 +844,13 @@ impl Net {
             return Err(Failure::RedirectMismatch);
         }
         if let Some(challenge) = &grant.challenge {
+            let matches = |v: &str| match grant.challenge_method.as_str() {
+                "plain" => v == challenge,
+                _ => s256_challenge(v) == *challenge,
+            };
             match inc.param("code_verifier") {
                 None => return Err(Failure::InvalidGrant("The code_verifier is missing.")),
-                Some(v) if s256_challenge(v) != *challenge => {
+                Some(v) if !matches(v) => {
                     return Err(Failure::InvalidGrant("Invalid code verifier."))
                 }
                 Some(_) => {}
@@ -793,6 +901,7 @@ impl Net {
                 let mut body = json!({ "access_token": access, "expires_in": GOOGLE_ACCESS, "scope": scope, "token_type": "Bearer" });
                 // A refresh token only with `access_type=offline`.
                 if grant.offline {
+                    self.google_make_room(chain);
                     body["refresh_token"] = json!(self.issue_refresh(chain));
                 }
                 body
@@ -806,12 +915,27 @@ impl Net {
                         "token_type": "Bearer" })
             }
             Provider::Pinterest => {
+                // A new app's grants, or one asked for with `continuous_refresh=true`,
+                // are continuous; a legacy app's are legacy ones otherwise.
+                let continuous =
+                    !self.settings.legacy_app || inc.param("continuous_refresh") == Some("true");
+                let lifetime = if continuous {
+                    PINTEREST_REFRESH
+                } else {
+                    PINTEREST_LEGACY_REFRESH
+                };
                 let access = self.issue_access(chain, Form::User, Some(PINTEREST_ACCESS));
                 let refresh = self.issue_refresh(chain);
-                self.chains[chain].refresh_expires_at = Some(now() + PINTEREST_REFRESH);
-                json!({ "access_token": access, "refresh_token": refresh, "response_type": "authorization_code",
+                let refresh_at = now() + lifetime;
+                self.chains[chain].refresh_expires_at = Some(refresh_at);
+                self.chains[chain].continuous = continuous;
+                let mut body = json!({ "access_token": access, "refresh_token": refresh, "response_type": "authorization_code",
                         "token_type": "bearer", "expires_in": PINTEREST_ACCESS,
-                        "refresh_token_expires_in": PINTEREST_REFRESH, "scope": scope })
+                        "refresh_token_expires_in": lifetime, "scope": scope });
+                if continuous {
+                    body["refresh_token_expires_at"] = json!(refresh_at);
+                }
+                body
             }
         };
         Ok(Reply::Json(200, body))
@@ -819,8 +943,8 @@ impl Net {
 
     fn refresh_grant(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
         let provider = self.provider;
-        let spec = provider.spec();
-        if !spec.keep_alive.uses_refresh_token() {
+        let spec = documented::of(provider);
+        if !spec.refresh.uses_refresh_token() {
             return Err(Failure::InvalidRequest("Unsupported grant_type."));
         }
         if !self.client_ok(inc) {
@@ -853,7 +977,17 @@ impl Net {
         {
             return Err(Failure::InvalidGrant("Refresh token has expired."));
         }
-        let rotating = spec.keep_alive == tokenwarden::domain::KeepAlive::RefreshGrantRotating;
+        let rotating = match spec.refresh {
+            Refresh::Rotates => true,
+            // Pinterest's `refresh_on=true` turns a legacy grant into a continuous one.
+            Refresh::PinterestContinuous => {
+                let continuous =
+                    self.chains[chain].continuous || inc.param("refresh_on") == Some("true");
+                self.chains[chain].continuous = continuous;
+                continuous
+            }
+            Refresh::None | Refresh::Keeps | Refresh::Exchange => false,
+        };
         let new_refresh = if rotating {
             if let Some(old) = self.refresh.get_mut(&presented) {
                 old.rotated_out = true;
@@ -892,14 +1026,42 @@ impl Net {
             }
             Provider::Pinterest => {
                 let access = self.issue_access(chain, Form::User, Some(PINTEREST_ACCESS));
-                self.chains[chain].refresh_expires_at = Some(at + PINTEREST_REFRESH);
-                json!({ "access_token": access, "response_type": "refresh_token", "token_type": "bearer",
-                        "expires_in": PINTEREST_ACCESS, "refresh_token": new_refresh,
-                        "refresh_token_expires_in": PINTEREST_REFRESH, "scope": scope })
+                let mut body = json!({ "access_token": access, "response_type": "refresh_token", "token_type": "bearer",
+                        "expires_in": PINTEREST_ACCESS, "scope": scope });
+                // Continuous: a new refresh token good for 60 days from now. Legacy: none;
+                // the first one keeps its 365-day hard limit.
+                if let Some(new) = new_refresh {
+                    let refresh_at = at + PINTEREST_REFRESH;
+                    self.chains[chain].refresh_expires_at = Some(refresh_at);
+                    body["refresh_token"] = json!(new);
+                    body["refresh_token_expires_in"] = json!(PINTEREST_REFRESH);
+                    body["refresh_token_expires_at"] = json!(refresh_at);
+                }
+                body
             }
             _ => return Err(Failure::InvalidRequest("Unsupported grant_type.")),
         };
         Ok(Reply::Json(200, body))
+    }
+
+    /// Google: before a new refresh token for this person and client, the oldest live
+    /// ones beyond the limit are invalidated without a word.
+    fn google_make_room(&mut self, new_chain: usize) {
+        let (user, client) = {
+            let c = &self.chains[new_chain];
+            (c.user_id.clone(), c.client_id.clone())
+        };
+        let live: Vec<usize> = (0..self.chains.len())
+            .filter(|i| *i != new_chain)
+            .filter(|i| {
+                let c = &self.chains[*i];
+                c.has_refresh && c.dead.is_none() && c.user_id == user && c.client_id == client
+            })
+            .collect();
+        let excess = (live.len() + 1).saturating_sub(GOOGLE_MAX_REFRESH_TOKENS);
+        for oldest in live.into_iter().take(excess) {
+            self.kill(oldest, Dead::Revoked);
+        }
     }
 
     /// Meta's `grant_type=fb_exchange_token` at the token URL.
@@ -960,6 +1122,36 @@ impl Net {
         ))
     }
 
+    /// `debug_token`'s `granular_scopes`: the Page scopes name the user's Pages, the
+    /// Instagram ones their Instagram business accounts, as `target_ids`.
+    fn granular_scopes(&self, scopes: &[String]) -> Value {
+        let pages: Vec<&str> = self.user.pages.iter().map(|p| p.id.as_str()).collect();
+        let instagram: Vec<&str> = self
+            .user
+            .pages
+            .iter()
+            .filter_map(|p| p.instagram_business_account.as_ref())
+            .map(|ig| ig.id.as_str())
+            .collect();
+        let items: Vec<Value> = scopes
+            .iter()
+            .map(|scope| {
+                let targets = if scope.starts_with("pages_") {
+                    Some(&pages)
+                } else if scope.starts_with("instagram_") {
+                    Some(&instagram)
+                } else {
+                    None
+                };
+                match targets {
+                    Some(ids) => json!({ "scope": scope, "target_ids": ids }),
+                    None => json!({ "scope": scope }),
+                }
+            })
+            .collect();
+        Value::Array(items)
+    }
+
     fn debug_token_invalid(&self, dead: Dead) -> Reply {
         let mut error =
             match dialect::failure(self.provider, Route::Profile, Failure::DeadToken(dead), 0).1 {
@@ -1005,17 +1197,22 @@ impl Net {
                     Err(dead) => return Ok(self.debug_token_invalid(dead)),
                 };
                 let chain = &self.chains[record.chain];
+                let data_access = self
+                    .settings
+                    .data_access_expires_at
+                    .unwrap_or(chain.authorized_at + META_DATA_ACCESS);
                 let mut data = json!({
                     "app_id": self.settings.client_id,
                     "type": if record.form == Form::Page { "PAGE" } else { "USER" },
                     "application": "tokenwarden (fake)",
-                    "data_access_expires_at": chain.authorized_at + META_DATA_ACCESS,
+                    "data_access_expires_at": data_access,
                     "expires_at": record.expires_at.unwrap_or(0),
                     "is_valid": true,
                     "issued_at": record.issued_at,
                     "scopes": chain.scopes,
-                    "granular_scopes": [],
-                    "user_id": self.user.external_id,
+                    "granular_scopes": self.granular_scopes(&chain.scopes),
+                    // The person's id, also for a Page token (`profile_id` names the Page).
+                    "user_id": chain.user_id,
                 });
                 if let Some(page) = &record.page_id {
                     data["profile_id"] = json!(page);
@@ -1078,13 +1275,19 @@ impl Net {
     }
 
     fn profile(&mut self, inc: &Incoming, seq: u64) -> Result<Reply, Failure> {
-        self.live(inc.user_token()).map_err(Failure::DeadToken)?;
+        let record = self.live(inc.user_token()).map_err(Failure::DeadToken)?;
+        let page_id = record.page_id.clone();
         let u = &self.user;
         let picture = u.picture_url.clone();
         let body = match self.provider {
-            Provider::Facebook | Provider::Instagram => {
-                json!({ "id": u.external_id, "name": u.name })
-            }
+            Provider::Facebook | Provider::Instagram => match page_id {
+                // A Page token's `/me` is the Page.
+                Some(id) => {
+                    let name = u.pages.iter().find(|p| p.id == id).map(|p| p.name.clone());
+                    json!({ "id": id, "name": name })
+                }
+                None => json!({ "id": u.external_id, "name": u.name }),
+            },
             Provider::InstagramLogin => json!({
                 "user_id": u.external_id,
                 "username": u.name,
@@ -1199,27 +1402,48 @@ impl Net {
         Ok(Reply::Json(200, body))
     }
 
-    fn revoke(&mut self, inc: &Incoming, seq: u64) -> Result<Reply, Failure> {
+    fn revoke(&mut self, routed: &Routed, inc: &Incoming, seq: u64) -> Result<Reply, Failure> {
         match self.provider {
             Provider::Facebook | Provider::Instagram => {
-                self.live(inc.user_token()).map_err(Failure::DeadToken)?;
-                // The app is removed from the user's account: every grant dies.
-                for chain in 0..self.chains.len() {
+                Ok(self.graph_remove_app(routed.node.as_deref(), inc, seq))
+            }
+            Provider::Google => self.google_revoke(inc),
+            Provider::X => {
+                if !self.client_ok(inc) {
+                    return Err(Failure::InvalidClient);
+                }
+                let token = inc
+                    .form_param("token")
+                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?
+                    .to_owned();
+                // `token_type_hint` is accepted and not needed: both tables are searched.
+                // RFC 7009: an unknown, expired or already dead token answers 200 too.
+                let chain = match (self.access.get(&token), self.refresh.get(&token)) {
+                    (Some(_), _) => self.live(Some(&token)).ok().map(|a| a.chain),
+                    (None, Some(r)) if !r.rotated_out => Some(r.chain),
+                    _ => None,
+                };
+                if let Some(chain) = chain {
                     self.kill(chain, Dead::Revoked);
                 }
-                Ok(Reply::Json(200, json!({ "success": true })))
+                Ok(Reply::Json(200, json!({ "revoked": true })))
             }
-            Provider::Google => {
-                let token = inc.param("token").map(str::to_owned);
-                let chain = token
-                    .as_deref()
-                    .and_then(|t| self.chain_of(t))
-                    .filter(|c| self.chains[*c].dead.is_none())
-                    .ok_or(Failure::DeadToken(Dead::Unknown))?;
-                self.kill(chain, Dead::Revoked);
+            Provider::Tiktok => {
+                if !self.client_ok(inc) {
+                    return Err(Failure::InvalidClient);
+                }
+                let token = inc
+                    .form_param("token")
+                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?;
+                // TikTok documents the user access token only; a live one removes the
+                // app from the person's connected apps: every grant of theirs dies.
+                let chain = self.live(Some(token)).map_err(Failure::DeadToken)?.chain;
+                let user = self.chains[chain].user_id.clone();
+                self.remove_app_for(&user);
                 Ok(Reply::Json(200, json!({})))
             }
-            provider => {
+            _ => {
+                // LinkedIn: client_id, client_secret and token in the form.
                 if !self.client_ok(inc) {
                     return Err(Failure::InvalidClient);
                 }
@@ -1230,16 +1454,91 @@ impl Net {
                 if let Some(chain) = self.chain_of(&token) {
                     self.kill(chain, Dead::Revoked);
                 }
-                Ok(match provider {
-                    Provider::X => Reply::Json(200, json!({ "revoked": true })),
-                    Provider::Tiktok => Reply::Json(
-                        200,
-                        json!({ "data": {}, "error": { "code": "ok", "message": "", "log_id": format!("FAKE{seq:08}") } }),
-                    ),
-                    _ => Reply::Empty(200),
-                })
+                Ok(Reply::Empty(200))
             }
         }
+    }
+
+    /// Google: `token` (access or refresh) in the form or the query; other fields are
+    /// ignored. Revoking either kills the grant; an expired, dead or unknown token is a
+    /// 400 `invalid_token`.
+    fn google_revoke(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
+        let token = inc.param("token").unwrap_or_default().to_owned();
+        let chain = if self.access.contains_key(&token) {
+            self.live(Some(&token)).ok().map(|a| a.chain)
+        } else {
+            self.refresh
+                .get(&token)
+                .map(|r| r.chain)
+                .filter(|c| self.chains[*c].dead.is_none())
+        };
+        let chain = chain.ok_or(Failure::DeadToken(Dead::Unknown))?;
+        self.kill(chain, Dead::Revoked);
+        Ok(Reply::Json(200, json!({})))
+    }
+
+    /// Graph's `DELETE /me/permissions` (a user token) and `DELETE /{user-id}/permissions`
+    /// (the app token `APP_ID|APP_SECRET`, or a user token of that person): the person
+    /// removes the app, and every grant they made to it dies, Page tokens included.
+    fn graph_remove_app(&mut self, node: Option<&str>, inc: &Incoming, seq: u64) -> Reply {
+        let unsupported = |id: &str| -> Reply {
+            let message = format!(
+                "Unsupported delete request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+            );
+            dialect::meta_error(400, 100, Some(33), &message, seq).into()
+        };
+        let app = format!(
+            "{}|{}",
+            self.settings.client_id, self.settings.client_secret
+        );
+        let presented = inc.user_token().unwrap_or_default().to_owned();
+        if presented.contains('|') {
+            if presented != app {
+                return dialect::meta_error(
+                    400,
+                    190,
+                    None,
+                    "Invalid OAuth access token signature.",
+                    seq,
+                )
+                .into();
+            }
+            let Some(person) = node else {
+                return dialect::meta_error(
+                    400,
+                    2500,
+                    None,
+                    "An active access token must be used to query information about the current user.",
+                    seq,
+                )
+                .into();
+            };
+            let known =
+                self.user.external_id == person || self.chains.iter().any(|c| c.user_id == person);
+            if !known {
+                return unsupported(person);
+            }
+            self.remove_app_for(person);
+            return Reply::Json(200, json!({ "success": true }));
+        }
+        let record = match self.live(Some(&presented)) {
+            Ok(r) => r.clone(),
+            Err(dead) => return self.fail(Route::Revoke, Failure::DeadToken(dead), seq),
+        };
+        let owner = self.chains[record.chain].user_id.clone();
+        if record.form == Form::Page {
+            // A Page token acts as the Page: it cannot remove a person's app.
+            let id = node
+                .or(record.page_id.as_deref())
+                .unwrap_or("me")
+                .to_owned();
+            return unsupported(&id);
+        }
+        if node.is_some_and(|n| n != owner) {
+            return unsupported(node.unwrap_or_default());
+        }
+        self.remove_app_for(&owner);
+        Reply::Json(200, json!({ "success": true }))
     }
 }
 
@@ -1263,10 +1562,16 @@ fn linkedin_inactive(dead: Dead) -> Value {
     match dead {
         Dead::Unknown => json!({ "active": false }),
         Dead::Expired => json!({ "active": false, "status": "expired" }),
-        Dead::Revoked | Dead::Meta(_) => json!({ "active": false, "status": "revoked" }),
+        Dead::Revoked | Dead::Meta(_) | Dead::AdminLost => {
+            json!({ "active": false, "status": "revoked" })
+        }
     }
 }
 
 fn back_with_code(redirect: &str, code: &str, state: &str) -> Option<Reply> {
     add_query(redirect, &[("code", code), ("state", state)]).map(Reply::Redirect)
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

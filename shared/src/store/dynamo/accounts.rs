@@ -7,13 +7,13 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
 use super::codec::{self, attr, n, s, t, Fields, Item};
 use super::error::{backend, cancelled, sdk, Cancelled};
-use super::table::{BY_URGENCY, DUE, LAYOUT};
+use super::table::{BY_GRANT, BY_URGENCY, DUE, LAYOUT};
 use super::{cursor, key, keys, names, page_limit, values, DynamoStore};
 use crate::domain::{Account, AccountId, HistoryEntry, LastChange, Provider, TeamId};
 use crate::store::{AccountStore, Cursor, DueIndex, DueItem, LeaseKey, Page, StoreError};
@@ -196,6 +196,36 @@ impl AccountStore for DynamoStore {
         let account = self.get_account(team, &id).await?;
         // Deleted or moved between the two reads: not connected (any more).
         Ok(account.filter(|a| a.provider == provider && a.external_id == external_id))
+    }
+
+    /// One Query of the `by_grant` GSI (keys only): at most two keys are read, enough to
+    /// find one that is not this account.
+    async fn others_on_grant(
+        &self,
+        grant_owner: &str,
+        team: &TeamId,
+        id: &AccountId,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_GRANT.name)
+            .key_condition_expression("#g = :g")
+            .set_expression_attribute_names(names([("#g", BY_GRANT.partition_key)]))
+            .set_expression_attribute_values(values([(":g", s(grant_owner))]))
+            .limit(2)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let own = (keys::team_pk(team), keys::account_sk(id));
+        Ok(out.items().iter().any(|item| {
+            let key = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(v)) => v.as_str(),
+                _ => "",
+            };
+            (key(LAYOUT.partition_key), key(LAYOUT.sort_key)) != (own.0.as_str(), own.1.as_str())
+        }))
     }
 
     /// One Query of the `by_urgency` LSI (strongly consistent, so an account connected a

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use url::Url;
 
 use super::keys::{self, STATE_PREFIX, TEAM_PREFIX};
-use super::table::{BY_URGENCY, DUE, LAYOUT, PENDING};
+use super::table::{BY_GRANT, BY_URGENCY, DUE, LAYOUT, PENDING};
 use crate::domain::{
     Account, AccountId, Broken, Cause, EmailAddress, Failures, HistoryEntry, HistoryKind,
     LastChange, MailEvents, Milestone, NotificationPrefs, Provider, Reason, Recipient, ReturnUrl,
@@ -271,6 +271,18 @@ pub(super) fn account_item(account: &Account, shards: u16) -> Item {
     set(&mut item, "access_issued_at", t(a.access_issued_at));
     set_opt(&mut item, "access_expires_at", a.access_expires_at, t);
     set_opt(&mut item, "refresh_expires_at", a.refresh_expires_at, t);
+    set_opt(
+        &mut item,
+        "data_access_expires_at",
+        a.data_access_expires_at,
+        t,
+    );
+    set_opt(
+        &mut item,
+        BY_GRANT.partition_key,
+        a.grant_owner.as_deref(),
+        s,
+    );
     if let Some(b) = a.broken {
         set(&mut item, "broken_status", s(b.status.as_str()));
         set_opt(&mut item, "broken_reason", b.reason, |r| s(r.as_str()));
@@ -344,6 +356,8 @@ pub(super) fn account_from_item(item: &Item) -> Result<Account, StoreError> {
         access_issued_at: f.time("access_issued_at")?,
         access_expires_at: f.opt_time("access_expires_at")?,
         refresh_expires_at: f.opt_time("refresh_expires_at")?,
+        data_access_expires_at: f.opt_time("data_access_expires_at")?,
+        grant_owner: f.opt_s(BY_GRANT.partition_key)?.map(str::to_owned),
         broken,
         failures: Failures {
             days: u32::try_from(f.u64("failure_days")?)
@@ -757,6 +771,8 @@ mod tests {
             access_issued_at: at(1),
             access_expires_at: Some(at(20)),
             refresh_expires_at: Some(at(28)),
+            data_access_expires_at: None,
+            grant_owner: None,
             broken: Some(Broken {
                 status: Status::Revoked,
                 reason: Some(Reason::PasswordChanged),

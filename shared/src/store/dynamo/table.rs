@@ -78,11 +78,21 @@ pub const PENDING: IndexLayout = IndexLayout {
     projection: "ALL",
 };
 
+/// Accounts by the person whose grant their token stands on (sparse GSI: only Meta's
+/// Facebook Login accounts have a `grant_owner`), so a disconnect can tell whether another
+/// account, in any team, still needs that grant before it revokes it.
+pub const BY_GRANT: IndexLayout = IndexLayout {
+    name: "by_grant",
+    partition_key: "grant_owner",
+    sort_key: "sk",
+    projection: "KEYS_ONLY",
+};
+
 pub const LAYOUT: TableLayout = TableLayout {
     partition_key: "pk",
     sort_key: "sk",
     local_indexes: &[BY_URGENCY],
-    global_indexes: &[DUE, PENDING],
+    global_indexes: &[DUE, PENDING, BY_GRANT],
     ttl_attribute: "ttl",
     billing_mode: "PAY_PER_REQUEST",
     stream_view_type: "NEW_IMAGE",
@@ -284,7 +294,8 @@ mod tests {
                 "due_shard",
                 "due_at",
                 "pending_shard",
-                "pending_at"
+                "pending_at",
+                "grant_owner"
             ]
         );
     }
@@ -292,10 +303,12 @@ mod tests {
     #[test]
     fn projection_names_are_known_to_the_sdk() {
         for index in LAYOUT.local_indexes.iter().chain(LAYOUT.global_indexes) {
-            assert_eq!(
-                projection(index).projection_type(),
-                Some(&ProjectionType::All)
-            );
+            let expected = if index.name == BY_GRANT.name {
+                ProjectionType::KeysOnly
+            } else {
+                ProjectionType::All
+            };
+            assert_eq!(projection(index).projection_type(), Some(&expected));
         }
         assert_eq!(
             BillingMode::from(LAYOUT.billing_mode),
