@@ -363,12 +363,15 @@ async fn providers_lists_the_offered_networks_with_their_capabilities() {
     assert_eq!(facebook["keep_alive"], "none");
     assert_eq!(facebook["typical_access_lifetime_seconds"], 60 * 86400);
     assert_eq!(facebook["revokes_on_disconnect"], true);
+    assert_eq!(facebook["disconnect"], "removes_app_for_person");
     let threads = &list[1];
     assert_eq!(threads["keep_alive"], "self_refresh");
     assert_eq!(threads["revokes_on_disconnect"], false);
+    assert_eq!(threads["disconnect"], "not_offered");
     let x = &list[2];
     assert_eq!(x["keep_alive"], "rotating_refresh_token");
     assert_eq!(x["needs_refresh_token"], true);
+    assert_eq!(x["disconnect"], "revokes_refresh_token");
 }
 
 // ---- tenancy ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
-use provider_fakes::{EndpointKind, FakeHandle, FakeUser, Fault, RecordedRequest};
+use provider_fakes::{EndpointKind, FakeHandle, FakeUser, Fault, RecordedRequest, SettingsPatch};
 use serde_json::json;
 use tokenwarden::api::oauth_callback::{self, CallbackApi};
 use tokenwarden::api::oauth_start::{self, StartApi};
@@ -24,8 +24,8 @@ use tokenwarden::domain::{
 };
 use tokenwarden::oauth::{Callback, CallbackBase, Start, STATE_LIFETIME};
 use tokenwarden::providers::{
-    AuthorizeRequest, Credentials, HeldTokens, HttpProviderClient, ProviderClient, ProviderError,
-    RemoteAccount, TokenCheck, TokenGrant,
+    AuthorizeRequest, Credentials, GraphVersion, HeldTokens, HttpProviderClient, NetworkSettings,
+    ProviderClient, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
 };
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
@@ -165,6 +165,19 @@ impl OAuth {
     }
 
     async fn with_credentials(fakes: FakeHandle, credentials: Credentials) -> Self {
+        Self::with(fakes, credentials, NetworkSettings::default()).await
+    }
+
+    /// With the networks' settings (Graph version, Google's testing status).
+    async fn with_settings(settings: NetworkSettings) -> Self {
+        let fakes = provider_fakes::start_local()
+            .await
+            .expect("the provider fakes start");
+        let credentials = fakes.credentials();
+        Self::with(fakes, credentials, settings).await
+    }
+
+    async fn with(fakes: FakeHandle, credentials: Credentials, settings: NetworkSettings) -> Self {
         let (dynamo, table) = tokenwarden_integration::dynamo().await;
         let store = Arc::new(DynamoStore::new(dynamo.clone(), table));
         let providers = Arc::new(Recording {
@@ -173,7 +186,8 @@ impl OAuth {
                 fakes.endpoints(),
                 StdDuration::from_secs(5),
             )
-            .expect("the HTTP client builds"),
+            .expect("the HTTP client builds")
+            .with_settings(settings),
             grants: Mutex::default(),
         });
         let keyring = Arc::new(
@@ -466,7 +480,11 @@ fn lifetimes_from(
 /// The Page tokens the fake hands out for a user token (stable per grant).
 async fn page_tokens(h: &OAuth, provider: Provider, user_token: &str) -> HashMap<String, String> {
     let mut url = h.fakes.base_url.clone();
-    url.set_path(&format!("/{}/v21.0/me/accounts", provider.id()));
+    url.set_path(&format!(
+        "/{}/{}/me/accounts",
+        provider.id(),
+        GraphVersion::DEFAULT
+    ));
     let body: serde_json::Value = h
         .browser
         .get(url)
@@ -1509,4 +1527,200 @@ async fn every_sample_event_runs_through_its_handler_as_documented() {
             assert_eq!(landing(&resp).result, *result, "{file}");
         }
     }
+}
+
+// ---- every network's true clock at connect (issue: the networks' own rules) -------------------
+
+/// Meta's data access runs out 90 days after the person last used the app: the connect reads
+/// it from `debug_token`, stores it with the person whose grant the Pages stand on, and the
+/// token column's deadline is the earliest clock (the Page token itself never expires).
+#[tokio::test]
+async fn a_facebook_connect_keeps_the_persons_data_access_clock_as_the_deadline() {
+    let h = OAuth::new().await;
+    let deadline = (Utc::now() + Duration::days(20)).timestamp();
+    h.fakes
+        .control
+        .patch_settings(
+            Provider::Facebook,
+            &SettingsPatch {
+                data_access_expires_at: Some(deadline as u64),
+                ..SettingsPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let back = landing(&h.connect(Provider::Facebook).await);
+
+    assert_eq!(back.result, "connected");
+    let user = FakeUser::default_for(Provider::Facebook);
+    for id in &back.accounts {
+        let account = h.stored(id).await;
+        assert_eq!(
+            account.data_access_expires_at.map(|t| t.timestamp()),
+            Some(deadline)
+        );
+        assert_eq!(
+            account.grant_owner.as_deref(),
+            Some(format!("facebook_login:{}", user.external_id).as_str())
+        );
+        assert_eq!(
+            account.access_expires_at, None,
+            "a Page token never expires"
+        );
+        let column = account.token_column(h.clock.now());
+        assert_eq!(column.reconnect_by.map(|t| t.timestamp()), Some(deadline));
+        assert!(
+            column.days_left.is_some_and(|d| (19..=20).contains(&d)),
+            "{column:?}"
+        );
+        assert!(!column.auto_refresh);
+    }
+}
+
+/// A consent that leaves out a permission needed to publish connects the account as
+/// revoked, naming the permission; the reconnect asks for it again (`rerequest`), and once
+/// granted a later reconnect only renews data access (`reauthorize`).
+#[tokio::test]
+async fn a_declined_posting_permission_connects_revoked_and_the_reconnect_asks_again() {
+    let h = OAuth::new().await;
+    let decline = |scopes: Vec<String>| SettingsPatch {
+        decline: Some(scopes),
+        ..SettingsPatch::default()
+    };
+    h.fakes
+        .control
+        .patch_settings(
+            Provider::Facebook,
+            &decline(vec!["pages_manage_posts".into()]),
+        )
+        .await
+        .unwrap();
+
+    let back = landing(&h.connect(Provider::Facebook).await);
+
+    let id = back.accounts[0].clone();
+    let column = h.stored(&id).await.token_column(h.clock.now());
+    assert_eq!(column.status, Status::Revoked);
+    assert_eq!(column.reason, Some(Reason::ScopesChanged));
+    assert!(
+        column.message.contains("pages_manage_posts"),
+        "{}",
+        column.message
+    );
+
+    let again = h.start_reconnect(&id).await;
+    assert_eq!(param(&again, "auth_type").as_deref(), Some("rerequest"));
+    h.fakes
+        .control
+        .patch_settings(Provider::Facebook, &decline(Vec::new()))
+        .await
+        .unwrap();
+    let back = h.authorize(&again).await;
+    let resp = h.callback(&callback_event(&back)).await;
+    assert_eq!(landing(&resp).result, "reconnected");
+    let column = h.stored(&id).await.token_column(h.clock.now());
+    assert_eq!(column.status, Status::Active, "{column:?}");
+
+    let renew = h.start_reconnect(&id).await;
+    assert_eq!(param(&renew, "auth_type").as_deref(), Some("reauthorize"));
+    let log = h.log().await;
+    let asked: Vec<_> = kinds(&log, EndpointKind::Authorize)
+        .iter()
+        .map(|r| r.auth_type.clone())
+        .collect();
+    assert_eq!(asked, [None, Some("rerequest".to_owned())]);
+}
+
+/// Apps in Google's "Testing" status get refresh tokens that die after 7 days: the column
+/// shows that deadline. A reconnect revokes the refresh token it replaces (Google keeps 100
+/// live ones per person and drops the oldest silently).
+#[tokio::test]
+async fn google_in_testing_status_shows_seven_days_and_a_reconnect_revokes_the_replaced_token() {
+    let h = OAuth::with_settings(NetworkSettings {
+        google_testing: true,
+        ..NetworkSettings::default()
+    })
+    .await;
+    let back = landing(&h.connect(Provider::Google).await);
+    let id = back.accounts[0].clone();
+    let first = h.stored(&id).await;
+    let now = h.clock.now();
+    assert_eq!(first.refresh_expires_at, Some(now + Duration::days(7)));
+    let column = first.token_column(now);
+    assert_eq!(column.status, Status::Expiring);
+    assert_eq!(column.days_left, Some(7));
+    let old_refresh = h.open(&first, TokenSlot::Refresh).expect("a refresh token");
+
+    let again = h.start_reconnect(&id).await;
+    let back = h.authorize(&again).await;
+    assert_eq!(
+        landing(&h.callback(&callback_event(&back)).await).result,
+        "reconnected"
+    );
+
+    let log = h.log().await;
+    let revokes = kinds(&log, EndpointKind::Revoke);
+    assert_eq!(revokes.len(), 1, "{revokes:?}");
+    assert_eq!(revokes[0].params.get("token"), Some(&old_refresh));
+    assert_eq!(
+        revokes[0].params.get("token_type_hint").map(String::as_str),
+        Some("refresh_token")
+    );
+    let after = h.stored(&id).await;
+    assert_ne!(h.open(&after, TokenSlot::Refresh), Some(old_refresh));
+}
+
+/// Pinterest apps created before 2025-09-25 get the continuous refresh token only when the
+/// code exchange asks for it; the fake is such an app.
+#[tokio::test]
+async fn pinterest_asks_for_continuous_refresh_and_gets_sixty_days() {
+    let h = OAuth::new().await;
+
+    let back = landing(&h.connect(Provider::Pinterest).await);
+
+    let log = h.log().await;
+    let exchange = kinds(&log, EndpointKind::Token);
+    assert_eq!(exchange[0].continuous_refresh.as_deref(), Some("true"));
+    let account = h.stored(&back.accounts[0]).await;
+    assert_eq!(
+        account.refresh_expires_at,
+        Some(h.clock.now() + Duration::days(60))
+    );
+}
+
+/// The Graph API version is a setting: every Facebook call goes to it, and a version Meta
+/// does not serve fails the connect instead of storing anything.
+#[tokio::test]
+async fn the_graph_version_setting_moves_every_call_and_an_unserved_one_fails() {
+    let version = |v: &str| NetworkSettings {
+        graph_version: GraphVersion::parse(v).unwrap(),
+        ..NetworkSettings::default()
+    };
+    let h = OAuth::with_settings(version("v27.0")).await;
+    assert_eq!(
+        landing(&h.connect(Provider::Facebook).await).result,
+        "connected"
+    );
+    let log = h.log().await;
+    let graph: Vec<_> = log
+        .iter()
+        .filter(|r| r.provider == Some(Provider::Facebook))
+        .collect();
+    assert!(graph.len() >= 4, "{graph:?}");
+    for r in graph {
+        assert!(r.path.starts_with("/facebook/v27.0/"), "{}", r.path);
+    }
+
+    // v19.0 is past its end of life: Meta's dialog itself refuses it.
+    let gone = OAuth::with_settings(version("v19.0")).await;
+    let authorize = gone.start_connect(Provider::Facebook).await;
+    assert!(
+        authorize.path().starts_with("/facebook/v19.0/"),
+        "{authorize}"
+    );
+    let answer = gone.browser.get(authorize).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    assert!(answer.text().await.unwrap().contains("2500"));
+    assert!(gone.accounts().await.is_empty());
 }

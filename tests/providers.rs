@@ -1205,3 +1205,139 @@ async fn a_network_without_credentials_is_not_offered() {
         "nothing was sent"
     );
 }
+
+// ---- what a disconnect revokes, by each network's rules -------------------------------------
+
+/// X and Google revoke by refresh token: the stored access token has usually expired by
+/// the time a person disconnects. The grant is dead afterwards: its refresh token is refused.
+#[tokio::test]
+async fn x_and_google_revoke_the_refresh_token_and_the_grant_dies() {
+    let rig = rig().await;
+    for provider in [Provider::X, Provider::Google] {
+        let grant = rig.connect(provider).await;
+        let refresh = grant.refresh_token.clone().expect("a refresh token");
+
+        rig.client
+            .revoke(
+                provider,
+                HeldTokens {
+                    access: &grant.access_token,
+                    refresh: Some(&refresh),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{provider}: revoke: {e}"));
+
+        let log = rig.log().await;
+        let revoke = Rig::provider_calls(&log, provider, EndpointKind::Revoke)
+            .last()
+            .cloned()
+            .expect("a revoke call");
+        assert_eq!(
+            revoke.params.get("token").map(String::as_str),
+            Some(refresh.expose())
+        );
+        assert_eq!(
+            revoke.params.get("token_type_hint").map(String::as_str),
+            Some("refresh_token"),
+            "{provider}"
+        );
+        let err = rig
+            .client
+            .refresh(provider, &grant.access_token, Some(&refresh))
+            .await
+            .expect_err("the revoked grant cannot be refreshed");
+        assert_eq!(
+            err.verdict(),
+            revoked(Reason::TokenInvalid),
+            "{provider}: {err}"
+        );
+        assert_no_canary(&err);
+    }
+}
+
+/// TikTok revokes by access token, which lives two hours: a fresh one is fetched with the
+/// refresh token first, and that is the one revoked.
+#[tokio::test]
+async fn tiktok_revokes_a_fresh_access_token() {
+    let rig = rig().await;
+    let grant = rig.connect(Provider::Tiktok).await;
+    let refresh = grant.refresh_token.clone().expect("a refresh token");
+
+    rig.client
+        .revoke(
+            Provider::Tiktok,
+            HeldTokens {
+                access: &grant.access_token,
+                refresh: Some(&refresh),
+            },
+        )
+        .await
+        .expect("revoked");
+
+    let log = rig.log().await;
+    let refreshes = Rig::provider_calls(&log, Provider::Tiktok, EndpointKind::Refresh);
+    assert_eq!(refreshes.len(), 1);
+    let revoke = &Rig::provider_calls(&log, Provider::Tiktok, EndpointKind::Revoke)[0];
+    let revoked_token = revoke.params.get("token").expect("a token");
+    assert_ne!(
+        revoked_token,
+        grant.access_token.expose(),
+        "not the stored one"
+    );
+    assert!(revoked_token.starts_with("canary-tiktok-access-"));
+}
+
+/// Meta removes the app for the person with the app token at `DELETE /{user-id}/permissions`
+/// (a Page token is refused there): every Page token of that person dies with it.
+#[tokio::test]
+async fn meta_revokes_the_persons_grant_with_the_app_token_and_every_page_dies() {
+    let rig = rig().await;
+    let user = rig.connect(Provider::Facebook).await;
+    let user = rig
+        .client
+        .long_lived(Provider::Facebook, user)
+        .await
+        .expect("long-lived");
+    let pages = rig
+        .client
+        .accounts(Provider::Facebook, &user.access_token)
+        .await
+        .expect("the Pages");
+    assert!(pages.len() >= 2);
+    let person = FakeUser::default_for(Provider::Facebook).external_id;
+    assert_eq!(
+        pages[0].grant_owner.as_deref(),
+        Some(format!("facebook_login:{person}").as_str())
+    );
+    let page_token = pages[0].access_token.clone().expect("a Page token");
+
+    rig.client
+        .revoke(
+            Provider::Facebook,
+            HeldTokens {
+                access: &page_token,
+                refresh: None,
+            },
+        )
+        .await
+        .expect("revoked");
+
+    let log = rig.log().await;
+    let revoke = &Rig::provider_calls(&log, Provider::Facebook, EndpointKind::Revoke)[0];
+    assert_eq!(revoke.method, "DELETE");
+    assert!(
+        revoke.path.ends_with(&format!("/{person}/permissions")),
+        "{}",
+        revoke.path
+    );
+    for page in &pages {
+        let token = page.access_token.as_ref().expect("a Page token");
+        let err = rig
+            .client
+            .check(Provider::Facebook, token)
+            .await
+            .expect_err("every Page of the person is gone");
+        assert_eq!(err.verdict(), revoked(Reason::AccessRevoked), "{err}");
+    }
+}

@@ -274,6 +274,122 @@ async fn a_teams_own_lead_days_events_and_switch_decide_what_is_mailed() {
 
 // ---- dead tokens ----------------------------------------------------------------------------
 
+/// A person who lost their Page role: Meta's "must be an administrator" error at the weekly
+/// check marks the account `admin_lost`, and the mail says another admin must reconnect.
+#[tokio::test]
+async fn a_lost_page_role_on_the_weekly_check_is_admin_lost_and_asks_another_admin() {
+    let rig = Rig::new().await;
+    let team = rig.team("bakery", &["ana"], LEADS).await;
+    let ana = rig.member("bakery", "ana");
+    let page = rig.connect(Provider::Facebook, &team).await;
+    rig.fakes
+        .control
+        .set_fault(
+            Provider::Facebook,
+            EndpointKind::Introspect,
+            Fault::AdminLost,
+            1,
+        )
+        .await
+        .unwrap();
+
+    rig.run_day(&rig.sweep(), 7).await;
+
+    let column = rig
+        .account(&team, &page.id)
+        .await
+        .token_column(rig.clock.now());
+    assert_eq!(column.status, Status::Revoked);
+    assert_eq!(column.reason, Some(Reason::AdminLost));
+    assert!(!column.auto_refresh);
+    assert_eq!((column.reconnect_by, column.days_left), (None, None));
+    let mails = rig.mails_to(&ana).await;
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .text
+            .contains("Ask a current admin to reconnect it"),
+        "{}",
+        mails[0].text
+    );
+}
+
+/// Meta's 190/493 (the person has not used the app for 90 days) is a reason of its own.
+#[tokio::test]
+async fn meta_190_subcode_493_on_the_weekly_check_is_data_access_expired() {
+    let rig = Rig::new().await;
+    let team = rig.team("bakery", &["ana"], LEADS).await;
+    let page = rig.connect(Provider::Instagram, &team).await;
+    rig.fakes
+        .control
+        .set_fault(
+            Provider::Instagram,
+            EndpointKind::Introspect,
+            Fault::Meta190 { subcode: Some(493) },
+            1,
+        )
+        .await
+        .unwrap();
+
+    rig.run_day(&rig.sweep(), 7).await;
+
+    let column = rig
+        .account(&team, &page.id)
+        .await
+        .token_column(rig.clock.now());
+    assert_eq!(column.status, Status::Expired);
+    assert_eq!(column.reason, Some(Reason::DataAccessExpired));
+    assert!(column.message.contains("90 days"), "{}", column.message);
+}
+
+/// Meta's data access clock is the deadline when it comes first: the expiring mails come at
+/// the team's lead days before it, though the token itself has weeks left.
+#[tokio::test]
+async fn the_data_access_clock_brings_the_expiring_mails_forward() {
+    let rig = Rig::new().await;
+    let team = rig.team("bakery", &["ana"], &[14]).await;
+    let ana = rig.member("bakery", "ana");
+    // The fake runs on the real clock; the rig's clock starts at t0 (the rig translates).
+    let in_30_days = chrono::Utc::now() + Duration::days(30);
+    rig.fakes
+        .control
+        .patch_settings(
+            Provider::Facebook,
+            &provider_fakes::SettingsPatch {
+                data_access_expires_at: Some(in_30_days.timestamp() as u64),
+                ..provider_fakes::SettingsPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let page = rig.connect(Provider::Facebook, &team).await;
+    let deadline = page.reconnect_by().expect("a deadline");
+    assert_eq!(page.data_access_expires_at, Some(deadline));
+    assert!(
+        (deadline - (t0() + Duration::days(30))).num_seconds().abs() < 60,
+        "the data access clock, before the token's 60 days: {deadline}"
+    );
+    let sweep = rig.sweep();
+
+    rig.run_day(&sweep, 15).await;
+    assert!(
+        rig.mails_to(&ana).await.is_empty(),
+        "15 days ahead: not yet"
+    );
+    rig.run_day(&sweep, 16).await;
+
+    let mails = rig.mails_to(&ana).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].entries(),
+        vec![(id(&page), Milestone::Expiring { days: 14 })]
+    );
+    assert_eq!(
+        rig.account(&team, &page.id).await.reconnect_by(),
+        Some(deadline)
+    );
+}
+
 #[tokio::test]
 async fn meta_190_subcode_460_on_the_weekly_check_disconnects_with_password_changed_and_mails_once()
 {

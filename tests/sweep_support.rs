@@ -191,7 +191,11 @@ impl ProviderClient for ObservedProviders {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let _in = self.enter(provider);
-        self.inner.accounts(provider, access_token).await
+        let mut accounts = self.inner.accounts(provider, access_token).await?;
+        for a in &mut accounts {
+            a.data_access_expires_at = self.simulated(access_token, a.data_access_expires_at);
+        }
+        Ok(accounts)
     }
 
     async fn revoke(
@@ -451,8 +455,8 @@ impl Rig {
             access_issued_at: now,
             access_expires_at: l.access_expires_at,
             refresh_expires_at: l.refresh_expires_at,
-            data_access_expires_at: None,
-            grant_owner: None,
+            data_access_expires_at: remote.data_access_expires_at,
+            grant_owner: remote.grant_owner.clone(),
             broken: None,
             failures: Failures::default(),
             last_checked_at: Some(now),
