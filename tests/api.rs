@@ -1234,7 +1234,7 @@ async fn every_route_in_the_openapi_document_is_served() {
     );
     assert_eq!(
         of("oauth-callback"),
-        table(&[("GET", "/oauth/{provider}/callback")])
+        table(tokenwarden::api::oauth_callback::ROUTES)
     );
     assert!(
         ops.iter().all(|(_, _, f)| !f.is_empty()),

@@ -208,6 +208,7 @@ impl OAuth {
             http: api_support::http_config(),
         };
         let callback_api = CallbackApi {
+            http: api_support::http_config(),
             callback: Callback {
                 accounts: store.clone(),
                 states: store.clone(),
@@ -295,11 +296,51 @@ impl OAuth {
         Url::parse(location).expect("an absolute Location")
     }
 
-    /// start → authorize → callback for a new connection; the callback's answer.
-    async fn connect(&self, provider: Provider) -> Resp {
+    /// `POST /connections/complete {handle}` as `team`/`user`.
+    async fn complete_as(&self, handle: &str, team_id: &str, user: &str) -> Resp {
+        let event = Event::load("oauth-callback/complete.json")
+            .caller(team_id, user)
+            .body(&serde_json::json!({ "handle": handle }));
+        let resp = oauth_callback::handle(&self.callback_api, event.request()).await;
+        read(&event.method_str(), &event.path_str(), resp)
+    }
+
+    /// Where the callback sent the browser; for `result=pending`, what the frontend does
+    /// next: complete it as the person who started the authorization (the default caller),
+    /// and land on what was connected.
+    async fn land(&self, resp: &Resp) -> Landing {
+        let first = landing(resp);
+        if first.result != "pending" {
+            return first;
+        }
+        let handle = param(&first.url, "handle").expect("a handle");
+        let done = self.complete_as(&handle, TEAM, USER).await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        let mut accounts: Vec<AccountId> = done.json["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .map(|a| account_id(a["id"].as_str().expect("an id")))
+            .collect();
+        // A reconnect's answer always names its account.
+        if let (true, Some(id)) = (accounts.is_empty(), done.json["account"].as_str()) {
+            accounts.push(account_id(id));
+        }
+        Landing {
+            url: first.url,
+            result: done.json["result"].as_str().expect("a result").to_owned(),
+            accounts,
+            reason: done.json["reason"].as_str().map(str::to_owned),
+            completion: Some(done),
+        }
+    }
+
+    /// start → authorize → callback → complete for a new connection; where it landed.
+    async fn connect(&self, provider: Provider) -> Landing {
         let authorize = self.start_connect(provider).await;
         let back = self.authorize(&authorize).await;
-        self.callback(&callback_event(&back)).await
+        let resp = self.callback(&callback_event(&back)).await;
+        self.land(&resp).await
     }
 
     async fn stored(&self, id: &AccountId) -> Account {
@@ -424,6 +465,10 @@ struct Landing {
     url: Url,
     result: String,
     accounts: Vec<AccountId>,
+    /// The finer reason of an `error` (`no_accounts`).
+    reason: Option<String>,
+    /// The completion's answer, when the callback parked a code.
+    completion: Option<Resp>,
 }
 
 fn landing(resp: &Resp) -> Landing {
@@ -444,9 +489,11 @@ fn landing(resp: &Resp) -> Landing {
         assert!(param(&url, name).is_none(), "{name} in {url}");
     }
     Landing {
+        reason: param(&url, "reason"),
         url,
         result,
         accounts,
+        completion: None,
     }
 }
 
@@ -518,9 +565,8 @@ async fn connects(provider: Provider) {
     let h = OAuth::new().await;
     let now = h.clock.now();
 
-    let resp = h.connect(provider).await;
+    let back = h.connect(provider).await;
 
-    let back = landing(&resp);
     assert_eq!(back.result, "connected", "{}", back.url);
     let log = h.log().await;
     // PKCE: a challenge at authorize exactly where the network takes one, and the verifier
@@ -730,10 +776,10 @@ async fn facebook_without_pages_goes_back_with_an_error_and_stores_nothing() {
         .await
         .unwrap();
 
-    let back = landing(&h.connect(Provider::Facebook).await);
+    let back = h.connect(Provider::Facebook).await;
 
     assert_eq!(back.result, "error");
-    assert_eq!(param(&back.url, "reason").as_deref(), Some("no_accounts"));
+    assert_eq!(back.reason.as_deref(), Some("no_accounts"));
     assert!(
         h.items().await.is_empty(),
         "nothing stored, the state consumed"
@@ -743,10 +789,10 @@ async fn facebook_without_pages_goes_back_with_an_error_and_stores_nothing() {
 #[tokio::test]
 async fn connecting_an_account_the_team_already_has_updates_it_in_place() {
     let h = OAuth::new().await;
-    let first = landing(&h.connect(Provider::X).await);
+    let first = h.connect(Provider::X).await;
     let before = h.stored(&first.accounts[0]).await;
 
-    let second = landing(&h.connect(Provider::X).await);
+    let second = h.connect(Provider::X).await;
 
     assert_eq!(second.result, "connected");
     assert_eq!(
@@ -769,7 +815,7 @@ async fn connecting_an_account_the_team_already_has_updates_it_in_place() {
 #[tokio::test]
 async fn reconnect_replaces_the_tokens_in_place_and_keeps_the_refresh_token_when_none_is_sent() {
     let h = OAuth::new().await;
-    let first = landing(&h.connect(Provider::Google).await);
+    let first = h.connect(Provider::Google).await;
     let id = first.accounts[0].clone();
     let before = h.stored(&id).await;
     let old_refresh = h
@@ -790,7 +836,7 @@ async fn reconnect_replaces_the_tokens_in_place_and_keeps_the_refresh_token_when
     let back = h.authorize(&authorize).await;
     let resp = h.callback(&callback_event(&back)).await;
 
-    let back = landing(&resp);
+    let back = h.land(&resp).await;
     assert_eq!(back.result, "reconnected");
     assert_eq!(back.accounts, vec![id.clone()]);
     let token_answer = kinds(&h.log().await, EndpointKind::Token).len();
@@ -826,7 +872,7 @@ async fn reconnect_replaces_the_tokens_in_place_and_keeps_the_refresh_token_when
 #[tokio::test]
 async fn reconnect_of_a_broken_account_makes_it_active_again_and_records_recovered() {
     let h = OAuth::new().await;
-    let first = landing(&h.connect(Provider::Linkedin).await);
+    let first = h.connect(Provider::Linkedin).await;
     let id = first.accounts[0].clone();
     let mut broken = h.stored(&id).await;
     let old_refresh_expiry = broken.refresh_expires_at;
@@ -854,10 +900,12 @@ async fn reconnect_of_a_broken_account_makes_it_active_again_and_records_recover
     h.clock.advance(Duration::days(30));
 
     let authorize = h.start_reconnect(&id).await;
-    let back = landing(
-        &h.callback(&callback_event(&h.authorize(&authorize).await))
-            .await,
-    );
+    let back = h
+        .land(
+            &h.callback(&callback_event(&h.authorize(&authorize).await))
+                .await,
+        )
+        .await;
 
     assert_eq!(back.result, "reconnected");
     let now = h.clock.now();
@@ -933,7 +981,7 @@ async fn reconnect_of_a_broken_account_makes_it_active_again_and_records_recover
 #[tokio::test]
 async fn reconnect_with_a_different_account_is_refused_and_changes_nothing() {
     let h = OAuth::new().await;
-    let first = landing(&h.connect(Provider::X).await);
+    let first = h.connect(Provider::X).await;
     let id = first.accounts[0].clone();
     let mut someone_else = FakeUser::default_for(Provider::X);
     someone_else.external_id = "x-user-2".into();
@@ -950,7 +998,7 @@ async fn reconnect_with_a_different_account_is_refused_and_changes_nothing() {
 
     let resp = h.callback(&callback_event(&back_from_network)).await;
 
-    let back = landing(&resp);
+    let back = h.land(&resp).await;
     assert_eq!(back.result, "different_account");
     assert_eq!(back.accounts, vec![id.clone()]);
     let mut after = h.items().await;
@@ -982,7 +1030,7 @@ async fn reconnect_with_a_different_account_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn reconnect_of_an_account_of_another_team_is_not_found() {
     let h = OAuth::new().await;
-    let first = landing(&h.connect(Provider::X).await);
+    let first = h.connect(Provider::X).await;
     let id = first.accounts[0].clone();
 
     let resp = h
@@ -1044,7 +1092,7 @@ async fn a_replayed_state_succeeds_exactly_once() {
     statuses.sort_unstable();
     assert_eq!(statuses, vec![302, 400], "exactly one succeeds");
     let winner = if a.status == 302 { &a } else { &b };
-    assert_eq!(landing(winner).result, "connected");
+    assert_eq!(h.land(winner).await.result, "connected");
     assert_eq!(later.status, 400);
     assert_eq!(h.accounts().await.len(), 1);
     assert_eq!(
@@ -1061,7 +1109,7 @@ async fn an_expired_state_goes_back_with_expired_state_and_stores_nothing() {
     let event = callback_event(&h.authorize(&authorize).await);
     h.clock.advance(STATE_LIFETIME + Duration::seconds(1));
 
-    let back = landing(&h.callback(&event).await);
+    let back = h.land(&h.callback(&event).await).await;
     let again = h.callback(&event).await;
 
     assert_eq!(back.result, "expired_state");
@@ -1078,7 +1126,7 @@ async fn a_state_for_one_network_arriving_at_another_networks_callback_is_refuse
     let at_google =
         Url::parse(&back_from_x.as_str().replace("/oauth/x/", "/oauth/google/")).unwrap();
 
-    let back = landing(&h.callback(&callback_event(&at_google)).await);
+    let back = h.land(&h.callback(&callback_event(&at_google)).await).await;
     let at_x_after = h.callback(&callback_event(&back_from_x)).await;
 
     assert_eq!(back.result, "error");
@@ -1133,15 +1181,19 @@ async fn return_to_defaults_to_the_frontend_page_and_keeps_its_query() {
     for resp in [&a, &b, &c] {
         assert_eq!(resp.status, 200, "{}", resp.text);
     }
-    let back = landing(
-        &h.callback(&callback_event(&h.authorize(&authorize_url(&a)).await))
-            .await,
-    );
+    let back = h
+        .land(
+            &h.callback(&callback_event(&h.authorize(&authorize_url(&a)).await))
+                .await,
+        )
+        .await;
     assert_eq!(param(&back.url, "tab").as_deref(), Some("accounts"));
-    let back = landing(
-        &h.callback(&callback_event(&h.authorize(&authorize_url(&b)).await))
-            .await,
-    );
+    let back = h
+        .land(
+            &h.callback(&callback_event(&h.authorize(&authorize_url(&b)).await))
+                .await,
+        )
+        .await;
     assert_eq!(back.url.path(), "/settings/social");
 }
 
@@ -1153,7 +1205,9 @@ async fn denied_at_the_network_goes_back_with_denied_and_stores_nothing() {
 
         let authorize = h.start_connect(provider).await;
         let back_from_network = h.authorize(&authorize).await;
-        let back = landing(&h.callback(&callback_event(&back_from_network)).await);
+        let back = h
+            .land(&h.callback(&callback_event(&back_from_network)).await)
+            .await;
 
         assert_eq!(
             param(&back_from_network, "error").as_deref(),
@@ -1179,7 +1233,7 @@ async fn a_redirect_from_the_token_endpoint_is_not_followed() {
         .await
         .unwrap();
 
-    let back = landing(&h.connect(Provider::Tiktok).await);
+    let back = h.connect(Provider::Tiktok).await;
 
     assert_eq!(back.result, "error");
     let log = h.log().await;
@@ -1223,7 +1277,7 @@ async fn a_failing_network_goes_back_with_an_error_and_stores_nothing() {
             .await
             .unwrap();
 
-        let back = landing(&h.connect(provider).await);
+        let back = h.connect(provider).await;
 
         assert_eq!(back.result, "error", "{provider}");
     }
@@ -1303,6 +1357,12 @@ async fn no_token_code_verifier_or_client_secret_in_any_response_url_or_log_line
         texts.push(resp.text.clone());
         texts.push(format!("{:?}", resp.headers));
     }
+    fn record_landing(back: &Landing, texts: &mut Vec<String>) {
+        texts.push(back.url.to_string());
+        if let Some(done) = &back.completion {
+            record(done, texts);
+        }
+    }
 
     for provider in Provider::ALL {
         let authorize = h.start_connect(provider).await;
@@ -1310,8 +1370,10 @@ async fn no_token_code_verifier_or_client_secret_in_any_response_url_or_log_line
         let resp = h
             .callback(&callback_event(&h.authorize(&authorize).await))
             .await;
-        assert_eq!(landing(&resp).result, "connected");
+        let back = h.land(&resp).await;
+        assert_eq!(back.result, "connected");
         record(&resp, &mut texts);
+        record_landing(&back, &mut texts);
     }
     // A reconnect, a denial, a replay, and careless networks quoting what they were sent.
     let x = h
@@ -1323,15 +1385,17 @@ async fn no_token_code_verifier_or_client_secret_in_any_response_url_or_log_line
     let authorize = h.start_reconnect(&x.id).await;
     let event = callback_event(&h.authorize(&authorize).await);
     let resp = h.callback(&event).await;
-    assert_eq!(landing(&resp).result, "reconnected");
+    let back = h.land(&resp).await;
+    assert_eq!(back.result, "reconnected");
     record(&resp, &mut texts);
+    record_landing(&back, &mut texts);
     record(&h.callback(&event).await, &mut texts);
     h.fakes
         .control
         .set_deny(Provider::Pinterest, true)
         .await
         .unwrap();
-    record(&h.connect(Provider::Pinterest).await, &mut texts);
+    record_landing(&h.connect(Provider::Pinterest).await, &mut texts);
     for (provider, kind) in [
         (Provider::X, EndpointKind::Token),
         (Provider::Facebook, EndpointKind::Token),
@@ -1343,9 +1407,9 @@ async fn no_token_code_verifier_or_client_secret_in_any_response_url_or_log_line
             .set_fault(provider, kind, Fault::EchoRequest, 1)
             .await
             .unwrap();
-        let resp = h.connect(provider).await;
-        assert_eq!(landing(&resp).result, "error");
-        record(&resp, &mut texts);
+        let back = h.connect(provider).await;
+        assert_eq!(back.result, "error");
+        record_landing(&back, &mut texts);
     }
 
     let log = h.log().await;
@@ -1416,7 +1480,9 @@ const EVENT_STATUS: &[(&str, u16, Option<&str>)] = &[
     ("oauth-start/start-unknown-field.json", 400, None),
     ("oauth-start/start-unknown-provider.json", 404, None),
     ("oauth-start/start-missing-claims.json", 401, None),
-    ("oauth-callback/success.json", 302, Some("connected")),
+    ("oauth-callback/success.json", 302, Some("pending")),
+    // Its handle was never parked.
+    ("oauth-callback/complete.json", 404, None),
     ("oauth-callback/denied.json", 302, Some("denied")),
     (
         "oauth-callback/expired-state.json",
@@ -1518,6 +1584,9 @@ async fn every_sample_event_runs_through_its_handler_as_documented() {
 
         let resp = if file.starts_with("oauth-start/") {
             h.start(&event).await
+        } else if *file == "oauth-callback/complete.json" {
+            let answer = oauth_callback::handle(&h.callback_api, event.request()).await;
+            read(&event.method_str(), &event.path_str(), answer)
         } else {
             h.callback(&event).await
         };
@@ -1525,6 +1594,9 @@ async fn every_sample_event_runs_through_its_handler_as_documented() {
         assert_eq!(resp.status, *status, "{file}: {}", resp.text);
         if let Some(result) = result {
             assert_eq!(landing(&resp).result, *result, "{file}");
+        }
+        if *file == "oauth-callback/success.json" {
+            assert_eq!(h.land(&resp).await.result, "connected", "{file}");
         }
     }
 }
@@ -1550,7 +1622,7 @@ async fn a_facebook_connect_keeps_the_persons_data_access_clock_as_the_deadline(
         .await
         .unwrap();
 
-    let back = landing(&h.connect(Provider::Facebook).await);
+    let back = h.connect(Provider::Facebook).await;
 
     assert_eq!(back.result, "connected");
     let user = FakeUser::default_for(Provider::Facebook);
@@ -1597,7 +1669,7 @@ async fn a_declined_posting_permission_connects_revoked_and_the_reconnect_asks_a
         .await
         .unwrap();
 
-    let back = landing(&h.connect(Provider::Facebook).await);
+    let back = h.connect(Provider::Facebook).await;
 
     let id = back.accounts[0].clone();
     let column = h.stored(&id).await.token_column(h.clock.now());
@@ -1618,7 +1690,7 @@ async fn a_declined_posting_permission_connects_revoked_and_the_reconnect_asks_a
         .unwrap();
     let back = h.authorize(&again).await;
     let resp = h.callback(&callback_event(&back)).await;
-    assert_eq!(landing(&resp).result, "reconnected");
+    assert_eq!(h.land(&resp).await.result, "reconnected");
     let column = h.stored(&id).await.token_column(h.clock.now());
     assert_eq!(column.status, Status::Active, "{column:?}");
 
@@ -1642,7 +1714,7 @@ async fn google_in_testing_status_shows_seven_days_and_a_reconnect_revokes_the_r
         ..NetworkSettings::default()
     })
     .await;
-    let back = landing(&h.connect(Provider::Google).await);
+    let back = h.connect(Provider::Google).await;
     let id = back.accounts[0].clone();
     let first = h.stored(&id).await;
     let now = h.clock.now();
@@ -1655,7 +1727,9 @@ async fn google_in_testing_status_shows_seven_days_and_a_reconnect_revokes_the_r
     let again = h.start_reconnect(&id).await;
     let back = h.authorize(&again).await;
     assert_eq!(
-        landing(&h.callback(&callback_event(&back)).await).result,
+        h.land(&h.callback(&callback_event(&back)).await)
+            .await
+            .result,
         "reconnected"
     );
 
@@ -1677,7 +1751,7 @@ async fn google_in_testing_status_shows_seven_days_and_a_reconnect_revokes_the_r
 async fn pinterest_asks_for_continuous_refresh_and_gets_sixty_days() {
     let h = OAuth::new().await;
 
-    let back = landing(&h.connect(Provider::Pinterest).await);
+    let back = h.connect(Provider::Pinterest).await;
 
     let log = h.log().await;
     let exchange = kinds(&log, EndpointKind::Token);
@@ -1698,10 +1772,7 @@ async fn the_graph_version_setting_moves_every_call_and_an_unserved_one_fails() 
         ..NetworkSettings::default()
     };
     let h = OAuth::with_settings(version("v27.0")).await;
-    assert_eq!(
-        landing(&h.connect(Provider::Facebook).await).result,
-        "connected"
-    );
+    assert_eq!(h.connect(Provider::Facebook).await.result, "connected");
     let log = h.log().await;
     let graph: Vec<_> = log
         .iter()
@@ -1723,4 +1794,108 @@ async fn the_graph_version_setting_moves_every_call_and_an_unserved_one_fails() 
     assert_eq!(answer.status().as_u16(), 400);
     assert!(answer.text().await.unwrap().contains("2500"));
     assert!(gone.accounts().await.is_empty());
+}
+
+// ---- completion bound to the person who started it (RFC 9700 §4.7.1) ------------------------
+
+/// An attacker starts a connect in their own team and sends the authorize link to a
+/// social-media manager, who consents: the code is only parked, and the manager's own
+/// completion is refused. Nothing lands in the attacker's team (or anywhere).
+#[tokio::test]
+async fn a_consent_to_an_attackers_link_lands_nothing_in_the_attackers_team() {
+    let h = OAuth::new().await;
+    let start = Event::load("oauth-start/start.json")
+        .caller("team-evil", "user-mallory")
+        .path("/connections/facebook/start");
+    let resp = h.start(&start).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    let link = authorize_url(&resp);
+
+    // The manager clicks "Continue" at Facebook; their browser lands on the frontend.
+    let back = h.authorize(&link).await;
+    let at_frontend = landing(&h.callback(&callback_event(&back)).await);
+    assert_eq!(
+        at_frontend.result, "pending",
+        "the code is parked, not exchanged"
+    );
+    let handle = param(&at_frontend.url, "handle").expect("a handle");
+    let done = h.complete_as(&handle, TEAM, USER).await;
+
+    assert_eq!(done.status, 403, "{}", done.text);
+    assert_eq!(done.error_code(), "not_your_authorization");
+    assert!(h.accounts().await.is_empty(), "nothing stored in any team");
+    let token_calls = kinds(&h.log().await, EndpointKind::Token).len();
+    assert_eq!(token_calls, 0, "the code was never exchanged");
+}
+
+/// A leaked authorize URL of the victim's: the attacker consents with their own account,
+/// and their completion is refused. Nothing is planted in the victim's team, and the
+/// refusal consumes nothing.
+#[tokio::test]
+async fn a_leaked_authorize_url_cannot_plant_the_attackers_account_in_the_victims_team() {
+    let h = OAuth::new().await;
+    let leaked = h.start_connect(Provider::X).await;
+    let mut mallory = FakeUser::default_for(Provider::X);
+    mallory.external_id = "mallory-x-1".into();
+    h.fakes
+        .control
+        .set_user(Provider::X, &mallory)
+        .await
+        .unwrap();
+
+    let back = h.authorize(&leaked).await;
+    let at_frontend = landing(&h.callback(&callback_event(&back)).await);
+    let handle = param(&at_frontend.url, "handle").expect("a handle");
+    let refused = h.complete_as(&handle, "team-evil", "user-mallory").await;
+    let same_team = h.complete_as(&handle, TEAM, "user-bob").await;
+
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(
+        same_team.status, 403,
+        "another user of the team is refused too"
+    );
+    assert!(h.accounts().await.is_empty(), "nothing planted");
+    assert_eq!(kinds(&h.log().await, EndpointKind::Token).len(), 0);
+    // Nothing valuable consumed: the parked code is still there for the one who started it.
+    assert!(h
+        .store
+        .parked(&tokenwarden::oauth::parked_key(&handle))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+/// A handle completes once; a parked code waits five minutes.
+#[tokio::test]
+async fn a_handle_completes_once_and_not_after_five_minutes() {
+    let h = OAuth::new().await;
+    let first = landing(
+        &h.callback(&callback_event(
+            &h.authorize(&h.start_connect(Provider::Linkedin).await)
+                .await,
+        ))
+        .await,
+    );
+    let handle = param(&first.url, "handle").unwrap();
+    let done = h.complete_as(&handle, TEAM, USER).await;
+    let again = h.complete_as(&handle, TEAM, USER).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json["result"], "connected");
+    assert_eq!(done.json["accounts"].as_array().unwrap().len(), 1);
+    assert_eq!(again.status, 404, "{}", again.text);
+
+    let late = landing(
+        &h.callback(&callback_event(
+            &h.authorize(&h.start_connect(Provider::Google).await).await,
+        ))
+        .await,
+    );
+    h.clock
+        .advance(tokenwarden::oauth::PARK_LIFETIME + Duration::seconds(1));
+    let expired = h
+        .complete_as(&param(&late.url, "handle").unwrap(), TEAM, USER)
+        .await;
+    assert_eq!(expired.status, 400, "{}", expired.text);
+    assert_eq!(expired.error_code(), "expired_handle");
+    assert_eq!(h.accounts().await.len(), 1, "only the LinkedIn account");
 }

@@ -1752,3 +1752,28 @@ fn every_checkov_skip_carries_a_reason() {
         }
     }
 }
+
+/// The public callback cannot be starved by anonymous traffic (nor starve the rest): a
+/// route-level throttle of its own, below the authenticated routes' default.
+#[test]
+fn the_public_callback_has_a_throttle_of_its_own() {
+    let api = &resource("HttpApi")["Properties"];
+    let own = &api["RouteSettings"]["GET /oauth/{provider}/callback"];
+    assert_eq!(
+        own["ThrottlingRateLimit"],
+        reference("CallbackThrottlingRateLimit")
+    );
+    assert_eq!(
+        own["ThrottlingBurstLimit"],
+        reference("CallbackThrottlingBurstLimit")
+    );
+    assert_eq!(
+        api["DefaultRouteSettings"]["ThrottlingRateLimit"],
+        reference("ApiThrottlingRateLimit")
+    );
+    let parameters = &template()["Parameters"];
+    let default = |name: &str| parameters[name]["Default"].as_f64().expect("a number");
+    assert!(default("CallbackThrottlingRateLimit") < default("ApiThrottlingRateLimit"));
+    // Every other route keeps the default: only the public one has settings of its own.
+    assert_eq!(api["RouteSettings"].as_object().map(|m| m.len()), Some(1));
+}

@@ -111,6 +111,12 @@ impl Binding<'_> {
     }
 }
 
+/// The associated data of an in-flight OAuth value: distinct from every account token's
+/// (which starts with the team), so neither opens as the other.
+fn in_flight_data(item_key: &str) -> Vec<u8> {
+    format!("tokenwarden/{VERSION}/oauth\n{item_key}").into_bytes()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("the sealing key secret is not valid JSON of the form {{\"active\":\"id\",\"keys\":{{\"id\":\"base64 of 32 bytes\"}}}}")]
@@ -193,16 +199,34 @@ impl Keyring {
     }
 
     pub fn seal(&self, token: &Secret, binding: Binding<'_>, slot: TokenSlot) -> SealedToken {
+        self.seal_with(token, &binding.associated_data(slot))
+    }
+
+    /// Seals a value of an authorization in flight (an authorization code waiting for its
+    /// completion, a PKCE verifier), bound to the key of the item that holds it.
+    pub fn seal_in_flight(&self, value: &Secret, item_key: &str) -> SealedToken {
+        self.seal_with(value, &in_flight_data(item_key))
+    }
+
+    /// Opens what [`Keyring::seal_in_flight`] sealed for `item_key`.
+    pub fn open_in_flight(
+        &self,
+        sealed: &SealedToken,
+        item_key: &str,
+    ) -> Result<Secret, SealError> {
+        self.open_with(sealed, &in_flight_data(item_key))
+    }
+
+    fn seal_with(&self, token: &Secret, aad: &[u8]) -> SealedToken {
         let cipher = &self.keys[&self.active];
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = binding.associated_data(slot);
         let ciphertext = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
                     msg: token.expose().as_bytes(),
-                    aad: &aad,
+                    aad,
                 },
             )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
@@ -220,6 +244,10 @@ impl Keyring {
         binding: Binding<'_>,
         slot: TokenSlot,
     ) -> Result<Secret, SealError> {
+        self.open_with(sealed, &binding.associated_data(slot))
+    }
+
+    fn open_with(&self, sealed: &SealedToken, aad: &[u8]) -> Result<Secret, SealError> {
         let mut parts = sealed.0.split('.');
         let (Some(VERSION), Some(kid), Some(nonce), Some(ct), None) = (
             parts.next(),
@@ -242,15 +270,8 @@ impl Keyring {
         let ct = URL_SAFE_NO_PAD
             .decode(ct)
             .map_err(|_| SealError::Malformed)?;
-        let aad = binding.associated_data(slot);
         let plain = cipher
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &ct,
-                    aad: &aad,
-                },
-            )
+            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad })
             .map_err(|_| SealError::Open)?;
         String::from_utf8(plain)
             .map(Secret::new)

@@ -1,10 +1,13 @@
-//! Lambda function `oauth-callback`: the public `GET /oauth/{provider}/callback`. Wiring
-//! only; the handler is `tokenwarden::api::oauth_callback`.
+//! Lambda function `oauth-callback`: the public `GET /oauth/{provider}/callback` (parks the
+//! code) and the JWT-authorized `POST /connections/complete` (exchanges it for the person
+//! who started the authorization). Wiring only; the handler is
+//! `tokenwarden::api::oauth_callback`.
 //!
 //! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
-//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET` (required); `TOKENWARDEN_PROVIDER_BASE_URL`
-//! (optional); the AWS SDK's own variables. The redirect URI and the return URL come from
-//! the stored state, so it needs neither the callback base nor the frontend origins.
+//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`, `TOKENWARDEN_ALLOWED_ORIGINS` (required);
+//! `TOKENWARDEN_TEAM_CLAIM`, `TOKENWARDEN_USER_CLAIM`, `TOKENWARDEN_MAX_BODY_BYTES`,
+//! `TOKENWARDEN_PROVIDER_BASE_URL`, the networks' settings (optional); the AWS SDK's own
+//! variables. The redirect URI and the return URL come from the stored state.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -32,8 +35,10 @@ async fn main() -> Result<(), Error> {
         runtime::provider_client(&secrets, PROVIDER_TIMEOUT),
     )?;
     let store = runtime::store(&aws);
+    let http = runtime::http_config();
 
     let api = CallbackApi {
+        http,
         callback: Callback {
             accounts: store.clone(),
             states: store.clone(),

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// 403: a CORS preflight from an origin that is not a configured frontend.
     #[error("this origin may not call the API")]
     OriginNotAllowed,
+    /// 403: the caller may not do this with what they named (someone else's authorization).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// 404: no such route, or nothing of the caller's team by that id.
     #[error("{0}")]
     NotFound(String),
@@ -70,7 +73,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            ApiError::OriginNotAllowed | ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::OriginNotAllowed => "origin_not_allowed",
+            ApiError::Forbidden { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::OAuthResult;
+use super::{random_token, OAuthResult};
 use crate::domain::{
     Account, AccountId, Cause, Clock, Failures, HistoryEntry, HistoryKind, Milestone, Profile,
-    Provider, ReturnUrl, SchedulePolicy, StateAt, Transition, UserId,
+    Provider, ReturnUrl, SchedulePolicy, StateAt, TeamId, Transition, UserId,
 };
 use crate::grant::{lifetimes, renewal, seal_grant, Lifetimes};
 use crate::providers::{HeldTokens, ProviderClient, ProviderError, RemoteAccount, TokenGrant};
 use crate::seal::{Binding, Keyring, SealedToken, Secret, TokenSlot};
 use crate::store::{
-    AccountStore, Consumed, Ledger, LedgerEntry, OAuthState, StateStore, StoreError,
+    AccountStore, Consumed, Ledger, LedgerEntry, OAuthState, Parked, StateStore, StoreError,
 };
 
 /// How often a write that lost to a concurrent one (the sweep) is re-read and re-applied.
@@ -28,12 +28,23 @@ pub struct CallbackParams {
     pub error: Option<String>,
 }
 
+/// How long a parked code waits for the person who started the authorization to complete
+/// it. Networks' codes live about as long (X's 30 seconds is the shortest; the frontend
+/// completes within a second of landing).
+pub const PARK_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
+
 /// Where the browser goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
     /// No state we issued and still hold (garbage, unknown, already used): there is no
     /// trustworthy place to send the browser, so none is used.
     UnknownState,
+    /// The code is parked: back to the frontend with `result=pending` and the handle, which
+    /// the frontend completes with the signed-in person's credentials.
+    Parked {
+        return_to: ReturnUrl,
+        handle: Secret,
+    },
     /// Back to the frontend with a result.
     Back {
         return_to: ReturnUrl,
@@ -50,6 +61,9 @@ impl Completion {
     pub fn location(&self) -> Option<url::Url> {
         match self {
             Completion::UnknownState => None,
+            Completion::Parked { return_to, handle } => {
+                Some(return_to.with_params(&[("result", "pending"), ("handle", handle.expose())]))
+            }
             Completion::Back {
                 return_to,
                 result,
@@ -63,6 +77,46 @@ impl Completion {
             }
         }
     }
+}
+
+/// What a completion connected.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub provider: Provider,
+    pub result: OAuthResult,
+    /// The accounts stored (a reconnect: the one account).
+    pub accounts: Vec<Account>,
+    /// The account a reconnect was for, whatever the result.
+    pub reconnect: Option<AccountId>,
+    /// A finer reason for some `error` results (`no_accounts`).
+    pub reason: Option<&'static str>,
+}
+
+/// Why a completion was refused before anything was exchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    /// Never parked, already completed, or malformed.
+    #[error("no sign-in is waiting under this handle")]
+    Unknown,
+    /// Parked, but too long ago; it is gone now.
+    #[error("this sign-in waited too long; connect the account again")]
+    Expired,
+    /// Parked for another person (or team): nothing consumed, nothing stored.
+    #[error("this sign-in was started by someone else")]
+    NotYours,
+    #[error("the parked sign-in could not be read or removed")]
+    Store(#[from] StoreError),
+    #[error("the parked code does not open")]
+    Seal(#[from] crate::seal::SealError),
+}
+
+/// The key a handle is parked under: its SHA-256 in hex (the handle is never stored).
+pub fn parked_key(handle: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(handle.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Why a callback with a good state did not connect.
@@ -156,41 +210,90 @@ impl Callback {
             return Ok(back(&state, OAuthResult::Error, Vec::new()));
         };
 
-        let outcome = self.connect(&state, &code, now).await;
-        let completion = match outcome {
+        // The code is parked, not exchanged: only the person who started the authorization,
+        // signed in, completes it (RFC 9700 §4.7.1).
+        let handle = random_token();
+        let key = parked_key(handle.expose());
+        let parked = Parked {
+            code: self.keyring.seal_in_flight(&code, &key),
+            key,
+            expires_at: now + PARK_LIFETIME,
+            state,
+        };
+        if let Err(e) = self.states.park(&parked).await {
+            tracing::error!(team = %parked.state.team, provider = %provider,
+                error = %crate::http::cause_chain(&e), "the code could not be parked");
+            return Ok(back(&parked.state, OAuthResult::Error, Vec::new()));
+        }
+        tracing::info!(team = %parked.state.team, user = %parked.state.user, provider = %provider,
+            "code parked for its completion");
+        Ok(Completion::Parked {
+            return_to: parked.state.return_to.clone(),
+            handle,
+        })
+    }
+
+    /// `POST /connections/complete`: the person who started the authorization, signed in,
+    /// exchanges the parked code. Anyone else (another user, another team) is refused with
+    /// nothing consumed and nothing stored.
+    pub async fn finish(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        handle: &str,
+    ) -> Result<Finished, FinishError> {
+        let now = self.clock.now();
+        let key = parked_key(handle);
+        let parked = self
+            .states
+            .parked(&key)
+            .await?
+            .ok_or(FinishError::Unknown)?;
+        let state = &parked.state;
+        if state.team != *team || state.user != *user {
+            tracing::warn!(caller_team = %team, caller = %user, started_by = %state.user,
+                started_in = %state.team, provider = %state.provider,
+                "completion refused: the sign-in was started by someone else");
+            return Err(FinishError::NotYours);
+        }
+        if !self.states.take_parked(&key).await? {
+            return Err(FinishError::Unknown);
+        }
+        if now >= parked.expires_at {
+            tracing::info!(team = %team, provider = %state.provider, "completion after the parked code expired");
+            return Err(FinishError::Expired);
+        }
+        let code = self.keyring.open_in_flight(&parked.code, &key)?;
+        let provider = state.provider;
+        let (result, accounts, reason) = match self.connect(state, &code, now).await {
             Ok(stored) => {
                 let result = if state.account.is_some() {
                     OAuthResult::Reconnected
                 } else {
                     OAuthResult::Connected
                 };
-                back(&state, result, stored)
+                (result, stored, None)
             }
             Err(ConnectError::DifferentAccount) => {
-                back(&state, OAuthResult::DifferentAccount, Vec::new())
+                (OAuthResult::DifferentAccount, Vec::new(), None)
             }
-            Err(ConnectError::NoAccounts) => {
-                let mut completion = back(&state, OAuthResult::Error, Vec::new());
-                if let Completion::Back { reason, .. } = &mut completion {
-                    *reason = Some("no_accounts");
-                }
-                completion
-            }
+            Err(ConnectError::NoAccounts) => (OAuthResult::Error, Vec::new(), Some("no_accounts")),
             Err(ref e) => {
                 tracing::error!(team = %team, provider = %provider,
                     error = %crate::http::cause_chain(e), "connection not completed");
-                back(&state, OAuthResult::Error, Vec::new())
+                (OAuthResult::Error, Vec::new(), None)
             }
         };
-        if let Completion::Back {
-            result, accounts, ..
-        } = &completion
-        {
-            let ids: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
-            tracing::info!(team = %team, user = %state.user, provider = %provider, result = %result,
-                accounts = %ids.join(","), "authorization completed");
-        }
-        Ok(completion)
+        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+        tracing::info!(team = %team, user = %user, provider = %provider, result = %result,
+            accounts = ids.len(), first = ids.first().copied().unwrap_or("-"), "authorization completed");
+        Ok(Finished {
+            provider,
+            result,
+            accounts,
+            reconnect: state.account.clone(),
+            reason,
+        })
     }
 
     /// Exchanges the code and stores what the grant reaches. Returns the accounts stored.
@@ -199,7 +302,7 @@ impl Callback {
         state: &OAuthState,
         code: &Secret,
         now: DateTime<Utc>,
-    ) -> Result<Vec<AccountId>, ConnectError> {
+    ) -> Result<Vec<Account>, ConnectError> {
         let provider = state.provider;
         let grant = self
             .providers
@@ -234,12 +337,12 @@ impl Callback {
                 return Err(ConnectError::DifferentAccount);
             };
             let saved = self.renew(account, found, &grant, &state.user, now).await?;
-            return Ok(vec![saved.id]);
+            return Ok(vec![saved]);
         }
 
         let mut stored = Vec::new();
         for r in &remote {
-            stored.push(self.store_new(state, r, &grant, now).await?.id);
+            stored.push(self.store_new(state, r, &grant, now).await?);
         }
         Ok(stored)
     }

@@ -21,7 +21,9 @@ use url::Url;
 
 use crate::domain::Provider;
 
-pub use callback::{Callback, CallbackParams, Completion};
+pub use callback::{
+    parked_key, Callback, CallbackParams, Completion, FinishError, Finished, PARK_LIFETIME,
+};
 pub use pkce::{code_verifier, random_token};
 pub use start::{Start, StartError, Target};
 

@@ -14,7 +14,7 @@ use crate::domain::{
     Account, AccountId, HistoryEntry, Milestone, NotificationPrefs, Provider, ReturnUrl, TeamId,
     UserId,
 };
-use crate::seal::Secret;
+use crate::seal::{SealedToken, Secret};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +219,19 @@ pub struct OAuthState {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An authorization code the network sent back, parked until the person who started the
+/// authorization completes it with their own credentials (`POST /connections/complete`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parked {
+    /// SHA-256 (hex) of the handle the browser carries; the handle itself is never stored.
+    pub key: String,
+    /// The consumed state: who started the authorization, for what.
+    pub state: OAuthState,
+    /// The code, sealed for this item (`Keyring::seal_in_flight` with `key`).
+    pub code: SealedToken,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What consuming a state found.
 #[derive(Debug, PartialEq)]
 pub enum Consumed {
@@ -236,6 +249,15 @@ pub trait StateStore: Send + Sync {
 
     /// Removes the state and returns it, exactly once: of two parallel calls, one gets it.
     async fn consume_state(&self, id: &str, now: DateTime<Utc>) -> Result<Consumed, StoreError>;
+
+    /// Parks a code. A key that is already there is `AlreadyExists` (keys are random).
+    async fn park(&self, parked: &Parked) -> Result<(), StoreError>;
+
+    /// The parked code under `key`, if it is there (expired or not: the caller judges).
+    async fn parked(&self, key: &str) -> Result<Option<Parked>, StoreError>;
+
+    /// Removes the parked code under `key`; `true` for the one caller that removed it.
+    async fn take_parked(&self, key: &str) -> Result<bool, StoreError>;
 }
 
 #[async_trait]

@@ -246,7 +246,8 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// One connection through the real flow: start (state + PKCE), the fake network's authorize
-/// page (approves at once, redirects with a code), the callback (exchange, profile, store).
+/// page (approves at once, redirects with a code), the callback (parks the code) and the
+/// completion (exchange, profile, store).
 async fn connect(
     start: &Start,
     callback: &Callback,
@@ -287,17 +288,23 @@ async fn connect(
         code: param("code").map(Secret::new),
         error: param("error"),
     };
-    match callback.complete(provider, params).await? {
-        Completion::Back {
-            accounts, result, ..
-        } if !accounts.is_empty() => {
-            let _ = result;
-            Ok(accounts)
-        }
-        other => {
-            bail!("connecting {provider} through the fakes did not store an account: {other:?}")
-        }
+    // The callback parks the code; the person who started completes it, as the frontend
+    // does with their JWT.
+    let handle = match callback.complete(provider, params).await? {
+        Completion::Parked { handle, .. } => handle,
+        other => bail!("the {provider} callback parked no code: {other:?}"),
+    };
+    let finished = callback
+        .finish(team, user, handle.expose())
+        .await
+        .with_context(|| format!("completing the {provider} authorization"))?;
+    if finished.accounts.is_empty() {
+        bail!(
+            "connecting {provider} through the fakes did not store an account: {}",
+            finished.result
+        );
     }
+    Ok(finished.accounts.into_iter().map(|a| a.id).collect())
 }
 
 /// Moves a freshly connected account to the state the demo shows for it.

@@ -18,7 +18,7 @@ use crate::domain::{
     SealedTokens, StateAt, Status, TeamId, UserId,
 };
 use crate::seal::{SealedToken, Secret};
-use crate::store::{LedgerEntry, MailState, OAuthState, StoreError};
+use crate::store::{LedgerEntry, MailState, OAuthState, Parked, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -27,6 +27,7 @@ pub(super) mod kind {
     pub const ACCOUNT: &str = "account";
     pub const EXTERNAL_ID: &str = "external_id";
     pub const OAUTH_STATE: &str = "oauth_state";
+    pub const PARKED: &str = "parked_code";
     pub const PREFS: &str = "prefs";
     pub const LEDGER: &str = "ledger";
     pub const LEASE: &str = "lease";
@@ -539,6 +540,58 @@ pub(super) fn state_from_item(item: &Item) -> Result<OAuthState, StoreError> {
         redirect_uri: f.s("redirect_uri")?.to_owned(),
         created_at: f.time(attr::CREATED_AT)?,
         expires_at: f.time(attr::EXPIRES_AT)?,
+    })
+}
+
+/// A parked code: the consumed state's fields under the parked key, the sealed code, and
+/// the parked item's own expiry (and `ttl`).
+pub(super) fn parked_item(parked: &Parked) -> Item {
+    let mut item = state_item(&parked.state);
+    set(
+        &mut item,
+        LAYOUT.partition_key,
+        s(keys::parked_pk(&parked.key)),
+    );
+    set(&mut item, LAYOUT.sort_key, s(keys::PARKED_SK));
+    set(&mut item, attr::KIND, s(kind::PARKED));
+    set(&mut item, "state_id", s(&parked.state.id));
+    set(&mut item, "code", s(parked.code.as_stored()));
+    set(&mut item, attr::EXPIRES_AT, t(parked.expires_at));
+    set(
+        &mut item,
+        LAYOUT.ttl_attribute,
+        n(parked.expires_at.timestamp()),
+    );
+    item
+}
+
+pub(super) fn parked_from_item(item: &Item) -> Result<Parked, StoreError> {
+    let f = Fields::new(item);
+    f.kind(kind::PARKED)?;
+    let key = f
+        .s(LAYOUT.partition_key)?
+        .strip_prefix(keys::PARKED_PREFIX)
+        .ok_or_else(|| f.bad("key is not a parked key"))?
+        .to_owned();
+    let state = OAuthState {
+        id: f.s("state_id")?.to_owned(),
+        team: f.team()?,
+        user: f.parsed("user_id", |v| UserId::parse(v).ok())?,
+        provider: f.provider()?,
+        return_to: f.parsed("return_to", |v| {
+            Url::parse(v).ok().map(ReturnUrl::from_trusted)
+        })?,
+        account: f.opt_parsed(attr::ACCOUNT_ID, |v| AccountId::parse(v).ok())?,
+        pkce_verifier: f.opt_s("pkce_verifier")?.map(Secret::new),
+        redirect_uri: f.s("redirect_uri")?.to_owned(),
+        created_at: f.time(attr::CREATED_AT)?,
+        expires_at: f.time(attr::EXPIRES_AT)?,
+    };
+    Ok(Parked {
+        key,
+        expires_at: state.expires_at,
+        state,
+        code: SealedToken::from_stored(f.s("code")?.to_owned()),
     })
 }
 

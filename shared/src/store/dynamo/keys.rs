@@ -15,6 +15,8 @@ pub(super) const HISTORY_PREFIX: &str = "HISTORY#";
 pub(super) const STATE_PREFIX: &str = "STATE#";
 pub(super) const PREFS_SK: &str = "PREFS";
 pub(super) const STATE_SK: &str = "STATE";
+pub(super) const PARKED_PREFIX: &str = "PARKED#";
+pub(super) const PARKED_SK: &str = "PARKED";
 pub(super) const LEASE_SK: &str = "LEASE";
 
 /// Fixed-width UTC: every stored timestamp has the same length, so string order is time
@@ -66,6 +68,10 @@ pub(super) fn history_prefix(account: &AccountId) -> String {
 /// Every ledger entry of one account, and no other account's (ids have no `#`).
 pub(super) fn ledger_account_prefix(account: &AccountId) -> String {
     format!("{LEDGER_PREFIX}{account}#")
+}
+
+pub(super) fn parked_pk(key: &str) -> String {
+    format!("{PARKED_PREFIX}{key}")
 }
 
 pub(super) fn state_pk(id: &str) -> String {

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::codec;
 use super::error::conditional;
+use super::error::sdk;
 use super::table::LAYOUT;
 use super::{key, keys, names, DynamoStore};
-use crate::store::{Consumed, OAuthState, StateStore, StoreError};
+use crate::store::{Consumed, OAuthState, Parked, StateStore, StoreError};
 
 /// Far longer than any issued state id, well under DynamoDB's 2048-byte partition key.
 const MAX_STATE_ID_LEN: usize = 512;
@@ -66,4 +67,59 @@ impl StateStore for DynamoStore {
             Consumed::Fresh(state)
         })
     }
+
+    async fn park(&self, parked: &Parked) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(codec::parked_item(parked)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
+            .send()
+            .await;
+        match conditional(result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::AlreadyExists),
+        }
+    }
+
+    /// A strongly consistent read: the completion comes a moment after the park.
+    async fn parked(&self, parked_key: &str) -> Result<Option<Parked>, StoreError> {
+        if !is_parked_key(parked_key) {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::parked_pk(parked_key), keys::PARKED_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        out.item().map(codec::parked_from_item).transpose()
+    }
+
+    /// One conditional DeleteItem: of two parallel completions exactly one gets `true`.
+    async fn take_parked(&self, parked_key: &str) -> Result<bool, StoreError> {
+        if !is_parked_key(parked_key) {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::parked_pk(parked_key), keys::PARKED_SK)))
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(names([("#pk", LAYOUT.partition_key)]))
+            .send()
+            .await;
+        Ok(conditional(result)?.is_some())
+    }
+}
+
+/// A parked key is a SHA-256 in hex: anything else was never issued.
+fn is_parked_key(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())
 }
