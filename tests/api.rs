@@ -376,6 +376,38 @@ async fn providers_lists_the_offered_networks_with_their_capabilities() {
 
 // ---- tenancy ---------------------------------------------------------------------------------
 
+/// A team claim the identity provider sent as null, a boolean, an empty or blank string, or
+/// an array or object reaches the function as API Gateway renders it (devtool's gateway
+/// renders them the same way): every one is refused with 401, never taken as a team.
+#[tokio::test]
+async fn claims_that_cannot_name_a_team_or_user_are_refused() {
+    let (h, _) = Harness::with_recorder().await;
+    h.seed(AccountBuilder::new("null", "acc-in-null").build())
+        .await;
+    for rendered in [
+        "null",
+        "true",
+        "false",
+        "",
+        "   ",
+        "[a b]",
+        r#"{"id":"t"}"#,
+        "map[id:t]",
+    ] {
+        let as_team = h
+            .accounts(&Event::load("accounts/list.json").caller(rendered, "user-1"))
+            .await;
+        let as_user = h
+            .accounts(&Event::load("accounts/list.json").caller("team-a", rendered))
+            .await;
+        for resp in [as_team, as_user] {
+            assert_eq!(resp.status, 401, "{rendered:?}: {}", resp.text);
+            assert_eq!(resp.error_code(), "unauthenticated");
+            assert!(!resp.text.contains("acc-in-null"));
+        }
+    }
+}
+
 #[tokio::test]
 async fn team_a_cannot_read_or_delete_team_b_accounts_whatever_it_sends() {
     let (h, rec) = Harness::with_recorder().await;

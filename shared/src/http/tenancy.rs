@@ -53,9 +53,61 @@ pub fn tenant(req: &Request, names: &ClaimNames) -> Result<Tenant, ApiError> {
         .get(&names.user)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| refuse("the user claim is missing"))?;
+    if !names_someone(team) {
+        return Err(refuse("the team claim names no team"));
+    }
+    if !names_someone(user) {
+        return Err(refuse("the user claim names no user"));
+    }
     let team = TeamId::parse(team).map_err(|_| refuse("the team claim is not a valid id"))?;
     let user = UserId::parse(user).map_err(|_| refuse("the user claim is not a valid id"))?;
     Ok(Tenant { team, user })
+}
+
+/// API Gateway hands every claim over as text: a JSON `null`, `true` or `false` arrives as
+/// the word, an array as `[a b]`, an object as its JSON (or Go's `map[...]`). None of those
+/// names a team or a user; taken as an id, "null" would be a team every misconfigured
+/// identity provider shares.
+fn names_someone(value: &str) -> bool {
+    const NOT_A_NAME: [&str; 6] = ["null", "true", "false", "undefined", "nil", "none"];
+    let v = value.trim();
+    !(v.is_empty()
+        || v != value
+        || NOT_A_NAME.iter().any(|w| v.eq_ignore_ascii_case(w))
+        || v.starts_with('[')
+        || v.starts_with('{')
+        || v.starts_with("map["))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_rendered_from_non_strings_name_nobody() {
+        for rendered in [
+            "",
+            " ",
+            "null",
+            "NULL",
+            "true",
+            "false",
+            "undefined",
+            "nil",
+            "None",
+            "[a b]",
+            "[]",
+            "{\"id\":\"t\"}",
+            "map[id:t]",
+            " team-a",
+            "team-a ",
+        ] {
+            assert!(!names_someone(rendered), "{rendered:?}");
+        }
+        for real in ["team-a", "t_1", "acme:eu", "nullable-team", "truest"] {
+            assert!(names_someone(real), "{real:?}");
+        }
+    }
 }
 
 fn refuse(why: &'static str) -> ApiError {

@@ -148,6 +148,22 @@ pub fn scopes(claims: &Map<String, Value>) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn claims_are_rendered_as_api_gateway_renders_them() {
+        let claims = serde_json::json!({
+            "team_null": null, "team_bool": true, "team_list": ["a", "b"],
+            "team_object": {"id": "t"}, "team_number": 7, "team_text": "team-a"
+        });
+        let flat = flatten_claims(claims.as_object().unwrap());
+        let text = |k: &str| flat[k].as_str().unwrap().to_owned();
+        assert_eq!(text("team_null"), "null");
+        assert_eq!(text("team_bool"), "true");
+        assert_eq!(text("team_list"), "[a b]");
+        assert_eq!(text("team_object"), r#"{"id":"t"}"#);
+        assert_eq!(text("team_number"), "7");
+        assert_eq!(text("team_text"), "team-a");
+    }
+
     use super::*;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
