@@ -1538,6 +1538,65 @@ async fn a_disconnect_leaves_its_history_entry_and_the_list_shows_the_last_chang
     );
 }
 
+/// One account item that cannot be read (damaged, or written by a newer version) never
+/// breaks its team: the list leaves it out and the rest is served, its detail and
+/// reconnect say what to do, and it can still be removed.
+#[tokio::test]
+async fn one_unreadable_item_never_breaks_a_team() {
+    let (h, rec) = Harness::with_recorder().await;
+    h.seed(AccountBuilder::new("team-a", "acc-good").build())
+        .await;
+    let bad = AccountBuilder::new("team-a", "acc-bad").build();
+    h.seed(bad).await;
+    h.dynamo
+        .update_item()
+        .table_name(&h.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("TEAM#team-a".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNT#acc-bad".into()),
+        )
+        .update_expression("REMOVE display_name SET access_issued_at = :garbage")
+        .expression_attribute_values(
+            ":garbage",
+            aws_sdk_dynamodb::types::AttributeValue::S("not a time".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let listed = h.accounts(&list("team-a")).await;
+    let detail = h
+        .accounts(&account_event("accounts/get.json", "team-a", "acc-bad"))
+        .await;
+    let removed = h
+        .accounts(&account_event("accounts/delete.json", "team-a", "acc-bad"))
+        .await;
+
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(ids(&listed), ["acc-good"]);
+    assert_eq!(detail.status, 409, "{}", detail.text);
+    assert!(
+        detail.error_message().contains("disconnect it"),
+        "{}",
+        detail.text
+    );
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    assert_eq!(removed.json["revocation"], "unreadable_record");
+    assert!(rec.revoked().is_empty(), "nothing known to revoke");
+    let after = h.accounts(&list("team-a")).await;
+    assert_eq!(ids(&after), ["acc-good"]);
+    assert!(h
+        .store
+        .get_account(&team("team-a"), &account_id("acc-bad"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
 // ---- canaries ---------------------------------------------------------------------------------
 
 #[tokio::test]

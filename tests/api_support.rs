@@ -486,6 +486,9 @@ pub fn canary(account: &str, slot: &str) -> String {
 /// Both API handlers on a fresh table, with a manual clock.
 pub struct Harness {
     pub store: Arc<DynamoStore>,
+    /// The raw table, for items the store would never write.
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub table: String,
     pub counting: Arc<CountingAccounts>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<ManualClock>,
@@ -502,7 +505,8 @@ pub fn http_config() -> HttpConfig {
 
 impl Harness {
     pub async fn new(providers: Arc<dyn ProviderClient>) -> Self {
-        let store = Arc::new(tokenwarden_integration::dynamo_store().await);
+        let (dynamo, table) = tokenwarden_integration::dynamo().await;
+        let store = Arc::new(DynamoStore::new(dynamo.clone(), table.clone()));
         let counting = Arc::new(CountingAccounts::new(store.clone()));
         let keyring = Arc::new(
             Keyring::from_secret(&Keyring::generate_secret("k1")).expect("a fresh keyring"),
@@ -525,6 +529,8 @@ impl Harness {
         };
         Self {
             store,
+            dynamo,
+            table,
             counting,
             keyring,
             clock,

@@ -17,7 +17,7 @@ use crate::domain::{
 use crate::http::{self, query, ApiError, HttpConfig, Route, Tenant};
 use crate::providers::{HeldTokens, ProviderClient, ProviderError};
 use crate::seal::Keyring;
-use crate::store::{AccountStore, Cursor, HistoryStore, Ledger};
+use crate::store::{AccountStore, Cursor, HistoryStore, Ledger, StoreError};
 
 /// Page size when the caller gives none.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -506,11 +506,27 @@ async fn disconnect(
     caller: &Tenant,
     id: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
-    let account = api
-        .accounts
-        .get_account(&caller.team, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let account = match api.accounts.get_account(&caller.team, id).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(not_found()),
+        // A damaged record is still removable: its raw keys are enough, nothing is revoked.
+        Err(StoreError::Malformed { key, what }) => {
+            tracing::error!(key = %key, what = %what, metric = "unreadable_account_items",
+                "disconnecting an account whose record cannot be read; not revoking");
+            api.ledger.clear_account(&caller.team, id).await?;
+            api.accounts.delete_account(&caller.team, id).await?;
+            return Ok(http::json(
+                StatusCode::OK,
+                &Disconnected {
+                    id,
+                    removed: true,
+                    revocation: Revocation::UnreadableRecord,
+                    message: Revocation::UnreadableRecord.sentence("the network"),
+                },
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let revocation = revocation(api, &account).await;
     let revoked = revocation == Revocation::Revoked;
     let cleared = api.ledger.clear_account(&caller.team, id).await?;
@@ -540,13 +556,6 @@ async fn disconnect(
         revocation = revocation.as_str(),
         "account disconnected"
     );
-    #[derive(Serialize)]
-    struct Disconnected<'a> {
-        id: &'a AccountId,
-        removed: bool,
-        revocation: Revocation,
-        message: String,
-    }
     Ok(http::json(
         StatusCode::OK,
         &Disconnected {
@@ -556,6 +565,15 @@ async fn disconnect(
             message: revocation.sentence(account.provider.spec().display_name),
         },
     ))
+}
+
+/// The answer of a disconnect.
+#[derive(Serialize)]
+struct Disconnected<'a> {
+    id: &'a AccountId,
+    removed: bool,
+    revocation: Revocation,
+    message: String,
 }
 
 /// What a disconnect did at the network.
@@ -571,6 +589,8 @@ enum Revocation {
     KeptForOtherConnections,
     /// The network offers no revocation.
     NotOffered,
+    /// The stored record could not be read: removed without knowing what to revoke.
+    UnreadableRecord,
 }
 
 impl Revocation {
@@ -580,6 +600,7 @@ impl Revocation {
             Revocation::Failed => "failed",
             Revocation::KeptForOtherConnections => "kept_for_other_connections",
             Revocation::NotOffered => "not_offered",
+            Revocation::UnreadableRecord => "unreadable_record",
         }
     }
 
@@ -595,6 +616,7 @@ impl Revocation {
             Revocation::NotOffered => format!(
                 "Disconnected. {network} offers no revocation: remove the app in the account's {network} settings if it should lose access."
             ),
+            Revocation::UnreadableRecord => "Removed. Its stored record could not be read, so nothing was revoked at the network: remove the app in the network's settings if it should lose access.".into(),
         }
     }
 }

@@ -146,6 +146,16 @@ impl From<StoreError> for ApiError {
                 "the item changed since it was read; read it again and retry".into(),
             ),
             StoreError::NotFound => ApiError::NotFound("not found".into()),
+            // Logged with its key (never its values); the caller can still remove it.
+            StoreError::Malformed { ref key, ref what } => {
+                tracing::error!(key = %key, what = %what, metric = "unreadable_account_items",
+                    "a stored record cannot be read");
+                ApiError::Conflict(
+                    "this account's stored record cannot be read; disconnect it (DELETE) and \
+                     connect the account again"
+                        .into(),
+                )
+            }
             other => ApiError::internal(other),
         }
     }

@@ -79,6 +79,11 @@ fn names_someone(value: &str) -> bool {
         || v.starts_with("map["))
 }
 
+fn refuse(why: &'static str) -> ApiError {
+    tracing::warn!(reason = why, "request refused: no usable identity");
+    ApiError::Unauthenticated(why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,9 +113,4 @@ mod tests {
             assert!(names_someone(real), "{real:?}");
         }
     }
-}
-
-fn refuse(why: &'static str) -> ApiError {
-    tracing::warn!(reason = why, "request refused: no usable identity");
-    ApiError::Unauthenticated(why)
 }

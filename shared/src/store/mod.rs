@@ -71,6 +71,8 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
     /// Items the database read to answer (its ScannedCount): what a page cost.
     pub items_read: u64,
+    /// Items left out because they cannot be read (logged by key).
+    pub skipped: u32,
 }
 
 #[async_trait]

@@ -251,11 +251,23 @@ impl AccountStore for DynamoStore {
             .send()
             .await
             .map_err(sdk)?;
+        // One item that cannot be read (damaged, written by a newer version) must not
+        // break the team's whole list: it is left out, logged by key and counted. It can
+        // still be removed (`delete_account` reads only its raw keys).
+        let mut skipped = 0u32;
         let items = out
             .items()
             .iter()
-            .map(codec::account_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
+            .filter_map(|item| match codec::account_from_item(item) {
+                Ok(account) => Some(account),
+                Err(e) => {
+                    skipped += 1;
+                    tracing::error!(team = %team, metric = "unreadable_account_items",
+                        error = %crate::http::cause_chain(&e), "an account item cannot be read; left out of the list");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
         let next = match out.last_evaluated_key() {
             Some(last) => cursor::list_cursor(last)?,
             None => None,
@@ -264,6 +276,7 @@ impl AccountStore for DynamoStore {
             items,
             next,
             items_read: items_read(out.scanned_count()),
+            skipped,
         })
     }
 
@@ -526,6 +539,8 @@ impl DueIndex for DynamoStore {
             items,
             next,
             items_read: items_read(out.scanned_count()),
+            // Unreadable due items are handed over as `DueItem::Malformed`.
+            skipped: 0,
         })
     }
 }

@@ -74,6 +74,7 @@ impl HistoryStore for DynamoStore {
             items,
             next,
             items_read: u64::try_from(out.scanned_count()).unwrap_or(0),
+            skipped: 0,
         })
     }
 }
