@@ -1899,3 +1899,22 @@ async fn a_handle_completes_once_and_not_after_five_minutes() {
     assert_eq!(expired.error_code(), "expired_handle");
     assert_eq!(h.accounts().await.len(), 1, "only the LinkedIn account");
 }
+
+/// What a network says about an account reaches the token column, mails and events: a
+/// hostile or careless profile cannot carry bidi overrides, zero-width characters or a
+/// script URL into them.
+#[tokio::test]
+async fn a_hostile_profile_is_stored_without_bidi_characters_or_a_script_picture() {
+    let h = OAuth::new().await;
+    let mut user = FakeUser::default_for(Provider::X);
+    user.name = "\u{202E}gnp.exe\u{200B}\u{2066} Ada \u{2069}".into();
+    user.picture_url = Some("javascript:alert(1)".into());
+    h.fakes.control.set_user(Provider::X, &user).await.unwrap();
+
+    let back = h.connect(Provider::X).await;
+
+    assert_eq!(back.result, "connected");
+    let account = h.stored(&back.accounts[0]).await;
+    assert_eq!(account.display_name, "gnp.exe Ada");
+    assert_eq!(account.picture_url, None);
+}

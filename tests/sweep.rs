@@ -818,6 +818,52 @@ async fn a_sweep_killed_while_mailing_and_rerun_mails_every_milestone_exactly_on
     }
 }
 
+/// An invocation that failed before it finished (a crash: release builds abort on panic)
+/// leaves its run lock held. Lambda retries an asynchronous invocation with the same
+/// request id, the lock's holder: that redelivery carries on with the same run. Another
+/// invocation is still refused while the lock holds.
+#[tokio::test]
+async fn a_crashed_runs_redelivery_carries_on_with_the_same_run() {
+    let rig = Rig::new().await;
+    let team = rig.team("crashy", &["ana"], LEADS).await;
+    let page = rig.connect(Provider::Facebook, &team).await;
+    rig.clock.set(at_day(46));
+    let event = scheduled(at_day(46));
+    let run = format!("sweep#{}", at_day(46).format("%Y-%m-%dT%H:%M:%SZ"));
+    let with_holder = |holder: &str| {
+        let mut config = rig.config();
+        config.holder = holder.to_owned();
+        rig.sweep_with(
+            config,
+            Arc::new(rig.store.clone()),
+            Arc::new(rig.mailer_on(rig.ses.clone())),
+        )
+    };
+    // The first delivery took the lock and died.
+    assert!(with_holder("req-1")
+        .begin_run(&run, Budget::unlimited())
+        .await
+        .unwrap());
+
+    let other = invoke::handle(&with_holder("req-2"), None, &event, Budget::unlimited())
+        .await
+        .unwrap();
+    let retried = invoke::handle(&with_holder("req-1"), None, &event, Budget::unlimited())
+        .await
+        .unwrap();
+
+    assert_eq!(other["duplicate_run"], true, "{other}");
+    assert_eq!(retried["duplicate_run"], false, "{retried}");
+    assert_eq!(retried["checked"].as_u64(), Some(1), "{retried}");
+    let account = rig.account(&team, &page.id).await;
+    assert_eq!(account.last_checked_at, Some(at_day(46)));
+    // Finished now: even its own holder's next delivery does nothing.
+    let again = invoke::handle(&with_holder("req-1"), None, &event, Budget::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(again["duplicate_run"], true, "{again}");
+}
+
 #[tokio::test]
 async fn the_same_scheduled_event_delivered_twice_does_the_work_once() {
     let rig = Rig::new().await;

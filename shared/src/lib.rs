@@ -7,6 +7,16 @@
 //! - [`store`]: storage ports and the DynamoDB adapter.
 //! - [`secrets`]: the secret source port and the Secrets Manager adapter.
 //! - [`oauth`]: connecting and reconnecting accounts (state, PKCE, code exchange, storing).
+//!
+//! The request and sweep paths are panic-free by construction: release builds abort on a
+//! panic, which would end a whole sweep run or lose an answer a network already gave. The
+//! lints below refuse `unwrap`, `expect` and `panic!` outside tests; the few places that
+//! may stop a function are cold-start configuration (`runtime`), each allowed where it is.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod api;
 pub mod credentials;

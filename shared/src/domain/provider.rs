@@ -391,10 +391,10 @@ impl Endpoints {
         }
     }
 
-    /// The URL to call for `documented`, one of a spec's endpoint URLs.
-    pub fn resolve(&self, provider: Provider, documented: &str) -> Url {
-        let real = Url::parse(documented).expect("catalogue URLs are valid");
-        match &self.base_override {
+    /// The URL to call for `documented`, one of a network module's endpoint URLs.
+    pub fn resolve(&self, provider: Provider, documented: &str) -> Result<Url, url::ParseError> {
+        let real = Url::parse(documented)?;
+        Ok(match &self.base_override {
             None => real,
             Some(base) => {
                 let mut url = base.clone();
@@ -403,7 +403,7 @@ impl Endpoints {
                 url.set_query(real.query());
                 url
             }
-        }
+        })
     }
 }
 
@@ -483,12 +483,15 @@ mod tests {
                 Provider::Tiktok,
                 "https://open.tiktokapis.com/v2/oauth/token/"
             )
+            .unwrap()
             .as_str(),
             "http://127.0.0.1:8123/tiktok/v2/oauth/token/"
         );
+        assert!(Endpoints::real().resolve(Provider::X, "not a url").is_err());
         assert_eq!(
             Endpoints::real()
                 .resolve(Provider::X, "https://api.x.com/2/oauth2/token")
+                .unwrap()
                 .as_str(),
             "https://api.x.com/2/oauth2/token"
         );

@@ -117,7 +117,17 @@ impl ProviderClient for HttpProviderClient {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let cx = self.call(provider);
-        network(provider).accounts(&cx, access_token).await
+        let found = network(provider).accounts(&cx, access_token).await?;
+        let count = found.len();
+        let kept: Vec<RemoteAccount> = found
+            .into_iter()
+            .filter_map(RemoteAccount::sanitized)
+            .collect();
+        if kept.len() < count {
+            tracing::warn!(provider = %provider, dropped = count - kept.len(),
+                "accounts with an id no network issues were left out");
+        }
+        Ok(kept)
     }
 
     async fn revoke(

@@ -94,7 +94,7 @@ impl Network for Google {
         let request = cx
             .transport
             .http
-            .get(cx.url(TOKENINFO_URL))
+            .get(cx.url(TOKENINFO_URL)?)
             .query(&[("access_token", t)]);
         let json = cx.transport.send_json(cx.provider, request, &[t]).await?;
         Ok(tokeninfo(&json, Utc::now()))
@@ -106,7 +106,7 @@ impl Network for Google {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let t = access_token.expose();
-        let request = cx.transport.http.get(cx.url(PROFILE_URL)).bearer_auth(t);
+        let request = cx.transport.http.get(cx.url(PROFILE_URL)?).bearer_auth(t);
         let json = cx.transport.send_json(cx.provider, request, &[t]).await?;
         let account = wire::remote(
             text(&json, "sub"),

@@ -79,7 +79,7 @@ impl Network for Linkedin {
     ) -> Result<TokenCheck, ProviderError> {
         let creds = cx.creds()?;
         let t = access_token.expose();
-        let request = cx.transport.http.post(cx.url(INTROSPECT_URL)).form(&[
+        let request = cx.transport.http.post(cx.url(INTROSPECT_URL)?).form(&[
             ("client_id", creds.client_id.as_str()),
             ("client_secret", creds.client_secret.expose()),
             ("token", t),
@@ -99,7 +99,7 @@ impl Network for Linkedin {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let t = access_token.expose();
-        let request = cx.transport.http.get(cx.url(PROFILE_URL)).bearer_auth(t);
+        let request = cx.transport.http.get(cx.url(PROFILE_URL)?).bearer_auth(t);
         let json = cx.transport.send_json(cx.provider, request, &[t]).await?;
         let account = wire::remote(
             text(&json, "sub"),

@@ -91,8 +91,10 @@ impl Call<'_> {
     }
 
     /// A documented URL, moved under the base override where there is one.
-    pub(crate) fn url(&self, documented: &str) -> Url {
-        self.endpoints.resolve(self.provider, documented)
+    pub(crate) fn url(&self, documented: &str) -> Result<Url, ProviderError> {
+        self.endpoints
+            .resolve(self.provider, documented)
+            .map_err(|_| transport::unreadable(self.provider, "an endpoint that is not a URL"))
     }
 
     pub(crate) fn unsupported(&self, operation: &'static str) -> ProviderError {
@@ -295,6 +297,76 @@ pub struct RemoteAccount {
     pub grant_owner: Option<String>,
 }
 
+/// The longest display name kept (characters).
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest external id kept (characters); a longer one is not an id any network issues.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 256;
+/// The longest picture URL kept (bytes).
+pub const MAX_PICTURE_URL_LEN: usize = 2048;
+
+impl RemoteAccount {
+    /// What a network says about an account is shown in the token column, mails and
+    /// events: names lose control and invisible formatting characters (bidi overrides and
+    /// isolates, zero-width ones) and are capped; a picture URL is kept only if it is
+    /// `https:`. An id that is empty once cleaned is no account (`None`).
+    pub fn sanitized(self) -> Option<Self> {
+        let external_id = clean_text(&self.external_id, MAX_EXTERNAL_ID_CHARS);
+        if external_id.is_empty() || external_id != self.external_id {
+            // An id is matched exactly (reconnects, uniqueness): one that needed cleaning
+            // is not one a network issues.
+            return None;
+        }
+        let display_name = match clean_text(&self.display_name, MAX_NAME_CHARS) {
+            name if name.is_empty() => external_id.clone(),
+            name => name,
+        };
+        let picture_url = self
+            .picture_url
+            .filter(|u| u.len() <= MAX_PICTURE_URL_LEN)
+            .and_then(|u| Url::parse(&u).ok())
+            .filter(|u| u.scheme() == "https" && u.host_str().is_some())
+            .map(String::from);
+        Some(Self {
+            external_id,
+            display_name,
+            picture_url,
+            ..self
+        })
+    }
+}
+
+/// Text without control characters or invisible formatting (bidi embeddings, overrides
+/// and isolates, zero-width characters, the BOM), whitespace runs as one space, trimmed,
+/// at most `max` characters.
+pub fn clean_text(raw: &str, max: usize) -> String {
+    let invisible = |c: char| {
+        matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+    };
+    let mut out = String::new();
+    let mut space = false;
+    for c in raw.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if c.is_control() || invisible(c) {
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c);
+    }
+    out.chars()
+        .take(max)
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
+}
+
 /// What a validity check found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenCheck {
@@ -466,4 +538,63 @@ pub trait ProviderClient: Send + Sync {
     /// the network revokes by (see [`crate::domain::Disconnect`]).
     async fn revoke(&self, provider: Provider, tokens: HeldTokens<'_>)
         -> Result<(), ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(id: &str, name: &str, picture: Option<&str>) -> RemoteAccount {
+        RemoteAccount {
+            external_id: id.into(),
+            display_name: name.into(),
+            picture_url: picture.map(str::to_owned),
+            ..RemoteAccount::default()
+        }
+    }
+
+    #[test]
+    fn names_lose_control_and_bidi_characters_and_are_capped() {
+        let a = remote(
+            "1784",
+            "\u{202E}gnp.exe\u{200B} \u{2066}Shop\u{2069}\n\tLtd\u{0007}",
+            None,
+        )
+        .sanitized()
+        .unwrap();
+        assert_eq!(a.display_name, "gnp.exe Shop Ltd");
+        let long = remote("1", &"é".repeat(500), None).sanitized().unwrap();
+        assert_eq!(long.display_name.chars().count(), MAX_NAME_CHARS);
+        let empty = remote("77", "\u{200B}\u{202E}", None).sanitized().unwrap();
+        assert_eq!(empty.display_name, "77");
+    }
+
+    #[test]
+    fn only_https_pictures_are_kept() {
+        for bad in [
+            "javascript:alert(1)",
+            "http://cdn.example/p.png",
+            "data:image/png;base64,AAAA",
+            "https://",
+            "not a url",
+        ] {
+            assert_eq!(
+                remote("1", "n", Some(bad)).sanitized().unwrap().picture_url,
+                None,
+                "{bad}"
+            );
+        }
+        let ok = remote("1", "n", Some("https://cdn.example/p.png"))
+            .sanitized()
+            .unwrap();
+        assert_eq!(ok.picture_url.as_deref(), Some("https://cdn.example/p.png"));
+    }
+
+    #[test]
+    fn an_id_that_needs_cleaning_is_no_account() {
+        assert!(remote("12\u{202E}34", "n", None).sanitized().is_none());
+        assert!(remote("", "n", None).sanitized().is_none());
+        assert!(remote(&"9".repeat(300), "n", None).sanitized().is_none());
+        assert!(remote("17841400000000001", "n", None).sanitized().is_some());
+    }
 }

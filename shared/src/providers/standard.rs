@@ -67,8 +67,8 @@ impl Rfc6749 {
             } else {
                 AuthType::RequestBody
             })
-            .set_auth_uri(AuthUrl::from_url(cx.url(self.authorize_url)))
-            .set_token_uri(TokenUrl::from_url(cx.url(self.token_url))))
+            .set_auth_uri(AuthUrl::from_url(cx.url(self.authorize_url)?))
+            .set_token_uri(TokenUrl::from_url(cx.url(self.token_url)?)))
     }
 
     /// The authorize URL with the catalogue's scopes, the state and, where the network takes
@@ -168,7 +168,7 @@ impl Rfc6749 {
         };
         let creds = cx.creds()?;
         let mut form = vec![("token", token.expose()), ("token_type_hint", hint)];
-        let request = cx.transport.http.post(cx.url(url));
+        let request = cx.transport.http.post(cx.url(url)?);
         let request = if self.basic_auth {
             // RFC 6749 §2.3.1: both URL-encoded before Base64, as the crate does it.
             let encode =

@@ -47,7 +47,7 @@ impl Tiktok {
         let creds = cx.creds()?;
         form.push(("client_key", creds.client_id.clone()));
         form.push(("client_secret", creds.client_secret.expose().to_owned()));
-        let request = cx.transport.http.post(cx.url(url)).form(&form);
+        let request = cx.transport.http.post(cx.url(url)?).form(&form);
         let sent = [secret, creds.client_secret.expose()];
         cx.transport.send_grant(cx.provider, request, &sent).await
     }
@@ -62,7 +62,7 @@ impl Network for Tiktok {
     ) -> Result<Url, ProviderError> {
         let creds = cx.creds()?;
         let spec = cx.provider.spec();
-        let mut url = cx.url(AUTHORIZE_URL);
+        let mut url = cx.url(AUTHORIZE_URL)?;
         url.query_pairs_mut()
             .append_pair("client_key", &creds.client_id)
             .append_pair("redirect_uri", request.redirect_uri)
@@ -142,7 +142,7 @@ impl Network for Tiktok {
         let access = fresh.as_ref().map_or(tokens.access, |g| &g.access_token);
         let creds = cx.creds()?;
         let t = access.expose();
-        let request = cx.transport.http.post(cx.url(REVOKE_URL)).form(&[
+        let request = cx.transport.http.post(cx.url(REVOKE_URL)?).form(&[
             ("client_key", creds.client_id.as_str()),
             ("client_secret", creds.client_secret.expose()),
             ("token", t),
@@ -179,7 +179,7 @@ async fn profile(cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> 
     let request = cx
         .transport
         .http
-        .get(cx.url(PROFILE_URL))
+        .get(cx.url(PROFILE_URL)?)
         .query(&[("fields", "open_id,union_id,avatar_url,display_name")])
         .bearer_auth(t);
     cx.transport.send_json(cx.provider, request, &[t]).await

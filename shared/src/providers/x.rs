@@ -117,7 +117,7 @@ async fn profile(cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> 
     let request = cx
         .transport
         .http
-        .get(cx.url(PROFILE_URL))
+        .get(cx.url(PROFILE_URL)?)
         .query(&[("user.fields", "profile_image_url")])
         .bearer_auth(t);
     cx.transport.send_json(cx.provider, request, &[t]).await

@@ -392,6 +392,17 @@ pub trait Leases: Send + Sync {
         ttl: Duration,
     ) -> Result<bool, StoreError>;
 
+    /// [`Leases::acquire`], or the same holder taking it again while it is still held and
+    /// not completed: a redelivery of a crashed invocation (Lambda retries an asynchronous
+    /// invocation with the same request id) carries on with the work it had begun.
+    async fn resume(
+        &self,
+        key: &LeaseKey,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
     /// Gives the lease back if `holder` still holds it.
     async fn release(&self, key: &LeaseKey, holder: &str) -> Result<(), StoreError>;
 

@@ -270,11 +270,14 @@ impl Sweep {
     }
 
     /// Takes the run lock for a scheduled run. `false`: this run is done or being done by
-    /// another delivery, and this one must do nothing.
+    /// another delivery, and this one must do nothing. A redelivery of an invocation that
+    /// failed before it finished (Lambda retries an asynchronous invocation with the same
+    /// request id, the lock's holder) carries on with the same run instead of being
+    /// refused by its own lock; the due index remembers what was already done.
     pub async fn begin_run(&self, run_key: &str, budget: Budget) -> Result<bool, SweepError> {
         Ok(self
             .leases
-            .acquire(
+            .resume(
                 &LeaseKey::Run(run_key.to_owned()),
                 &self.config.holder,
                 self.clock.now(),

@@ -43,7 +43,7 @@ pub(crate) struct Graph {
 pub(crate) static FACEBOOK: Graph = Graph { instagram: false };
 pub(crate) static INSTAGRAM: Graph = Graph { instagram: true };
 
-fn graph(cx: &Call<'_>, path: &str) -> Url {
+fn graph(cx: &Call<'_>, path: &str) -> Result<Url, ProviderError> {
     let version = cx.settings.graph_version.as_str();
     cx.url(&format!("https://graph.facebook.com/{version}{path}"))
 }
@@ -69,7 +69,7 @@ impl Graph {
         let request = cx
             .transport
             .http
-            .get(graph(cx, "/debug_token"))
+            .get(graph(cx, "/debug_token")?)
             .query(&[("input_token", t), ("access_token", app_token.as_str())]);
         let sent = [t, secret.expose()];
         let answer = cx
@@ -93,7 +93,7 @@ impl Graph {
         cx: &Call<'_>,
         token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let url = graph(cx, "/me/accounts");
+        let url = graph(cx, "/me/accounts")?;
         let fields = if self.instagram {
             "id,name,access_token,instagram_business_account{id,username,name,profile_picture_url}"
         } else {
@@ -135,7 +135,7 @@ impl Network for Graph {
         let creds = cx.creds()?;
         let challenge = pkce_challenge(cx, request)?;
         let version = cx.settings.graph_version.as_str();
-        let mut url = cx.url(&format!("https://www.facebook.com/{version}/dialog/oauth"));
+        let mut url = cx.url(&format!("https://www.facebook.com/{version}/dialog/oauth"))?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("client_id", &creds.client_id)
@@ -182,7 +182,7 @@ impl Network for Graph {
         let request = cx
             .transport
             .http
-            .get(graph(cx, "/oauth/access_token"))
+            .get(graph(cx, "/oauth/access_token")?)
             .query(&query);
         let sent = [
             code.expose(),
@@ -203,7 +203,7 @@ impl Network for Graph {
         let request = cx
             .transport
             .http
-            .get(graph(cx, "/oauth/access_token"))
+            .get(graph(cx, "/oauth/access_token")?)
             .query(&[
                 ("grant_type", "fb_exchange_token"),
                 ("client_id", creds.client_id.as_str()),
@@ -259,7 +259,7 @@ impl Network for Graph {
             return Err(unreadable(cx.provider, "debug_token named no user_id"));
         };
         let (app_token, secret) = Self::app_token(cx)?;
-        let mut url = graph(cx, "/");
+        let mut url = graph(cx, "/")?;
         url.path_segments_mut()
             .map_err(|()| unreadable(cx.provider, "the Graph URL cannot take a path"))?
             .pop_if_empty()

@@ -39,7 +39,7 @@ impl SelfRefreshing {
         let request = cx
             .transport
             .http
-            .get(cx.url(self.profile_url))
+            .get(cx.url(self.profile_url)?)
             .query(&[("fields", self.profile_fields), ("access_token", t)]);
         cx.transport.send_json(cx.provider, request, &[t]).await
     }
@@ -53,7 +53,7 @@ impl Network for SelfRefreshing {
         request: &AuthorizeRequest<'_>,
     ) -> Result<Url, ProviderError> {
         let creds = cx.creds()?;
-        let mut url = cx.url(self.authorize_url);
+        let mut url = cx.url(self.authorize_url)?;
         url.query_pairs_mut()
             .append_pair("client_id", &creds.client_id)
             .append_pair("redirect_uri", request.redirect_uri)
@@ -71,7 +71,7 @@ impl Network for SelfRefreshing {
         _code_verifier: Option<&Secret>,
     ) -> Result<TokenGrant, ProviderError> {
         let creds = cx.creds()?;
-        let request = cx.transport.http.post(cx.url(self.token_url)).form(&[
+        let request = cx.transport.http.post(cx.url(self.token_url)?).form(&[
             ("client_id", creds.client_id.as_str()),
             ("client_secret", creds.client_secret.expose()),
             ("grant_type", "authorization_code"),
@@ -90,7 +90,7 @@ impl Network for SelfRefreshing {
         let creds = cx.creds()?;
         let t = grant.access_token.expose();
         let secret = creds.client_secret.expose();
-        let request = cx.transport.http.get(cx.url(self.exchange_url)).query(&[
+        let request = cx.transport.http.get(cx.url(self.exchange_url)?).query(&[
             ("grant_type", self.exchange_grant),
             ("client_secret", secret),
             ("access_token", t),
@@ -112,7 +112,7 @@ impl Network for SelfRefreshing {
         let request = cx
             .transport
             .http
-            .get(cx.url(self.refresh_url))
+            .get(cx.url(self.refresh_url)?)
             .query(&[("grant_type", self.refresh_grant), ("access_token", t)]);
         cx.transport.send_grant(cx.provider, request, &[t]).await
     }

@@ -34,9 +34,7 @@ fn lease_item(key: &LeaseKey, holder: &str, expires_at: DateTime<Utc>) -> Item {
 
 #[async_trait]
 impl Leases for DynamoStore {
-    /// A PutItem that succeeds only if no lease item is there, or the one there is past
-    /// its expiry (at `now`) and not completed. The time check uses the fixed-width time
-    /// strings, which compare like times.
+    /// See [`DynamoStore::take`].
     async fn acquire(
         &self,
         key: &LeaseKey,
@@ -44,26 +42,17 @@ impl Leases for DynamoStore {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(lease_item(key, holder, now + ttl)))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR (#exp <= :now AND attribute_not_exists(#done))",
-            )
-            .set_expression_attribute_names(names([
-                ("#pk", LAYOUT.partition_key),
-                ("#exp", attr::EXPIRES_AT),
-                ("#done", attr::DONE),
-            ]))
-            .set_expression_attribute_values(values([(":now", t(now))]))
-            .send()
-            .await;
-        match conditional(result)? {
-            Some(_) => Ok(true),
-            None => Ok(false),
-        }
+        self.take(key, holder, now, ttl, false).await
+    }
+
+    async fn resume(
+        &self,
+        key: &LeaseKey,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.take(key, holder, now, ttl, true).await
     }
 
     /// Deletes the lease if `holder` holds it and it is not completed; otherwise (taken
@@ -114,6 +103,57 @@ impl Leases for DynamoStore {
         match conditional(result)? {
             Some(_) => Ok(()),
             None => Err(StoreError::Conflict),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// One conditional PutItem: no lease item there, or the one there is past its expiry
+    /// (at `now`) and not completed, or (`same_holder_may_resume`) it is still this
+    /// holder's and not completed. The time check uses the fixed-width time strings, which
+    /// compare like times.
+    async fn take(
+        &self,
+        key: &LeaseKey,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+        same_holder_may_resume: bool,
+    ) -> Result<bool, StoreError> {
+        let (condition, values) = if same_holder_may_resume {
+            (
+                "attribute_not_exists(#pk) OR (attribute_not_exists(#done) AND (#exp <= :now OR #holder = :holder))",
+                values([(":now", t(now)), (":holder", s(holder))]),
+            )
+        } else {
+            (
+                "attribute_not_exists(#pk) OR (#exp <= :now AND attribute_not_exists(#done))",
+                values([(":now", t(now))]),
+            )
+        };
+        let mut names = names([
+            ("#pk", LAYOUT.partition_key),
+            ("#exp", attr::EXPIRES_AT),
+            ("#done", attr::DONE),
+        ]);
+        if same_holder_may_resume {
+            if let Some(names) = names.as_mut() {
+                names.insert("#holder".to_owned(), attr::HOLDER.to_owned());
+            }
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(lease_item(key, holder, now + ttl)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        match conditional(result)? {
+            Some(_) => Ok(true),
+            None => Ok(false),
         }
     }
 }
