@@ -596,7 +596,18 @@ async fn of_two_parallel_consumers_of_a_state_exactly_one_gets_it() {
 
     let mut outcomes = [a.unwrap(), b.unwrap()];
     outcomes.sort_by_key(|c| matches!(c, Consumed::Missing));
-    assert_eq!(outcomes[0], Consumed::Fresh(issued));
+    // Read back, a state carries the hash it is stored under, never its raw id.
+    let Consumed::Fresh(got) = &outcomes[0] else {
+        panic!("one consumer gets it: {outcomes:?}")
+    };
+    assert!(got.id.len() == 64 && got.id != issued.id, "{}", got.id);
+    assert_eq!(
+        *got,
+        OAuthState {
+            id: got.id.clone(),
+            ..issued
+        }
+    );
     assert_eq!(outcomes[1], Consumed::Missing);
 }
 
@@ -609,9 +620,15 @@ async fn an_expired_state_is_refused_once_then_gone() {
     store.put_state(&issued).await.unwrap();
 
     let later = expires_at + Duration::seconds(1);
+    let Consumed::Expired(got) = store.consume_state("st-old", later).await.unwrap() else {
+        panic!("an expired state is refused as expired")
+    };
     assert_eq!(
-        store.consume_state("st-old", later).await.unwrap(),
-        Consumed::Expired(issued)
+        got,
+        OAuthState {
+            id: got.id.clone(),
+            ..issued
+        }
     );
     assert_eq!(
         store.consume_state("st-old", later).await.unwrap(),

@@ -254,7 +254,7 @@ pub async fn sealing_keyring(
     let secret = startup(secrets.secret(&name).await, "read the sealing keys")?;
     startup(
         crate::seal::Keyring::from_secret(&secret),
-        "parse the sealing keys",
+        &format!("parse the sealing keys (secret {name})"),
     )
 }
 
@@ -267,7 +267,7 @@ pub async fn client_credentials(
     let secret = startup(secrets.secret(&name).await, "read the client credentials")?;
     startup(
         crate::providers::Credentials::from_secret(&secret),
-        "parse the client credentials",
+        &format!("parse the client credentials (secret {name})"),
     )
 }
 

@@ -119,8 +119,9 @@ fn in_flight_data(item_key: &str) -> Vec<u8> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("the sealing key secret is not valid JSON of the form {{\"active\":\"id\",\"keys\":{{\"id\":\"base64 of 32 bytes\"}}}}")]
-    KeyringFormat(#[source] serde_json::Error),
+    /// Where the secret's JSON is wrong (a path and a position, never a value).
+    #[error("the sealing key secret is not JSON of the form {{\"active\":\"id\",\"keys\":{{\"id\":\"base64 of 32 bytes\"}}}}: {0}")]
+    KeyringFormat(String),
     #[error("sealing key '{0}' is not 32 bytes of standard base64")]
     KeyMaterial(String),
     #[error("the active sealing key '{0}' is not among the keys")]
@@ -162,7 +163,7 @@ impl Keyring {
     /// Parses `{"active":"2026-11","keys":{"2026-05":"<base64>","2026-11":"<base64>"}}`.
     pub fn from_secret(secret: &Secret) -> Result<Self, SealError> {
         let json: KeyringJson =
-            serde_json::from_str(secret.expose()).map_err(SealError::KeyringFormat)?;
+            crate::secrets::parse_json(secret).map_err(SealError::KeyringFormat)?;
         let mut keys = BTreeMap::new();
         for (id, material) in &json.keys {
             if id.is_empty() || id.contains('.') {

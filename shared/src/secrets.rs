@@ -3,7 +3,39 @@
 
 use async_trait::async_trait;
 
+use serde::de::DeserializeOwned;
+
 use crate::seal::Secret;
+
+/// Reads a secret's JSON into `T`. On failure, says where: the JSON path and the position,
+/// and what kind of fault (syntax, a wrong type or a missing field), never serde's message,
+/// which can quote the value it found (a key, a client secret).
+pub fn parse_json<T: DeserializeOwned>(secret: &Secret) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_str(secret.expose());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        let what = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "not valid JSON"
+            }
+            serde_json::error::Category::Data => {
+                "a value of the wrong type, or a field missing or unknown"
+            }
+            serde_json::error::Category::Io => "unreadable",
+        };
+        format!(
+            "{what} at `{}` (line {} column {})",
+            if path.is_empty() || path == "." {
+                "(the top level)".to_owned()
+            } else {
+                path
+            },
+            inner.line(),
+            inner.column()
+        )
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -59,5 +91,38 @@ impl SecretSource for SecretsManager {
         out.secret_string()
             .map(Secret::new)
             .ok_or_else(|| SecretError::NotAString(name.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Shape {
+        active: String,
+        keys: std::collections::BTreeMap<String, String>,
+    }
+
+    #[test]
+    fn a_malformed_secret_is_named_by_path_never_by_value() {
+        for (raw, path) in [
+            (
+                r#"{"active":"k1","keys":"c2VjcmV0LWtleS1tYXRlcmlhbA=="}"#,
+                "keys",
+            ),
+            (r#"{"active":"k1","keys":{"k1":12345678901234}}"#, "keys.k1"),
+            (r#"{"active":["s3cr3t-value"],"keys":{}}"#, "active"),
+        ] {
+            let err = parse_json::<Shape>(&Secret::new(raw)).unwrap_err();
+            assert!(err.contains(&format!("`{path}`")), "{err}");
+            for value in ["c2VjcmV0", "12345678901234", "s3cr3t"] {
+                assert!(!err.contains(value), "{err}");
+            }
+        }
+        let err = parse_json::<Shape>(&Secret::new("{\"active\": s3cr3t}")).unwrap_err();
+        assert!(err.starts_with("not valid JSON"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 }

@@ -207,11 +207,8 @@ impl Credentials {
             client_id: String,
             client_secret: String,
         }
-        let raw: BTreeMap<String, Entry> = serde_json::from_str(secret.expose())
-            // serde's message names the position and the expected type, never the value.
-            .map_err(|e| {
-                CredentialsError::Format(format!("line {} column {}", e.line(), e.column()))
-            })?;
+        let raw: BTreeMap<String, Entry> =
+            crate::secrets::parse_json(secret).map_err(CredentialsError::Format)?;
         let mut map = BTreeMap::new();
         for (name, entry) in raw {
             let provider: Provider = name

@@ -206,7 +206,8 @@ pub trait DueIndex: Send + Sync {
 /// (for a reconnect) which account it replaces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OAuthState {
-    /// The random `state` parameter.
+    /// The random `state` parameter. Stored only as its SHA-256: a state read back from the
+    /// store carries that hash here.
     pub id: String,
     pub team: TeamId,
     pub user: UserId,

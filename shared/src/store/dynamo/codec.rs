@@ -985,7 +985,17 @@ mod tests {
             expires_at: at(1) + Duration::minutes(10),
         };
         let item = state_item(&state);
-        assert_eq!(state_from_item(&item).unwrap(), state);
+        let read = state_from_item(&item).unwrap();
+        // Stored under its hash: the raw state is nowhere in the item.
+        assert!(!format!("{item:?}").contains("s3cr3t-state"));
+        assert_eq!(read.id.len(), 64);
+        assert_eq!(
+            read,
+            OAuthState {
+                id: read.id.clone(),
+                ..state.clone()
+            }
+        );
         assert_eq!(item["ttl"], n(state.expires_at.timestamp()));
         let mut bad = item.clone();
         bad.remove("redirect_uri");

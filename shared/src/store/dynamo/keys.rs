@@ -74,8 +74,15 @@ pub(super) fn parked_pk(key: &str) -> String {
     format!("{PARKED_PREFIX}{key}")
 }
 
+/// A state is stored under the SHA-256 of its id: the table never holds the value the
+/// browser carries, so read access to the table does not let anyone complete a flow.
 pub(super) fn state_pk(id: &str) -> String {
-    format!("{STATE_PREFIX}{id}")
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{STATE_PREFIX}{hash}")
 }
 
 pub(super) fn lease_pk(key: &LeaseKey) -> String {
