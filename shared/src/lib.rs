@@ -33,3 +33,6 @@ pub mod seal;
 pub mod secrets;
 pub mod store;
 pub mod sweep;
+
+#[cfg(test)]
+mod parser_props;

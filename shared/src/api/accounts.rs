@@ -677,3 +677,31 @@ async fn revoke(api: &AccountsApi, account: &Account) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod cursor_props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: crate::parser_props::CASES, ..ProptestConfig::default() })]
+
+        /// A cursor is whatever a client sends back: any text is refused as a 400 or read as
+        /// a cursor of the caller's own team and listing, never anything else.
+        #[test]
+        fn any_cursor_text_is_refused_or_names_this_listing(
+            raw in prop_oneof![".{0,120}", "[A-Za-z0-9_-]{0,160}"],
+        ) {
+            let team = TeamId::parse("team-a").unwrap();
+            let filter = Filter::default();
+            if let Ok(cursor) = ListCursor::decode(&raw, &team, &filter) {
+                prop_assert_eq!(cursor.t, "team-a");
+                prop_assert_eq!(cursor.f, filter.fingerprint());
+            }
+            // A real cursor of another team is refused.
+            let other = ListCursor { s: None, k: 0, p: 50, t: "team-b".into(), f: filter.fingerprint() };
+            prop_assert!(ListCursor::decode(&other.encode(), &team, &filter).is_err());
+        }
+    }
+}

@@ -47,6 +47,15 @@ pub use errors::{classify, error_code};
 pub use meta::GraphVersion;
 pub use transport::{ClientBuildError, MAX_BODY_BYTES};
 
+// The parsers, for the crate's property tests (`parser_props`).
+#[cfg(test)]
+pub(crate) use meta::debug_token as meta_debug_token_for_props;
+#[cfg(test)]
+pub(crate) use wire::{
+    grant as wire_grant_for_props, summary as summary_for_props,
+    MAX_LIFETIME_SECS as MAX_LIFETIME_SECS_FOR_PROPS,
+};
+
 use transport::Transport;
 
 /// The settings some networks need besides their app credentials.
