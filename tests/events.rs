@@ -129,6 +129,7 @@ fn failures(answer: &Value) -> Vec<String> {
 /// Every file of events/expiry-sweep, in the order the cases below use them.
 const FILES: &[&str] = &[
     "not-a-sweep-event.json",
+    "reseal.json",
     "scheduled-bad-time.json",
     "scheduled-duplicate-delivery.json",
     "scheduled-eventbridge-rule.json",
@@ -228,6 +229,20 @@ async fn with_a_queue_the_scheduled_event_hands_out_one_task_per_shard() {
     )
     .expect("the sample's body is a shard task");
     assert_eq!(body.run, tasks[0].run);
+}
+
+#[tokio::test]
+async fn the_reseal_event_runs_a_key_retirement_pass() {
+    let rig = Rig::new().await;
+
+    let answer = rig
+        .invoke("reseal.json", None, Budget::unlimited())
+        .await
+        .expect("the pass runs");
+
+    assert_eq!(answer["resealed"], 0, "{answer}");
+    assert_eq!(answer["remaining"], serde_json::json!({}));
+    assert_eq!(answer["incomplete"], false);
 }
 
 #[tokio::test]

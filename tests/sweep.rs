@@ -24,6 +24,7 @@ use tokenwarden::domain::{
 };
 use tokenwarden::mail::{Email, MailError, Mailer};
 use tokenwarden::providers::ProviderClient;
+use tokenwarden::seal::{Keyring, Secret};
 use tokenwarden::store::{AccountStore, PrefsStore};
 use tokenwarden::sweep::invoke::{self, ShardQueue, ShardTask, SqsShardQueue};
 use tokenwarden::sweep::{Budget, Report, Sweep};
@@ -1533,4 +1534,68 @@ async fn a_sweep_whose_time_runs_out_stops_taking_accounts_and_a_redelivery_cont
         let stored = rig.account(&team, &account.id).await;
         assert_eq!(stored.last_refreshed_at, Some(at_day(7)));
     }
+}
+
+// ---- retiring a sealing key -------------------------------------------------------------------
+
+/// A new key is made active and the old one kept; one pass re-seals every account (any
+/// team, broken ones too) with the new key and reports none left under the old one, so the
+/// old key can be removed: with the new key alone, every account's tokens still open.
+#[tokio::test]
+async fn retiring_a_key_reseals_every_account_and_then_the_old_key_can_go() {
+    let rig = Rig::new().await;
+    let team = rig.team("keys", &["ana"], LEADS).await;
+    let other = rig.team("other", &["bob"], LEADS).await;
+    let x = rig.connect(Provider::X, &team).await;
+    let page = rig.connect(Provider::Facebook, &other).await;
+    let mut broken = rig.connect(Provider::Linkedin, &team).await;
+    broken.broke(Status::Revoked, Reason::AccessRevoked, rig.clock.now());
+    let broken = rig.store.update_account(&broken).await.unwrap();
+    let k1: Value = serde_json::from_str(rig.keyring_secret.expose()).unwrap();
+    let k2: Value = serde_json::from_str(Keyring::generate_secret("k2").expose()).unwrap();
+    let both = json!({"active": "k2", "keys": {"k1": k1["keys"]["k1"], "k2": k2["keys"]["k2"]}});
+    let only_k2 = json!({"active": "k2", "keys": {"k2": k2["keys"]["k2"]}});
+    let rotated = Keyring::from_secret(&Secret::new(both.to_string())).unwrap();
+    let mut sweep = rig.sweep();
+    sweep.keyring = Arc::new(rotated);
+
+    let report = invoke::handle(
+        &sweep,
+        None,
+        &json!({"action": "reseal"}),
+        Budget::unlimited(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(report["resealed"], 3, "{report}");
+    assert_eq!(report["remaining"], json!({}), "{report}");
+    assert_eq!(report["active_key"], "k2");
+    let again = invoke::handle(
+        &sweep,
+        None,
+        &json!({"action": "reseal"}),
+        Budget::unlimited(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again["resealed"], 0, "nothing left to re-seal: {again}");
+    let new_only = Keyring::from_secret(&Secret::new(only_k2.to_string())).unwrap();
+    for (t, a) in [(&team, &x), (&other, &page), (&team, &broken)] {
+        let stored = rig.account(t, &a.id).await;
+        assert_eq!(stored.tokens.access.key_id(), Some("k2"));
+        let opened = tokenwarden::refresh::open_tokens(&new_only, &stored)
+            .unwrap_or_else(|e| panic!("{}: {e}", a.provider));
+        let before = tokenwarden::refresh::open_tokens(&rig.keyring, a).unwrap();
+        assert_eq!(opened.access, before.access, "the same token, sealed anew");
+        assert_eq!(opened.refresh, before.refresh);
+    }
+    let unknown = invoke::handle(
+        &sweep,
+        None,
+        &json!({"action": "rotate"}),
+        Budget::unlimited(),
+    )
+    .await;
+    assert!(unknown.is_err());
 }

@@ -217,6 +217,8 @@ pub struct Rig {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub table: String,
     pub keyring: Arc<Keyring>,
+    /// The secret the keyring was read from (key `k1`), to build keyrings around it.
+    pub keyring_secret: Secret,
     pub clock: Arc<ManualClock>,
     /// SES v2 straight to the stand-in (the SDK's own endpoint variable).
     pub ses: aws_sdk_sesv2::Client,
@@ -257,9 +259,8 @@ impl Rig {
             in_flight: Mutex::default(),
         });
         let store = DynamoStore::new(dynamo.clone(), table.clone());
-        let keyring = Arc::new(
-            Keyring::from_secret(&Keyring::generate_secret("k1")).expect("a fresh keyring"),
-        );
+        let keyring_secret = Keyring::generate_secret("k1");
+        let keyring = Arc::new(Keyring::from_secret(&keyring_secret).expect("a fresh keyring"));
         let ses = aws_sdk_sesv2::Client::new(&aws_config("AWS_ENDPOINT_URL_SESV2").await);
         let browser = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -272,6 +273,7 @@ impl Rig {
             dynamo,
             table,
             keyring,
+            keyring_secret,
             clock,
             ses,
             browser,
@@ -1127,6 +1129,17 @@ impl AccountStore for FlakyAccounts {
         history: &HistoryEntry,
     ) -> Result<bool, StoreError> {
         self.inner.delete_account_with(team, id, history).await
+    }
+
+    async fn sealed_with_other_keys(
+        &self,
+        key_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError> {
+        self.inner
+            .sealed_with_other_keys(key_id, limit, cursor)
+            .await
     }
 
     async fn others_on_grant(

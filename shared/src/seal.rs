@@ -111,6 +111,11 @@ impl Binding<'_> {
     }
 }
 
+/// How every envelope sealed with `key_id` begins (`tw1.{key_id}.`).
+pub fn envelope_prefix(key_id: &str) -> String {
+    format!("{VERSION}.{key_id}.")
+}
+
 /// The associated data of an in-flight OAuth value: distinct from every account token's
 /// (which starts with the team), so neither opens as the other.
 fn in_flight_data(item_key: &str) -> Vec<u8> {

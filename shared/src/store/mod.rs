@@ -128,6 +128,15 @@ pub trait AccountStore: Send + Sync {
         history: &[HistoryEntry],
     ) -> Result<Account, StoreError>;
 
+    /// Accounts (of every team) with a token sealed by a key other than `key_id`: one Scan
+    /// page, filtered on the envelopes' key id. The key-retirement pass reads these.
+    async fn sealed_with_other_keys(
+        &self,
+        key_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError>;
+
     /// Whether an account other than `team`/`id`, in any team, stands on the grant of
     /// `grant_owner` (see [`Account::grant_owner`]). Eventually consistent: an account
     /// connected a moment ago may not be seen yet.

@@ -164,6 +164,8 @@ pub enum Invocation {
     /// Run these queue tasks (shards, team mails); each with the id to report if it does
     /// not finish.
     Shards(Vec<(String, Result<QueueTask, String>)>),
+    /// `{"action":"reseal"}`: re-seal every account sealed with a key that is not active.
+    Reseal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +174,20 @@ pub struct InvalidEvent(pub String);
 
 /// Reads an invocation's event.
 pub fn decode(event: &Value) -> Result<Invocation, InvalidEvent> {
+    match event.get("action").and_then(Value::as_str) {
+        Some("reseal") => return Ok(Invocation::Reseal),
+        Some(other) => {
+            let shown: String = other
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(40)
+                .collect();
+            return Err(InvalidEvent(format!(
+                "unknown action '{shown}' (known: reseal)"
+            )));
+        }
+        None => {}
+    }
     if let Some(records) = event.get("Records").and_then(Value::as_array) {
         let mut tasks = Vec::with_capacity(records.len());
         for record in records {
@@ -219,6 +235,10 @@ pub async fn handle(
 ) -> Result<Value, SweepError> {
     let invocation = decode(event).map_err(SweepError::Event)?;
     match invocation {
+        Invocation::Reseal => {
+            let report = sweep.reseal(budget).await?;
+            Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
+        }
         Invocation::Scheduled { run } => {
             let report = match queue {
                 None => sweep.run_scheduled(&run, budget).await?,

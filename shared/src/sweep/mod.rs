@@ -18,6 +18,7 @@
 mod account;
 pub mod invoke;
 mod mail;
+pub mod reseal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -548,6 +548,18 @@ impl AccountStore for CountingAccounts {
         self.inner.delete_account_with(team, id, history).await
     }
 
+    async fn sealed_with_other_keys(
+        &self,
+        key_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError> {
+        self.other();
+        self.inner
+            .sealed_with_other_keys(key_id, limit, cursor)
+            .await
+    }
+
     async fn others_on_grant(
         &self,
         grant_owner: &str,

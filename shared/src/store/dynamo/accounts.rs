@@ -198,6 +198,62 @@ impl AccountStore for DynamoStore {
         Ok(account.filter(|a| a.provider == provider && a.external_id == external_id))
     }
 
+    /// One Scan page: account items whose access or refresh envelope does not start with
+    /// `tw1.{key_id}.`. Unreadable items are left out (logged), as in the listing.
+    async fn sealed_with_other_keys(
+        &self,
+        key_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Account>, StoreError> {
+        let start = cursor.map(cursor::scan_start).transpose()?;
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "#kind = :account AND (NOT begins_with(#access, :prefix) OR (attribute_exists(#refresh) AND NOT begins_with(#refresh, :prefix)))",
+            )
+            .set_expression_attribute_names(names([
+                ("#kind", attr::KIND),
+                ("#access", "access_token"),
+                ("#refresh", "refresh_token"),
+            ]))
+            .set_expression_attribute_values(values([
+                (":account", s(codec::kind::ACCOUNT)),
+                (":prefix", s(crate::seal::envelope_prefix(key_id))),
+            ]))
+            .limit(page_limit(limit))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let mut skipped = 0u32;
+        let items = out
+            .items()
+            .iter()
+            .filter_map(|item| match codec::account_from_item(item) {
+                Ok(account) => Some(account),
+                Err(e) => {
+                    skipped += 1;
+                    tracing::error!(metric = "unreadable_account_items", error = %crate::http::cause_chain(&e),
+                        "an account item cannot be read; not re-sealed");
+                    None
+                }
+            })
+            .collect();
+        let next = match out.last_evaluated_key() {
+            Some(last) => Some(cursor::scan_cursor(last)?),
+            None => None,
+        };
+        Ok(Page {
+            items,
+            next,
+            items_read: items_read(out.scanned_count()),
+            skipped,
+        })
+    }
+
     /// One Query of the `by_grant` GSI (keys only): at most two keys are read, enough to
     /// find one that is not this account.
     async fn others_on_grant(

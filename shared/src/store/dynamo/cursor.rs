@@ -192,6 +192,37 @@ pub(super) fn due_start(shard_key: &str, cursor: &Cursor) -> Result<Item, StoreE
     ]))
 }
 
+/// Where a table Scan stopped (any item's keys: the filter leaves most items out). Only
+/// the key-retirement pass scans, and its cursor never leaves the function.
+#[derive(Serialize, Deserialize)]
+struct ScanPosition {
+    p: String,
+    s: String,
+}
+
+/// The cursor for a Scan page's last evaluated key.
+pub(super) fn scan_cursor(last: &Item) -> Result<Cursor, StoreError> {
+    match (
+        string(last, LAYOUT.partition_key),
+        string(last, LAYOUT.sort_key),
+    ) {
+        (Some(p), Some(s)) => encode(&ScanPosition { p, s }),
+        _ => Err(StoreError::BadCursor),
+    }
+}
+
+/// The start key a `scan_cursor` stands for.
+pub(super) fn scan_start(cursor: &Cursor) -> Result<Item, StoreError> {
+    let position: ScanPosition = decode(cursor)?;
+    Ok(HashMap::from([
+        (
+            LAYOUT.partition_key.to_owned(),
+            AttributeValue::S(position.p),
+        ),
+        (LAYOUT.sort_key.to_owned(), AttributeValue::S(position.s)),
+    ]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
