@@ -1918,3 +1918,68 @@ async fn a_hostile_profile_is_stored_without_bidi_characters_or_a_script_picture
     assert_eq!(account.display_name, "gnp.exe Ada");
     assert_eq!(account.picture_url, None);
 }
+
+/// A consent that brings hundreds of Pages is handled within the function's time: they are
+/// stored 16 at a time; one bringing more than 500 is refused as `too_many_accounts` with
+/// nothing stored, after reading no more of `/me/accounts` than it takes to know.
+#[tokio::test]
+async fn a_consent_with_hundreds_of_pages_is_bounded() {
+    let pages = |n: usize| {
+        let mut user = FakeUser::default_for(Provider::Facebook);
+        user.pages = (0..n)
+            .map(|i| provider_fakes::FakePage {
+                id: format!("{}", 200_000_000_000_000u64 + i as u64),
+                name: format!("Page {i}"),
+                instagram_business_account: None,
+            })
+            .collect();
+        user
+    };
+    let h = OAuth::new().await;
+    h.fakes
+        .control
+        .set_user(Provider::Facebook, &pages(300))
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let many = h.connect(Provider::Facebook).await;
+    let took = started.elapsed();
+
+    assert_eq!(many.result, "connected");
+    assert_eq!(many.accounts.len(), 300);
+    let mut stored = 0;
+    let mut cursor = None;
+    loop {
+        let page = h
+            .store
+            .list_accounts(&team(TEAM), 100, cursor.as_ref())
+            .await
+            .unwrap();
+        stored += page.items.len();
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(stored, 300);
+    eprintln!("300 Pages connected in {took:?}");
+    assert!(
+        many.url.as_str().len() < 200,
+        "the redirect carries a handle, not ids"
+    );
+
+    let too_many = OAuth::new().await;
+    too_many
+        .fakes
+        .control
+        .set_user(Provider::Facebook, &pages(1_200))
+        .await
+        .unwrap();
+    let refused = too_many.connect(Provider::Facebook).await;
+    assert_eq!(refused.result, "error");
+    assert_eq!(refused.reason.as_deref(), Some("too_many_accounts"));
+    assert!(too_many.accounts().await.is_empty());
+    let reads = kinds(&too_many.log().await, EndpointKind::Accounts).len();
+    assert!(reads <= 7, "{reads} /me/accounts reads");
+}

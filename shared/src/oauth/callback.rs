@@ -19,6 +19,15 @@ use crate::store::{
 /// How often a write that lost to a concurrent one (the sweep) is re-read and re-applied.
 const WRITE_ATTEMPTS: usize = 3;
 
+/// The most accounts one consent connects ([`crate::providers::MAX_ACCOUNTS_PER_GRANT`]).
+/// A consent reaching more is refused with `too_many_accounts`, nothing stored: the person
+/// chooses fewer Pages in Meta's dialog. At 16 writes in flight, 500 accounts store well
+/// within the function's time limit.
+pub const MAX_ACCOUNTS_PER_CONSENT: usize = crate::providers::MAX_ACCOUNTS_PER_GRANT;
+
+/// Accounts of one consent stored at once.
+const STORE_CONCURRENCY: usize = 16;
+
 /// The callback's query parameters, as the network sent the browser back.
 #[derive(Debug, Default)]
 pub struct CallbackParams {
@@ -128,6 +137,8 @@ enum ConnectError {
     Store(#[from] StoreError),
     #[error("the grant reaches no account (no Page or business account granted)")]
     NoAccounts,
+    #[error("the grant reaches more accounts than one consent connects")]
+    TooManyAccounts,
     #[error("the grant is for another external account than the one being reconnected")]
     DifferentAccount,
     #[error("the account being reconnected was removed meanwhile")]
@@ -278,6 +289,9 @@ impl Callback {
                 (OAuthResult::DifferentAccount, Vec::new(), None)
             }
             Err(ConnectError::NoAccounts) => (OAuthResult::Error, Vec::new(), Some("no_accounts")),
+            Err(ConnectError::TooManyAccounts) => {
+                (OAuthResult::Error, Vec::new(), Some("too_many_accounts"))
+            }
             Err(ref e) => {
                 tracing::error!(team = %team, provider = %provider,
                     error = %crate::http::cause_chain(e), "connection not completed");
@@ -340,11 +354,22 @@ impl Callback {
             return Ok(vec![saved]);
         }
 
-        let mut stored = Vec::new();
-        for r in &remote {
-            stored.push(self.store_new(state, r, &grant, now).await?);
+        if remote.len() > MAX_ACCOUNTS_PER_CONSENT {
+            tracing::warn!(team = %state.team, provider = %provider, reached = remote.len(),
+                cap = MAX_ACCOUNTS_PER_CONSENT, "consent refused: it reaches too many accounts");
+            return Err(ConnectError::TooManyAccounts);
         }
-        Ok(stored)
+        use futures::{StreamExt, TryStreamExt};
+        // Made up front (each runs only when the stream polls it): a stream of borrows
+        // mapped by a closure would not be `Send` for the runtime.
+        let writes: Vec<_> = remote
+            .iter()
+            .map(|r| self.store_new(state, r, &grant, now))
+            .collect();
+        futures::stream::iter(writes)
+            .buffered(STORE_CONCURRENCY)
+            .try_collect()
+            .await
     }
 
     /// Stores a newly connected account; one the team already has (by external id) is

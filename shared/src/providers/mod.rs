@@ -303,6 +303,10 @@ pub struct RemoteAccount {
     pub grant_owner: Option<String>,
 }
 
+/// The most accounts one grant is read for (Facebook Pages, Instagram business accounts):
+/// a grant reaching more is refused at connect, so reading stops at one past it.
+pub const MAX_ACCOUNTS_PER_GRANT: usize = 500;
+
 /// The longest display name kept (characters).
 pub const MAX_NAME_CHARS: usize = 200;
 /// The longest external id kept (characters); a longer one is not an id any network issues.

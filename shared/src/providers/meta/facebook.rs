@@ -28,12 +28,16 @@ use crate::providers::transport::{parse_json, rejected, unreadable};
 use crate::providers::wire::{self, text};
 use crate::providers::{
     AuthorizeRequest, Call, Consent, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
-    TokenGrant,
+    TokenGrant, MAX_ACCOUNTS_PER_GRANT,
 };
 use crate::seal::Secret;
 
-/// `/me/accounts` pages read at most (100 Pages each).
-const MAX_PAGE_REQUESTS: usize = 50;
+/// `/me/accounts` pages read at most (100 Pages each): enough to see one account past
+/// [`MAX_ACCOUNTS_PER_GRANT`].
+const MAX_PAGE_REQUESTS: usize = MAX_ACCOUNTS_PER_GRANT / 100 + 2;
+
+/// The longest the whole `/me/accounts` read may take (API Gateway ends a request at 30 s).
+const PAGES_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Facebook Pages or Instagram via Facebook: the same Graph calls, different accounts.
 pub(crate) struct Graph {
@@ -87,8 +91,21 @@ impl Graph {
         }
     }
 
-    /// Every Page of `/me/accounts`, following the `after` cursor.
+    /// Every Page of `/me/accounts`, following the `after` cursor: at most one past
+    /// [`MAX_ACCOUNTS_PER_GRANT`], within [`PAGES_TIME_LIMIT`].
     async fn pages(
+        &self,
+        cx: &Call<'_>,
+        token: &Secret,
+    ) -> Result<Vec<RemoteAccount>, ProviderError> {
+        tokio::time::timeout(PAGES_TIME_LIMIT, self.read_pages(cx, token))
+            .await
+            .map_err(|_| ProviderError::Timeout {
+                provider: cx.provider,
+            })?
+    }
+
+    async fn read_pages(
         &self,
         cx: &Call<'_>,
         token: &Secret,
@@ -116,6 +133,9 @@ impl Graph {
             let (accounts, next) =
                 pages(self.instagram, &json).map_err(|what| unreadable(cx.provider, what))?;
             found.extend(accounts);
+            if found.len() > MAX_ACCOUNTS_PER_GRANT {
+                return Ok(found);
+            }
             match next {
                 Some(cursor) if Some(&cursor) != after.as_ref() => after = Some(cursor),
                 _ => return Ok(found),
