@@ -1983,3 +1983,41 @@ async fn a_consent_with_hundreds_of_pages_is_bounded() {
     let reads = kinds(&too_many.log().await, EndpointKind::Accounts).len();
     assert!(reads <= 7, "{reads} /me/accounts reads");
 }
+
+/// While an authorization is in flight, the table holds neither the state, the PKCE
+/// verifier nor the code in a form that completes it: the state under its hash, the verifier
+/// sealed under the raw state (then with the keyring once parked), the code sealed.
+#[tokio::test]
+async fn the_table_never_holds_a_state_verifier_or_code_in_the_clear() {
+    let h = OAuth::new().await;
+    let authorize = h.start_connect(Provider::X).await;
+    let state = param(&authorize, "state").unwrap();
+    let at_start = format!("{:?}", h.items().await);
+    let back = h.authorize(&authorize).await;
+    let code = param(&back, "code").unwrap();
+    let parked = landing(&h.callback(&callback_event(&back)).await);
+    let while_parked = format!("{:?}", h.items().await);
+    let handle = param(&parked.url, "handle").unwrap();
+
+    let done = h.complete_as(&handle, TEAM, USER).await;
+
+    assert_eq!(done.json["result"], "connected", "{}", done.text);
+    let log = h.log().await;
+    let verifier = kinds(&log, EndpointKind::Token)[0]
+        .code_verifier
+        .clone()
+        .expect("X takes PKCE");
+    for (when, items) in [("at start", &at_start), ("while parked", &while_parked)] {
+        for (what, value) in [
+            ("state", &state),
+            ("verifier", &verifier),
+            ("code", &code),
+            ("handle", &handle),
+        ] {
+            assert!(
+                !items.contains(value.as_str()),
+                "{what} in the table {when}"
+            );
+        }
+    }
+}

@@ -111,6 +111,65 @@ impl Binding<'_> {
     }
 }
 
+/// The key id of envelopes sealed under a state (see [`seal_for_state`]).
+const STATE_KEY_ID: &str = "state";
+
+fn state_cipher(state: &str) -> Option<Aes256Gcm> {
+    use sha2::{Digest, Sha256};
+    let key = Sha256::new()
+        .chain_update(b"tokenwarden/pkce-verifier\n")
+        .chain_update(state.as_bytes())
+        .finalize();
+    Aes256Gcm::new_from_slice(&key).ok()
+}
+
+/// Seals a PKCE verifier under a key derived from its OAuth state's raw value. The table
+/// keeps only the state's hash, so reading the table opens no verifier: only the browser
+/// that brings the state back (to the callback) can. Needs no keyring, so `oauth-start`
+/// reads no secret for it.
+pub fn seal_for_state(value: &Secret, state: &str) -> Option<SealedToken> {
+    let cipher = state_cipher(state)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), value.expose().as_bytes())
+        .ok()?;
+    Some(SealedToken(format!(
+        "{VERSION}.{STATE_KEY_ID}.{}.{}",
+        URL_SAFE_NO_PAD.encode(nonce),
+        URL_SAFE_NO_PAD.encode(ct)
+    )))
+}
+
+/// Opens what [`seal_for_state`] sealed under `state`.
+pub fn open_for_state(sealed: &SealedToken, state: &str) -> Result<Secret, SealError> {
+    let mut parts = sealed.0.split('.');
+    let (Some(VERSION), Some(STATE_KEY_ID), Some(nonce), Some(ct), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(SealError::Malformed);
+    };
+    let nonce = URL_SAFE_NO_PAD
+        .decode(nonce)
+        .ok()
+        .filter(|n| n.len() == NONCE_LEN)
+        .ok_or(SealError::Malformed)?;
+    let ct = URL_SAFE_NO_PAD
+        .decode(ct)
+        .map_err(|_| SealError::Malformed)?;
+    let cipher = state_cipher(state).ok_or(SealError::Open)?;
+    let plain = cipher
+        .decrypt(Nonce::from_slice(&nonce), ct.as_slice())
+        .map_err(|_| SealError::Open)?;
+    String::from_utf8(plain)
+        .map(Secret::new)
+        .map_err(|_| SealError::Open)
+}
+
 /// How every envelope sealed with `key_id` begins (`tw1.{key_id}.`).
 pub fn envelope_prefix(key_id: &str) -> String {
     format!("{VERSION}.{key_id}.")

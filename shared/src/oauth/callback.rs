@@ -227,6 +227,10 @@ impl Callback {
         let key = parked_key(handle.expose());
         let parked = Parked {
             code: self.keyring.seal_in_flight(&code, &key),
+            verifier: state
+                .pkce_verifier
+                .as_ref()
+                .map(|v| self.keyring.seal_in_flight(v, &format!("{key}/verifier"))),
             key,
             expires_at: now + PARK_LIFETIME,
             state,
@@ -275,6 +279,15 @@ impl Callback {
             return Err(FinishError::Expired);
         }
         let code = self.keyring.open_in_flight(&parked.code, &key)?;
+        let verifier = parked
+            .verifier
+            .as_ref()
+            .map(|v| self.keyring.open_in_flight(v, &format!("{key}/verifier")))
+            .transpose()?;
+        let state = &OAuthState {
+            pkce_verifier: verifier,
+            ..state.clone()
+        };
         let provider = state.provider;
         let (result, accounts, reason) = match self.connect(state, &code, now).await {
             Ok(stored) => {

@@ -241,6 +241,8 @@ pub struct Parked {
     pub state: OAuthState,
     /// The code, sealed for this item (`Keyring::seal_in_flight` with `key`).
     pub code: SealedToken,
+    /// The state's PKCE verifier, sealed the same way (the parked state holds none).
+    pub verifier: Option<SealedToken>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -17,7 +17,7 @@ use crate::domain::{
     LastChange, MailEvents, Milestone, NotificationPrefs, Provider, Reason, Recipient, ReturnUrl,
     SealedTokens, StateAt, Status, TeamId, UserId,
 };
-use crate::seal::{SealedToken, Secret};
+use crate::seal::SealedToken;
 use crate::store::{LedgerEntry, MailState, OAuthState, Parked, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -502,11 +502,15 @@ pub(super) fn state_item(state: &OAuthState) -> Item {
     set_opt(&mut item, attr::ACCOUNT_ID, state.account.as_ref(), |a| {
         s(a.as_str())
     });
+    // Sealed under the raw state, which the item does not hold (only its hash).
     set_opt(
         &mut item,
         "pkce_verifier",
-        state.pkce_verifier.as_ref(),
-        |v: &Secret| s(v.expose()),
+        state
+            .pkce_verifier
+            .as_ref()
+            .and_then(|v| crate::seal::seal_for_state(v, &state.id)),
+        |v: SealedToken| s(v.as_stored()),
     );
     set(&mut item, "redirect_uri", s(&state.redirect_uri));
     set(&mut item, attr::CREATED_AT, t(state.created_at));
@@ -519,7 +523,9 @@ pub(super) fn state_item(state: &OAuthState) -> Item {
     item
 }
 
-pub(super) fn state_from_item(item: &Item) -> Result<OAuthState, StoreError> {
+/// The state item read back with the raw `state` the browser brought (it opens the
+/// verifier); the id it carries is the stored hash.
+pub(super) fn state_from_item(item: &Item, raw_state: &str) -> Result<OAuthState, StoreError> {
     let f = Fields::new(item);
     f.kind(kind::OAUTH_STATE)?;
     let id = f
@@ -536,7 +542,13 @@ pub(super) fn state_from_item(item: &Item) -> Result<OAuthState, StoreError> {
             Url::parse(v).ok().map(ReturnUrl::from_trusted)
         })?,
         account: f.opt_parsed(attr::ACCOUNT_ID, |v| AccountId::parse(v).ok())?,
-        pkce_verifier: f.opt_s("pkce_verifier")?.map(Secret::new),
+        pkce_verifier: f
+            .opt_s("pkce_verifier")?
+            .map(|v| {
+                crate::seal::open_for_state(&SealedToken::from_stored(v.to_owned()), raw_state)
+                    .map_err(|_| f.bad("the PKCE verifier does not open for this state"))
+            })
+            .transpose()?,
         redirect_uri: f.s("redirect_uri")?.to_owned(),
         created_at: f.time(attr::CREATED_AT)?,
         expires_at: f.time(attr::EXPIRES_AT)?,
@@ -546,7 +558,16 @@ pub(super) fn state_from_item(item: &Item) -> Result<OAuthState, StoreError> {
 /// A parked code: the consumed state's fields under the parked key, the sealed code, and
 /// the parked item's own expiry (and `ttl`).
 pub(super) fn parked_item(parked: &Parked) -> Item {
-    let mut item = state_item(&parked.state);
+    let mut item = state_item(&OAuthState {
+        pkce_verifier: None,
+        ..parked.state.clone()
+    });
+    set_opt(
+        &mut item,
+        "verifier",
+        parked.verifier.as_ref(),
+        |v: &SealedToken| s(v.as_stored()),
+    );
     set(
         &mut item,
         LAYOUT.partition_key,
@@ -582,7 +603,8 @@ pub(super) fn parked_from_item(item: &Item) -> Result<Parked, StoreError> {
             Url::parse(v).ok().map(ReturnUrl::from_trusted)
         })?,
         account: f.opt_parsed(attr::ACCOUNT_ID, |v| AccountId::parse(v).ok())?,
-        pkce_verifier: f.opt_s("pkce_verifier")?.map(Secret::new),
+        // Opened by the completion (`verifier`, sealed with the keyring).
+        pkce_verifier: None,
         redirect_uri: f.s("redirect_uri")?.to_owned(),
         created_at: f.time(attr::CREATED_AT)?,
         expires_at: f.time(attr::EXPIRES_AT)?,
@@ -592,6 +614,9 @@ pub(super) fn parked_from_item(item: &Item) -> Result<Parked, StoreError> {
         expires_at: state.expires_at,
         state,
         code: SealedToken::from_stored(f.s("code")?.to_owned()),
+        verifier: f
+            .opt_s("verifier")?
+            .map(|v| SealedToken::from_stored(v.to_owned())),
     })
 }
 
@@ -800,6 +825,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{OriginAllowlist, Reason};
+    use crate::seal::Secret;
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap() + Duration::nanoseconds(123_456_789)
@@ -985,9 +1011,12 @@ mod tests {
             expires_at: at(1) + Duration::minutes(10),
         };
         let item = state_item(&state);
-        let read = state_from_item(&item).unwrap();
-        // Stored under its hash: the raw state is nowhere in the item.
+        let read = state_from_item(&item, "s3cr3t-state").unwrap();
+        // Stored under its hash, the verifier sealed under the raw state: neither is in
+        // the item, and another state does not open the verifier.
         assert!(!format!("{item:?}").contains("s3cr3t-state"));
+        assert!(!format!("{item:?}").contains("verifier-canary"));
+        assert!(state_from_item(&item, "another-state").is_err());
         assert_eq!(read.id.len(), 64);
         assert_eq!(
             read,
@@ -999,7 +1028,7 @@ mod tests {
         assert_eq!(item["ttl"], n(state.expires_at.timestamp()));
         let mut bad = item.clone();
         bad.remove("redirect_uri");
-        let err = format!("{:?}", state_from_item(&bad).unwrap_err());
+        let err = format!("{:?}", state_from_item(&bad, "s3cr3t-state").unwrap_err());
         assert!(!err.contains("s3cr3t") && !err.contains("canary"), "{err}");
     }
 

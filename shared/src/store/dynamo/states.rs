@@ -60,7 +60,7 @@ impl StateStore for DynamoStore {
         let Some(old) = old else {
             return Ok(Consumed::Missing);
         };
-        let state = codec::state_from_item(&old)?;
+        let state = codec::state_from_item(&old, id)?;
         Ok(if now >= state.expires_at {
             Consumed::Expired(state)
         } else {
