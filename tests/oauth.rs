@@ -210,6 +210,7 @@ impl OAuth {
         let callback_api = CallbackApi {
             http: api_support::http_config(),
             callback: Callback {
+                team_account_limit: tokenwarden::oauth::MAX_ACCOUNTS_PER_TEAM,
                 accounts: store.clone(),
                 states: store.clone(),
                 ledger: store.clone(),
@@ -2020,4 +2021,25 @@ async fn the_table_never_holds_a_state_verifier_or_code_in_the_clear() {
             );
         }
     }
+}
+
+/// A team's accounts are capped: a consent that would take it past the limit is refused
+/// as `team_account_limit`, nothing stored (here with a limit of 3; the functions use
+/// `MAX_ACCOUNTS_PER_TEAM`).
+#[tokio::test]
+async fn a_consent_past_the_teams_account_limit_is_refused() {
+    let mut h = OAuth::new().await;
+    h.callback_api.callback.team_account_limit = 3;
+    assert_eq!(h.connect(Provider::X).await.result, "connected");
+    assert_eq!(h.connect(Provider::Linkedin).await.result, "connected");
+
+    // Facebook brings two Pages: 2 + 2 is past 3.
+    let refused = h.connect(Provider::Facebook).await;
+
+    assert_eq!(refused.result, "error");
+    assert_eq!(refused.reason.as_deref(), Some("team_account_limit"));
+    assert_eq!(h.accounts().await.len(), 2);
+    // One more fits.
+    assert_eq!(h.connect(Provider::Google).await.result, "connected");
+    assert_eq!(h.accounts().await.len(), 3);
 }

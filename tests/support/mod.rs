@@ -369,6 +369,10 @@ impl AccountStore for CountingAccounts {
         self.inner.delete_account_with(team, id, history).await
     }
 
+    async fn count_accounts(&self, team: &TeamId, up_to: u64) -> Result<u64, StoreError> {
+        self.inner.count_accounts(team, up_to).await
+    }
+
     async fn sealed_with_other_keys(
         &self,
         key_id: &str,

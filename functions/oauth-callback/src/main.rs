@@ -40,6 +40,7 @@ async fn main() -> Result<(), Error> {
     let api = CallbackApi {
         http,
         callback: Callback {
+            team_account_limit: tokenwarden::oauth::MAX_ACCOUNTS_PER_TEAM,
             accounts: store.clone(),
             states: store.clone(),
             ledger: store,

@@ -244,3 +244,43 @@ async fn put(api: &PrefsApi, req: &Request, caller: &Tenant) -> Result<Response<
     );
     Ok(http::json(StatusCode::OK, &PrefsView::from(saved)))
 }
+
+#[cfg(test)]
+mod body_props {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: crate::parser_props::CASES, ..ProptestConfig::default() })]
+
+        /// Any PUT body: refused (400 or 422) or valid preferences whose every rule holds.
+        #[test]
+        fn any_prefs_body_is_refused_or_keeps_every_rule(
+            emails in prop::collection::vec(".{0,40}|[a-z]{1,8}@[a-z]{1,8}\\\\.[a-z]{2,4}", 0..60),
+            names in prop::collection::vec(".{0,120}", 0..60),
+            lead_days in prop::collection::vec(any::<i64>(), 0..12),
+            raw in ".{0,200}",
+        ) {
+            let recipients: Vec<_> = emails.iter().zip(names.iter().chain(std::iter::repeat(&String::new())))
+                .enumerate()
+                .map(|(i, (e, n))| json!({"user_id": format!("u{i}"), "email": e, "name": n}))
+                .collect();
+            let body = json!({
+                "recipients": recipients, "lead_days": lead_days, "enabled": true, "version": 0,
+                "events": {"expiring": true, "expired": true, "disconnected": true, "recovered": true},
+            });
+            let team = TeamId::parse("t").unwrap();
+            if let Ok(input) = serde_json::from_value::<PrefsInput>(body) {
+                if let Ok(prefs) = input.validate(team.clone()) {
+                    prop_assert!(prefs.recipients.len() <= 50);
+                    prop_assert!(prefs.lead_days.iter().all(|d| (1..=90).contains(d)), "{:?}", prefs.lead_days);
+                }
+            }
+            // A body that is not JSON of the shape never parses.
+            let is_object = raw.trim_start().starts_with('{');
+            prop_assert!(serde_json::from_str::<PrefsInput>(&raw).is_err() || is_object, "{}", raw);
+        }
+    }
+}

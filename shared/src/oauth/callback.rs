@@ -25,6 +25,10 @@ const WRITE_ATTEMPTS: usize = 3;
 /// within the function's time limit.
 pub const MAX_ACCOUNTS_PER_CONSENT: usize = crate::providers::MAX_ACCOUNTS_PER_GRANT;
 
+/// The most accounts one team keeps; a consent that would take it past this is refused with
+/// `team_account_limit`, nothing stored.
+pub const MAX_ACCOUNTS_PER_TEAM: u64 = 5_000;
+
 /// Accounts of one consent stored at once.
 const STORE_CONCURRENCY: usize = 16;
 
@@ -139,6 +143,8 @@ enum ConnectError {
     NoAccounts,
     #[error("the grant reaches more accounts than one consent connects")]
     TooManyAccounts,
+    #[error("the team would hold more accounts than a team may")]
+    TeamLimit,
     #[error("the grant is for another external account than the one being reconnected")]
     DifferentAccount,
     #[error("the account being reconnected was removed meanwhile")]
@@ -147,6 +153,8 @@ enum ConnectError {
 
 /// What `oauth-callback` works with, built once at cold start.
 pub struct Callback {
+    /// The most accounts a team keeps ([`MAX_ACCOUNTS_PER_TEAM`] in the functions).
+    pub team_account_limit: u64,
     pub accounts: Arc<dyn AccountStore>,
     pub states: Arc<dyn StateStore>,
     pub ledger: Arc<dyn Ledger>,
@@ -305,6 +313,9 @@ impl Callback {
             Err(ConnectError::TooManyAccounts) => {
                 (OAuthResult::Error, Vec::new(), Some("too_many_accounts"))
             }
+            Err(ConnectError::TeamLimit) => {
+                (OAuthResult::Error, Vec::new(), Some("team_account_limit"))
+            }
             Err(ref e) => {
                 tracing::error!(team = %team, provider = %provider,
                     error = %crate::http::cause_chain(e), "connection not completed");
@@ -371,6 +382,17 @@ impl Callback {
             tracing::warn!(team = %state.team, provider = %provider, reached = remote.len(),
                 cap = MAX_ACCOUNTS_PER_CONSENT, "consent refused: it reaches too many accounts");
             return Err(ConnectError::TooManyAccounts);
+        }
+        let held = self
+            .accounts
+            .count_accounts(&state.team, self.team_account_limit)
+            .await?;
+        // Accounts the team already has are renewed in place, not added; counting them as
+        // new only errs on the safe side by at most this consent's size.
+        if held + remote.len() as u64 > self.team_account_limit {
+            tracing::warn!(team = %state.team, provider = %provider, held, adding = remote.len(),
+                cap = self.team_account_limit, "consent refused: the team is at its account limit");
+            return Err(ConnectError::TeamLimit);
         }
         use futures::{StreamExt, TryStreamExt};
         // Made up front (each runs only when the stream polls it): a stream of borrows

@@ -22,7 +22,8 @@ use url::Url;
 use crate::domain::Provider;
 
 pub use callback::{
-    parked_key, Callback, CallbackParams, Completion, FinishError, Finished, PARK_LIFETIME,
+    parked_key, Callback, CallbackParams, Completion, FinishError, Finished,
+    MAX_ACCOUNTS_PER_CONSENT, MAX_ACCOUNTS_PER_TEAM, PARK_LIFETIME,
 };
 pub use pkce::{code_verifier, random_token};
 pub use start::{Start, StartError, Target};

@@ -128,6 +128,9 @@ pub trait AccountStore: Send + Sync {
         history: &[HistoryEntry],
     ) -> Result<Account, StoreError>;
 
+    /// How many accounts the team has, counted up to `up_to` (reading stops there).
+    async fn count_accounts(&self, team: &TeamId, up_to: u64) -> Result<u64, StoreError>;
+
     /// Accounts (of every team) with a token sealed by a key other than `key_id`: one Scan
     /// page, filtered on the envelopes' key id. The key-retirement pass reads these.
     async fn sealed_with_other_keys(

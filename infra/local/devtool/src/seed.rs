@@ -141,6 +141,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         callback: callback_base,
     };
     let callback = Callback {
+        team_account_limit: tokenwarden::oauth::MAX_ACCOUNTS_PER_TEAM,
         accounts: store.clone(),
         states: store.clone(),
         ledger: store.clone(),

@@ -198,6 +198,38 @@ impl AccountStore for DynamoStore {
         Ok(account.filter(|a| a.provider == provider && a.external_id == external_id))
     }
 
+    /// `Select: COUNT` queries of the team's account items (keys only are read), page after
+    /// page until `up_to` is reached.
+    async fn count_accounts(&self, team: &TeamId, up_to: u64) -> Result<u64, StoreError> {
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :accounts)")
+                .set_expression_attribute_names(names([
+                    ("#pk", LAYOUT.partition_key),
+                    ("#sk", LAYOUT.sort_key),
+                ]))
+                .set_expression_attribute_values(values([
+                    (":pk", s(keys::team_pk(team))),
+                    (":accounts", s(keys::ACCOUNT_PREFIX)),
+                ]))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk)?;
+            count += u64::try_from(out.count()).unwrap_or(0);
+            match out.last_evaluated_key() {
+                Some(last) if count < up_to => start = Some(last.clone()),
+                _ => return Ok(count),
+            }
+        }
+    }
+
     /// One Scan page: account items whose access or refresh envelope does not start with
     /// `tw1.{key_id}.`. Unreadable items are left out (logged), as in the listing.
     async fn sealed_with_other_keys(
