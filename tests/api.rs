@@ -990,6 +990,24 @@ async fn a_meta_disconnect_keeps_the_grant_another_teams_page_stands_on() {
         [(Provider::Facebook, canary("acc-alone", "access"))],
         "only the grant nothing else stands on is revoked"
     );
+    // Google's revocation ends the person's grant too: the same rule holds.
+    for (t, id) in [("team-a", "acc-g1"), ("team-b", "acc-g2")] {
+        h.seed(
+            AccountBuilder::new(t, id)
+                .provider(Provider::Google)
+                .grant_owner("google:person-g")
+                .build(),
+        )
+        .await;
+    }
+    let google = h
+        .accounts(&account_event("accounts/delete.json", "team-a", "acc-g1"))
+        .await;
+    assert_eq!(
+        google.json["revocation"], "kept_for_other_connections",
+        "{}",
+        google.text
+    );
     // Once the other team's account is gone too, the last one out revokes.
     let last = h
         .accounts(&account_event("accounts/delete.json", "team-b", "acc-ig"))

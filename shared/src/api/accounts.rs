@@ -587,6 +587,9 @@ enum Revocation {
     /// Another account (in any team) stands on the same person's grant, which Meta's
     /// revocation would end too.
     KeptForOtherConnections,
+    /// Whether another account stands on the same person's grant is not known (the
+    /// account predates the record of its grant's owner, or the lookup failed): kept.
+    KeptGrantUnknown,
     /// The network offers no revocation.
     NotOffered,
     /// The stored record could not be read: removed without knowing what to revoke.
@@ -599,6 +602,7 @@ impl Revocation {
             Revocation::Revoked => "revoked",
             Revocation::Failed => "failed",
             Revocation::KeptForOtherConnections => "kept_for_other_connections",
+            Revocation::KeptGrantUnknown => "kept_grant_unknown",
             Revocation::NotOffered => "not_offered",
             Revocation::UnreadableRecord => "unreadable_record",
         }
@@ -613,6 +617,9 @@ impl Revocation {
             Revocation::KeptForOtherConnections => format!(
                 "Disconnected. The app's access at {network} was kept because other connected accounts depend on the same person's sign-in."
             ),
+            Revocation::KeptGrantUnknown => format!(
+                "Disconnected. The app's access at {network} was kept: tokenwarden cannot tell whether other connected accounts depend on the same person's sign-in. Remove the app in the {network} settings if it should lose access everywhere."
+            ),
             Revocation::NotOffered => format!(
                 "Disconnected. {network} offers no revocation: remove the app in the account's {network} settings if it should lose access."
             ),
@@ -624,28 +631,31 @@ impl Revocation {
 /// Revokes where the catalogue says a disconnect revokes, with the token the network
 /// revokes by; Meta's person-wide revocation only when nothing else stands on the grant.
 async fn revocation(api: &AccountsApi, account: &Account) -> Revocation {
-    match account.provider.spec().disconnect {
-        Disconnect::NotOffered => return Revocation::NotOffered,
-        Disconnect::RemovesAppForPerson => {
-            let Some(owner) = &account.grant_owner else {
-                // Connected before the grant's owner was recorded: nothing can tell whether
-                // other accounts need the grant, so it is kept.
-                return Revocation::KeptForOtherConnections;
-            };
-            match api
-                .accounts
-                .others_on_grant(owner, &account.team, &account.id)
-                .await
-            {
-                Ok(false) => {}
-                Ok(true) => return Revocation::KeptForOtherConnections,
-                Err(e) => {
-                    tracing::warn!(account = %account.id, error = %http::cause_chain(&e), "cannot tell whether other accounts stand on the grant; not revoking");
-                    return Revocation::KeptForOtherConnections;
-                }
-            }
+    let disconnect = account.provider.spec().disconnect;
+    if disconnect == Disconnect::NotOffered {
+        return Revocation::NotOffered;
+    }
+    // A revocation that ends the person's grant to the app (Meta's, Google's) is made only
+    // when no other account, in any team, stands on that grant.
+    match (&account.grant_owner, disconnect) {
+        (None, Disconnect::RemovesAppForPerson) => {
+            // Connected before the grant's owner was recorded (the weekly check fills it
+            // in): nothing can tell whether other accounts need the grant.
+            return Revocation::KeptGrantUnknown;
         }
-        Disconnect::RevokesRefreshToken | Disconnect::RevokesAccessToken => {}
+        (None, _) => {}
+        (Some(owner), _) => match api
+            .accounts
+            .others_on_grant(owner, &account.team, &account.id)
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => return Revocation::KeptForOtherConnections,
+            Err(e) => {
+                tracing::warn!(account = %account.id, error = %http::cause_chain(&e), "cannot tell whether other accounts stand on the grant; not revoking");
+                return Revocation::KeptGrantUnknown;
+            }
+        },
     }
     if revoke(api, account).await {
         Revocation::Revoked

@@ -320,6 +320,8 @@ pub struct Reported {
     pub expires_at: Option<DateTime<Utc>>,
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<Vec<String>>,
+    /// The person whose grant the token stands on, when the check names it.
+    pub grant_owner: Option<String>,
 }
 
 /// A grant's tokens as the account keeps them: sealed, with the lifetimes they carry.
@@ -380,7 +382,10 @@ impl Account {
         now: DateTime<Utc>,
     ) -> Transition {
         let was_down = self.broken.is_some() || self.status(now) == Status::Expired;
+        // A new consent starts the data access clock afresh: what it states, or nothing.
+        let data_access = renewal.data_access_expires_at;
         self.renewed(renewal, now);
+        self.data_access_expires_at = data_access;
         self.display_name = profile.display_name;
         self.picture_url = profile.picture_url;
         if profile.grant_owner.is_some() {
@@ -412,6 +417,9 @@ impl Account {
         }
         if let Some(scopes) = reported.scopes {
             self.scopes = scopes;
+        }
+        if reported.grant_owner.is_some() {
+            self.grant_owner = reported.grant_owner;
         }
         if self.reconnect_by() != deadline {
             self.noted = None;

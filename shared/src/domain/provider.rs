@@ -162,6 +162,9 @@ pub struct ProviderSpec {
     /// The scopes without which the network refuses to publish: a consent missing one
     /// connects the account as `revoked` / `scopes_changed`, naming the permission.
     pub posting_scopes: &'static [&'static str],
+    /// Any one of `posting_scopes` is enough (Google: Business Profile or YouTube, and
+    /// Google's granular consent lets a person grant one of them).
+    pub posting_scopes_any: bool,
     /// Used only when the token response has no `expires_in`. `None`: no expiry.
     pub default_access_lifetime: Option<Duration>,
     /// Used only when the token response has no refresh expiry field.
@@ -173,9 +176,6 @@ pub struct ProviderSpec {
     /// this network's connections besides the token's own expiry.
     pub data_access_clock: bool,
     pub disconnect: Disconnect,
-    /// The network keeps at most this many live refresh tokens per person and app and
-    /// silently drops the oldest (Google: 100), so a reconnect revokes the one it replaces.
-    pub live_refresh_token_limit: Option<u32>,
 }
 
 impl ProviderSpec {
@@ -190,13 +190,19 @@ impl ProviderSpec {
         }
     }
 
-    /// The posting scopes `granted` lacks, in catalogue order.
+    /// The posting scopes `granted` lacks, in catalogue order (for an any-of rule: all of
+    /// them when none is granted, else none).
     pub fn missing_scopes(&self, granted: &[String]) -> Vec<&'static str> {
-        self.posting_scopes
+        let missing: Vec<&'static str> = self
+            .posting_scopes
             .iter()
             .copied()
             .filter(|s| !granted.iter().any(|g| g == s))
-            .collect()
+            .collect();
+        if self.posting_scopes_any && missing.len() < self.posting_scopes.len() {
+            return Vec::new();
+        }
+        missing
     }
 }
 
@@ -223,6 +229,7 @@ static CATALOGUE: [ProviderSpec; 9] = [
             "business_management",
         ],
         posting_scopes: &["pages_show_list", "pages_manage_posts"],
+        posting_scopes_any: false,
         // Long-lived user token; Page tokens derived from it carry no expiry.
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
@@ -230,7 +237,6 @@ static CATALOGUE: [ProviderSpec; 9] = [
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: true,
         disconnect: Disconnect::RemovesAppForPerson,
-        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Instagram,
@@ -243,13 +249,13 @@ static CATALOGUE: [ProviderSpec; 9] = [
             "business_management",
         ],
         posting_scopes: &["instagram_basic", "instagram_content_publish"],
+        posting_scopes_any: false,
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::None,
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: true,
         disconnect: Disconnect::RemovesAppForPerson,
-        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::InstagramLogin,
@@ -260,13 +266,13 @@ static CATALOGUE: [ProviderSpec; 9] = [
             "instagram_business_content_publish",
         ],
         posting_scopes: &["instagram_business_content_publish"],
+        posting_scopes_any: false,
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::Exchange { min_age: hours(24) },
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: false,
         disconnect: Disconnect::NotOffered,
-        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Threads,
@@ -274,13 +280,13 @@ static CATALOGUE: [ProviderSpec; 9] = [
         pkce: Pkce::NotUsed,
         default_scopes: &["threads_basic", "threads_content_publish"],
         posting_scopes: &["threads_content_publish"],
+        posting_scopes_any: false,
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::Exchange { min_age: hours(24) },
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: false,
         disconnect: Disconnect::NotOffered,
-        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Linkedin,
@@ -288,13 +294,13 @@ static CATALOGUE: [ProviderSpec; 9] = [
         pkce: Pkce::NotUsed,
         default_scopes: &["openid", "profile", "email", "w_member_social"],
         posting_scopes: &["w_member_social"],
+        posting_scopes_any: false,
         default_access_lifetime: Some(days(60)),
         default_refresh_lifetime: Some(days(365)),
         keep_alive: KeepAlive::RefreshGrant,
         refresh_expiry_fixed_at_first_issue: true,
         data_access_clock: false,
         disconnect: Disconnect::RevokesAccessToken,
-        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::X,
@@ -302,13 +308,13 @@ static CATALOGUE: [ProviderSpec; 9] = [
         pkce: Pkce::Required,
         default_scopes: &["tweet.read", "tweet.write", "users.read", "offline.access"],
         posting_scopes: &["tweet.write", "users.read"],
+        posting_scopes_any: false,
         default_access_lifetime: Some(hours(2)),
         default_refresh_lifetime: None,
         keep_alive: KeepAlive::RefreshGrantRotating,
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: false,
         disconnect: Disconnect::RevokesRefreshToken,
-        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Google,
@@ -325,6 +331,7 @@ static CATALOGUE: [ProviderSpec; 9] = [
             "https://www.googleapis.com/auth/business.manage",
             "https://www.googleapis.com/auth/youtube.upload",
         ],
+        posting_scopes_any: true,
         default_access_lifetime: Some(hours(1)),
         // Apps in "Testing" status: 7 days, set by the network settings (google module).
         default_refresh_lifetime: None,
@@ -332,7 +339,6 @@ static CATALOGUE: [ProviderSpec; 9] = [
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: false,
         disconnect: Disconnect::RevokesRefreshToken,
-        live_refresh_token_limit: Some(100),
     },
     ProviderSpec {
         provider: Provider::Tiktok,
@@ -340,6 +346,7 @@ static CATALOGUE: [ProviderSpec; 9] = [
         pkce: Pkce::NotUsed,
         default_scopes: &["user.info.basic", "video.publish"],
         posting_scopes: &["video.publish"],
+        posting_scopes_any: false,
         // As documented since 2025 (2 h / 180 d); the answer's own fields win.
         default_access_lifetime: Some(hours(2)),
         default_refresh_lifetime: Some(days(180)),
@@ -347,7 +354,6 @@ static CATALOGUE: [ProviderSpec; 9] = [
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: false,
         disconnect: Disconnect::RevokesAccessToken,
-        live_refresh_token_limit: None,
     },
     ProviderSpec {
         provider: Provider::Pinterest,
@@ -360,6 +366,7 @@ static CATALOGUE: [ProviderSpec; 9] = [
             "user_accounts:read",
         ],
         posting_scopes: &["boards:read", "pins:write"],
+        posting_scopes_any: false,
         default_access_lifetime: Some(days(30)),
         // Continuous refresh: every refresh returns a new refresh token good for 60 days.
         default_refresh_lifetime: Some(days(60)),
@@ -367,7 +374,6 @@ static CATALOGUE: [ProviderSpec; 9] = [
         refresh_expiry_fixed_at_first_issue: false,
         data_access_clock: false,
         disconnect: Disconnect::NotOffered,
-        live_refresh_token_limit: None,
     },
 ];
 
@@ -465,6 +471,16 @@ mod tests {
             assert!(spec.missing_scopes(&all).is_empty(), "{p}");
             assert_eq!(spec.missing_scopes(&[]), spec.posting_scopes, "{p}");
         }
+        // Google: YouTube alone (or Business Profile alone) is enough to publish.
+        let youtube = vec!["https://www.googleapis.com/auth/youtube.upload".to_owned()];
+        assert!(Provider::Google.spec().missing_scopes(&youtube).is_empty());
+        // Facebook needs every one of its posting scopes.
+        let list_only = vec!["pages_show_list".to_owned()];
+        assert_eq!(
+            Provider::Facebook.spec().missing_scopes(&list_only),
+            ["pages_manage_posts"]
+        );
+        {}
     }
 
     #[test]

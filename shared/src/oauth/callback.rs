@@ -10,8 +10,8 @@ use crate::domain::{
     Provider, ReturnUrl, SchedulePolicy, StateAt, TeamId, Transition, UserId,
 };
 use crate::grant::{lifetimes, renewal, seal_grant, Lifetimes};
-use crate::providers::{HeldTokens, ProviderClient, ProviderError, RemoteAccount, TokenGrant};
-use crate::seal::{Binding, Keyring, SealedToken, Secret, TokenSlot};
+use crate::providers::{ProviderClient, ProviderError, RemoteAccount, TokenGrant};
+use crate::seal::{Keyring, Secret};
 use crate::store::{
     AccountStore, Consumed, Ledger, LedgerEntry, OAuthState, Parked, StateStore, StoreError,
 };
@@ -517,14 +517,7 @@ impl Callback {
         let (own, page) = account_grant(grant, remote);
         let team = account.team.clone();
         let id = account.id.clone();
-        // Where the network drops the oldest of a few live refresh tokens, the one this
-        // reconnect replaces is revoked once the new one is stored.
-        let replaced = account
-            .provider
-            .spec()
-            .live_refresh_token_limit
-            .filter(|_| own.refresh_token.is_some())
-            .and(account.tokens.refresh.clone());
+
         let mut attempt = 0;
         let cause = Cause::Callback { user: user.clone() };
         let (saved, was_down) = loop {
@@ -590,43 +583,9 @@ impl Callback {
                     "the account's notification milestones could not be cleared");
             }
         }
-        if let Some(old) = replaced {
-            self.revoke_replaced(&saved, &old).await;
-        }
         tracing::info!(team = %team, account = %id, provider = %saved.provider, recovered = was_down,
             version = saved.version, "account tokens replaced in place");
         Ok(saved)
-    }
-}
-
-impl Callback {
-    /// Revokes a refresh token a reconnect replaced (best effort: logged when it fails; the
-    /// network drops it eventually anyway).
-    async fn revoke_replaced(&self, account: &Account, old: &SealedToken) {
-        let binding = Binding {
-            team: &account.team,
-            provider: account.provider,
-            account: &account.id,
-        };
-        let token = match self.keyring.open(old, binding, TokenSlot::Refresh) {
-            Ok(token) => token,
-            Err(e) => {
-                tracing::warn!(account = %account.id, error = %crate::http::cause_chain(&e),
-                    "the replaced refresh token does not open; not revoked");
-                return;
-            }
-        };
-        // Only the refresh token is named: revoking by it ends just the old grant.
-        let held = HeldTokens {
-            access: &token,
-            refresh: Some(&token),
-        };
-        match self.providers.revoke(account.provider, held).await {
-            Ok(()) => tracing::info!(account = %account.id, provider = %account.provider,
-                "the refresh token this reconnect replaced was revoked"),
-            Err(e) => tracing::warn!(account = %account.id, provider = %account.provider,
-                error = %crate::http::cause_chain(&e), "the replaced refresh token could not be revoked"),
-        }
     }
 }
 

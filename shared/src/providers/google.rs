@@ -12,9 +12,15 @@
 //!   (unless only name, email and profile scopes are asked) — the
 //!   [`super::NetworkSettings::google_testing`] setting makes the token column show it;
 //! - at most 100 live refresh tokens per Google Account per OAuth client: the oldest is
-//!   invalidated silently, so a reconnect revokes the refresh token it replaces;
-//! - `https://oauth2.googleapis.com/revoke` takes an access or a refresh token; an expired
-//!   access token cannot be revoked, so disconnect revokes the refresh token;
+//!   invalidated silently. The one a reconnect replaces is the oldest tokenwarden ever held
+//!   for the account, so it goes first and nothing is revoked at reconnect: revoking through
+//!   `oauth2.googleapis.com/revoke` ends the person's grant to the app, which would end the
+//!   refresh token the reconnect just stored;
+//! - `https://oauth2.googleapis.com/revoke` takes an access or a refresh token and ends the
+//!   person's grant to the app (an expired access token cannot be revoked, so disconnect
+//!   names the refresh token). One Google identity connected in two teams stands on one
+//!   grant: the accounts carry `grant_owner` (`google:{sub}`) and a disconnect revokes only
+//!   when no other account stands on it;
 //! - `https://oauth2.googleapis.com/tokeninfo` reads a token's expiry and scopes; a dead
 //!   grant answers `invalid_grant` ("Token has been expired or revoked.").
 
@@ -108,12 +114,13 @@ impl Network for Google {
         let t = access_token.expose();
         let request = cx.transport.http.get(cx.url(PROFILE_URL)?).bearer_auth(t);
         let json = cx.transport.send_json(cx.provider, request, &[t]).await?;
-        let account = wire::remote(
+        let mut account = wire::remote(
             text(&json, "sub"),
             text(&json, "name").or_else(|| text(&json, "email")),
             text(&json, "picture"),
         )
         .map_err(|what| unreadable(cx.provider, what))?;
+        account.grant_owner = Some(format!("google:{}", account.external_id));
         Ok(vec![account])
     }
 
@@ -131,6 +138,7 @@ fn tokeninfo(v: &Value, now: chrono::DateTime<Utc>) -> TokenCheck {
         expires_at,
         data_access_expires_at: None,
         scopes: wire::scopes(v),
+        grant_owner: None,
     }
 }
 

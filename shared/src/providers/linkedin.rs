@@ -145,6 +145,7 @@ fn introspection(v: &Value) -> Result<Option<TokenCheck>, &'static str> {
         expires_at: wire::instant(v, "expires_at"),
         data_access_expires_at: None,
         scopes: wire::scopes(v),
+        grant_owner: None,
     }))
 }
 

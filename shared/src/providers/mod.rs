@@ -387,6 +387,9 @@ pub struct TokenCheck {
     /// Meta's `data_access_expires_at`.
     pub data_access_expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<Vec<String>>,
+    /// The person whose grant the token stands on, where the check says (Meta's
+    /// `debug_token` `user_id`), as [`RemoteAccount::grant_owner`] names it.
+    pub grant_owner: Option<String>,
 }
 
 impl TokenCheck {
@@ -397,6 +400,7 @@ impl TokenCheck {
             expires_at: None,
             data_access_expires_at: None,
             scopes: None,
+            grant_owner: None,
         }
     }
 }

@@ -188,6 +188,7 @@ impl Sweep {
                             expires_at: check.expires_at,
                             data_access_expires_at: check.data_access_expires_at,
                             scopes: check.scopes,
+                            grant_owner: check.grant_owner,
                         };
                         if let Some(t) = account.check_passed(reported, now) {
                             recovered = t == Transition::Recovered;

@@ -72,6 +72,7 @@ impl Sweep {
     /// `Ok(true)`: re-sealed; `Ok(false)`: nothing left to do (removed, or re-sealed by
     /// someone else meanwhile); `Err(old key id)`: still sealed with that key.
     async fn reseal_one(&self, mut account: Account, active: &str) -> Result<bool, String> {
+        let mut last_old = String::from("unknown");
         for _ in 0..ATTEMPTS {
             let old = [
                 Some(&account.tokens.access),
@@ -85,6 +86,7 @@ impl Sweep {
             let Some(old) = old else {
                 return Ok(false);
             };
+            last_old.clone_from(&old);
             let tokens = match open_tokens(&self.keyring, &account) {
                 Ok(tokens) => tokens,
                 Err(e) => {
@@ -124,11 +126,8 @@ impl Sweep {
                 }
             }
         }
-        Err(account
-            .tokens
-            .access
-            .key_id()
-            .unwrap_or("unknown")
-            .to_owned())
+        // Kept losing to concurrent writes: still under the old key last seen (an access
+        // token re-sealed by a refresh can sit beside a refresh token under the old key).
+        Err(last_old)
     }
 }

@@ -251,7 +251,9 @@ impl Network for Graph {
         cx: &Call<'_>,
         access_token: &Secret,
     ) -> Result<TokenCheck, ProviderError> {
-        Ok(self.debug(cx, access_token).await?.0)
+        let (mut check, person) = self.debug(cx, access_token).await?;
+        check.grant_owner = person.map(|p| owner(&p));
+        Ok(check)
     }
 
     /// The Pages, each with the person's data access clock and granted scopes (one
@@ -263,8 +265,7 @@ impl Network for Graph {
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let (check, person) = self.debug(cx, access_token).await?;
         let mut pages = self.pages(cx, access_token).await?;
-        // Facebook Pages and Instagram via Facebook share one Facebook Login grant.
-        let owner = person.map(|p| format!("facebook_login:{p}"));
+        let owner = person.map(|p| owner(&p));
         for page in &mut pages {
             page.scopes = check.scopes.clone();
             page.data_access_expires_at = check.data_access_expires_at;
@@ -299,6 +300,12 @@ impl Network for Graph {
     fn classify(&self, _status: u16, json: &Value) -> Option<Verdict> {
         classify(json)
     }
+}
+
+/// The grant owner of a person's Facebook Login grant: Facebook Pages and Instagram via
+/// Facebook share it.
+fn owner(person: &str) -> String {
+    format!("facebook_login:{person}")
 }
 
 /// `debug_token` reports problems with the checked token inside `data` (200); an error

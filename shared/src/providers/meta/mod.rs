@@ -165,6 +165,7 @@ pub(crate) fn debug_token(v: &Value) -> Result<DebugToken, &'static str> {
             expires_at: wire::instant(data, "expires_at"),
             data_access_expires_at: wire::instant(data, "data_access_expires_at"),
             scopes: wire::scopes(data),
+            grant_owner: None,
         },
         wire::text(data, "user_id"),
     ))
