@@ -260,20 +260,7 @@ impl AccountStore for DynamoStore {
             .send()
             .await
             .map_err(sdk)?;
-        let mut skipped = 0u32;
-        let items = out
-            .items()
-            .iter()
-            .filter_map(|item| match codec::account_from_item(item) {
-                Ok(account) => Some(account),
-                Err(e) => {
-                    skipped += 1;
-                    tracing::error!(metric = "unreadable_account_items", error = %crate::http::cause_chain(&e),
-                        "an account item cannot be read; not re-sealed");
-                    None
-                }
-            })
-            .collect();
+        let (items, skipped) = readable_accounts(out.items(), "not re-sealed");
         let next = match out.last_evaluated_key() {
             Some(last) => Some(cursor::scan_cursor(last)?),
             None => None,
@@ -342,20 +329,7 @@ impl AccountStore for DynamoStore {
         // One item that cannot be read (damaged, written by a newer version) must not
         // break the team's whole list: it is left out, logged by key and counted. It can
         // still be removed (`delete_account` reads only its raw keys).
-        let mut skipped = 0u32;
-        let items = out
-            .items()
-            .iter()
-            .filter_map(|item| match codec::account_from_item(item) {
-                Ok(account) => Some(account),
-                Err(e) => {
-                    skipped += 1;
-                    tracing::error!(team = %team, metric = "unreadable_account_items",
-                        error = %crate::http::cause_chain(&e), "an account item cannot be read; left out of the list");
-                    None
-                }
-            })
-            .collect::<Vec<_>>();
+        let (items, skipped) = readable_accounts(out.items(), "left out of the list");
         let next = match out.last_evaluated_key() {
             Some(last) => cursor::list_cursor(last)?,
             None => None,
@@ -631,4 +605,23 @@ impl DueIndex for DynamoStore {
             skipped: 0,
         })
     }
+}
+
+/// The accounts among `items` that read back, and how many did not (each logged with its
+/// key and the metric `unreadable_account_items`; `then` says what became of it).
+fn readable_accounts(items: &[Item], then: &str) -> (Vec<Account>, u32) {
+    let mut skipped = 0u32;
+    let accounts = items
+        .iter()
+        .filter_map(|item| match codec::account_from_item(item) {
+            Ok(account) => Some(account),
+            Err(e) => {
+                skipped += 1;
+                tracing::error!(metric = "unreadable_account_items", error = %crate::http::cause_chain(&e),
+                    then, "an account item cannot be read");
+                None
+            }
+        })
+        .collect();
+    (accounts, skipped)
 }
