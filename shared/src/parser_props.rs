@@ -50,6 +50,14 @@ fn any_json() -> impl Strategy<Value = Value> {
         "id",
         "name",
         "x",
+        "user",
+        "sub",
+        "username",
+        "display_name",
+        "business_name",
+        "instagram_business_account",
+        "picture",
+        "profile_image_url",
     ]);
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -78,6 +86,19 @@ proptest! {
             for d in [grant.expires_in, grant.refresh_expires_in].into_iter().flatten() {
                 prop_assert!(d.num_seconds() > 0);
                 prop_assert!(d.num_seconds() <= crate::providers::MAX_LIFETIME_SECS_FOR_PROPS);
+            }
+        }
+    }
+
+    #[test]
+    fn every_networks_profile_or_pages_answer_of_any_shape_is_read_or_refused(
+        provider in prop::sample::select(Provider::ALL.to_vec()),
+        v in any_json(),
+    ) {
+        if let Ok(accounts) = crate::providers::network(provider).read_accounts(&v) {
+            for a in accounts {
+                prop_assert!(!a.external_id.is_empty());
+                prop_assert!(!a.display_name.is_empty());
             }
         }
     }

@@ -114,12 +114,16 @@ impl Network for Google {
         let t = access_token.expose();
         let request = cx.transport.http.get(cx.url(PROFILE_URL)?).bearer_auth(t);
         let json = cx.transport.send_json(cx.provider, request, &[t]).await?;
+        self.read_accounts(&json)
+            .map_err(|what| unreadable(cx.provider, what))
+    }
+
+    fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
         let mut account = wire::remote(
-            text(&json, "sub"),
-            text(&json, "name").or_else(|| text(&json, "email")),
-            text(&json, "picture"),
-        )
-        .map_err(|what| unreadable(cx.provider, what))?;
+            text(json, "sub"),
+            text(json, "name").or_else(|| text(json, "email")),
+            text(json, "picture"),
+        )?;
         account.grant_owner = Some(format!("google:{}", account.external_id));
         Ok(vec![account])
     }

@@ -101,13 +101,12 @@ impl Network for Linkedin {
         let t = access_token.expose();
         let request = cx.transport.http.get(cx.url(PROFILE_URL)?).bearer_auth(t);
         let json = cx.transport.send_json(cx.provider, request, &[t]).await?;
-        let account = wire::remote(
-            text(&json, "sub"),
-            text(&json, "name"),
-            text(&json, "picture"),
-        )
-        .map_err(|what| unreadable(cx.provider, what))?;
-        Ok(vec![account])
+        self.read_accounts(&json)
+            .map_err(|what| unreadable(cx.provider, what))
+    }
+
+    fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
+        wire::remote(text(json, "sub"), text(json, "name"), text(json, "picture")).map(|a| vec![a])
     }
 
     async fn revoke(&self, cx: &Call<'_>, tokens: HeldTokens<'_>) -> Result<(), ProviderError> {

@@ -166,6 +166,10 @@ pub(crate) trait Network: Send + Sync {
         Err(cx.unsupported("revoke"))
     }
 
+    /// Reads the accounts one answer of the network's profile (or Pages) endpoint names;
+    /// `Err` names what is missing. Pure, so every network's is property-tested.
+    fn read_accounts(&self, answer: &Value) -> Result<Vec<RemoteAccount>, &'static str>;
+
     /// What a failed answer's body means, by this network's rules; `None` leaves it to the
     /// rules every network shares (RFC 6749 error codes, a bare 401).
     fn classify(&self, _status: u16, _body: &Value) -> Option<Verdict> {

@@ -93,13 +93,17 @@ impl Network for Pinterest {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let json = profile(cx, access_token).await?;
-        let account = wire::remote(
-            text(&json, "id").or_else(|| text(&json, "username")),
-            text(&json, "business_name").or_else(|| text(&json, "username")),
-            text(&json, "profile_image"),
+        self.read_accounts(&json)
+            .map_err(|what| unreadable(cx.provider, what))
+    }
+
+    fn read_accounts(&self, json: &serde_json::Value) -> Result<Vec<RemoteAccount>, &'static str> {
+        wire::remote(
+            text(json, "id").or_else(|| text(json, "username")),
+            text(json, "business_name").or_else(|| text(json, "username")),
+            text(json, "profile_image"),
         )
-        .map_err(|what| unreadable(cx.provider, what))?;
-        Ok(vec![account])
+        .map(|a| vec![a])
     }
 }
 

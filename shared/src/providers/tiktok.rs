@@ -118,17 +118,21 @@ impl Network for Tiktok {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let json = profile(cx, access_token).await?;
+        self.read_accounts(&json)
+            .map_err(|what| unreadable(cx.provider, what))
+    }
+
+    fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
         let u = json
             .get("data")
             .and_then(|d| d.get("user"))
             .unwrap_or(&Value::Null);
-        let account = wire::remote(
+        wire::remote(
             text(u, "open_id"),
             text(u, "display_name"),
             text(u, "avatar_url"),
         )
-        .map_err(|what| unreadable(cx.provider, what))?;
-        Ok(vec![account])
+        .map(|a| vec![a])
     }
 
     /// TikTok revokes by access token, which lives 2 hours: the stored one has usually

@@ -90,14 +90,18 @@ impl Network for XNetwork {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let json = profile(cx, access_token).await?;
+        self.read_accounts(&json)
+            .map_err(|what| unreadable(cx.provider, what))
+    }
+
+    fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
         let d = json.get("data").unwrap_or(&Value::Null);
-        let account = wire::remote(
+        wire::remote(
             text(d, "id"),
             text(d, "name").or_else(|| text(d, "username")),
             text(d, "profile_image_url"),
         )
-        .map_err(|what| unreadable(cx.provider, what))?;
-        Ok(vec![account])
+        .map(|a| vec![a])
     }
 
     async fn revoke(&self, cx: &Call<'_>, tokens: HeldTokens<'_>) -> Result<(), ProviderError> {

@@ -297,6 +297,11 @@ impl Network for Graph {
             .map(|_| ())
     }
 
+    /// One page of `/me/accounts`.
+    fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
+        pages(self.instagram, json).map(|(found, _)| found)
+    }
+
     fn classify(&self, _status: u16, json: &Value) -> Option<Verdict> {
         classify(json)
     }

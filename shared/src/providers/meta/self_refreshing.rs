@@ -132,8 +132,12 @@ impl Network for SelfRefreshing {
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
         let json = self.read_profile(cx, access_token).await?;
-        let account = (self.profile)(&json).map_err(|what| unreadable(cx.provider, what))?;
-        Ok(vec![account])
+        self.read_accounts(&json)
+            .map_err(|what| unreadable(cx.provider, what))
+    }
+
+    fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
+        (self.profile)(json).map(|a| vec![a])
     }
 
     fn classify(&self, _status: u16, json: &Value) -> Option<Verdict> {
