@@ -1777,3 +1777,18 @@ fn the_public_callback_has_a_throttle_of_its_own() {
     // Every other route keeps the default: only the public one has settings of its own.
     assert_eq!(api["RouteSettings"].as_object().map(|m| m.len()), Some(1));
 }
+
+/// `oauth-start` builds authorize URLs from the public client ids: it may read no secret
+/// (neither the client credentials nor the sealing keys), and its role grants none.
+#[test]
+fn oauth_start_reads_no_secret() {
+    let function = resource("OAuthStartFunction");
+    let env = function["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .expect("an environment");
+    assert!(env.keys().all(|k| !k.ends_with("_SECRET")), "{env:?}");
+    assert_eq!(env["TOKENWARDEN_CLIENT_IDS"], reference("NetworkClientIds"));
+    let role = resource("OAuthStartRole");
+    let text = role["Properties"]["Policies"].to_string();
+    assert!(!text.contains("secretsmanager:"), "{text}");
+}

@@ -23,6 +23,9 @@ pub mod vars {
     pub const CLIENT_CREDENTIALS_SECRET: &str = "TOKENWARDEN_CLIENT_CREDENTIALS_SECRET";
     /// Optional: every provider endpoint moved under this base URL (the provider fakes).
     pub const PROVIDER_BASE_URL: &str = "TOKENWARDEN_PROVIDER_BASE_URL";
+    /// The networks' public client ids, `provider=id` pairs separated by commas (oauth-start:
+    /// it builds authorize URLs and reads no secret).
+    pub const CLIENT_IDS: &str = "TOKENWARDEN_CLIENT_IDS";
     /// Optional: Meta's Graph API version, e.g. `v25.0` (default in `providers::GraphVersion`).
     pub const META_GRAPH_VERSION: &str = "TOKENWARDEN_META_GRAPH_VERSION";
     /// Optional: `true` when the Google app's consent screen is in "Testing" status (its
@@ -222,6 +225,31 @@ pub fn provider_endpoints() -> crate::domain::Endpoints {
             }))
         }
     }
+}
+
+/// The networks' public client ids from `TOKENWARDEN_CLIENT_IDS` (`x=abc,google=123-x.apps…`):
+/// what an authorize URL needs, without the client secrets. A network missing there is not
+/// offered by `oauth-start`.
+pub fn client_ids() -> crate::providers::Credentials {
+    let raw = required(vars::CLIENT_IDS);
+    match crate::providers::Credentials::from_client_ids(&raw) {
+        Ok(ids) => ids,
+        Err(e) => panic!("{}: {e}", vars::CLIENT_IDS),
+    }
+}
+
+/// The provider client of a function that only builds authorize URLs (`oauth-start`): the
+/// public client ids, no secret read.
+pub fn authorize_only_client() -> Result<crate::providers::HttpProviderClient, lambda_http::Error> {
+    startup(
+        crate::providers::HttpProviderClient::new(
+            client_ids(),
+            provider_endpoints(),
+            std::time::Duration::from_secs(8),
+        )
+        .map(|c| c.with_settings(network_settings())),
+        "build the provider client",
+    )
 }
 
 /// The networks' settings: `TOKENWARDEN_META_GRAPH_VERSION`, `TOKENWARDEN_GOOGLE_APP_TESTING`.

@@ -241,6 +241,41 @@ impl Credentials {
         Ok(Self(map))
     }
 
+    /// Public client ids only (`x=abc,google=123-x.apps.googleusercontent.com`), for a
+    /// function that builds authorize URLs and never talks to a token endpoint. Their
+    /// secrets are empty: a token call with them fails at the network.
+    pub fn from_client_ids(raw: &str) -> Result<Self, CredentialsError> {
+        let mut map = BTreeMap::new();
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, id) = pair.split_once('=').ok_or_else(|| {
+                CredentialsError::Format(format!(
+                    "'{}' is not provider=client_id",
+                    pair.chars().take(40).collect::<String>()
+                ))
+            })?;
+            let provider: Provider = name.trim().parse().map_err(|_| {
+                CredentialsError::Format(format!(
+                    "unknown provider '{}'",
+                    name.chars().take(40).collect::<String>()
+                ))
+            })?;
+            let id = id.trim();
+            if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(CredentialsError::Format(format!(
+                    "{provider}: an empty or malformed client id"
+                )));
+            }
+            map.insert(
+                provider,
+                ClientCredentials {
+                    client_id: id.to_owned(),
+                    client_secret: Secret::new(""),
+                },
+            );
+        }
+        Ok(Self(map))
+    }
+
     pub fn from_map(map: BTreeMap<Provider, ClientCredentials>) -> Self {
         Self(map)
     }
@@ -606,6 +641,22 @@ mod tests {
             .sanitized()
             .unwrap();
         assert_eq!(ok.picture_url.as_deref(), Some("https://cdn.example/p.png"));
+    }
+
+    #[test]
+    fn client_ids_are_read_from_pairs_and_carry_no_secret() {
+        let ids = Credentials::from_client_ids("x=abc, google=123-x.apps.googleusercontent.com,")
+            .unwrap();
+        assert_eq!(ids.offered(), [Provider::X, Provider::Google]);
+        assert_eq!(ids.get(Provider::X).unwrap().client_id, "abc");
+        assert_eq!(ids.get(Provider::X).unwrap().client_secret.expose(), "");
+        assert!(Credentials::from_client_ids("myspace=1").is_err());
+        assert!(Credentials::from_client_ids("x").is_err());
+        assert!(Credentials::from_client_ids("x=").is_err());
+        assert!(Credentials::from_client_ids("")
+            .unwrap()
+            .offered()
+            .is_empty());
     }
 
     #[test]
