@@ -103,6 +103,25 @@ proptest! {
         }
     }
 
+    /// The credentials function's requests: any payload is read or refused with a typed
+    /// error whose message never repeats a token-looking value the caller sent.
+    #[test]
+    fn credentials_requests_of_any_shape_are_read_or_refused(
+        v in any_json(),
+        action in prop::sample::select(vec!["get_token", "report_failure", "x", ""]),
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let _ = crate::credentials::wire::Request::from_bytes(&bytes);
+        let mut request = v.clone();
+        if let Some(object) = request.as_object_mut() {
+            object.insert("action".into(), Value::from(action));
+            object.insert("team_id".into(), Value::from("canary-tok-team"));
+        }
+        if let Err(e) = crate::credentials::wire::Request::from_value(request) {
+            prop_assert!(!format!("{e:?}").contains("canary-tok"), "{:?}", e);
+        }
+    }
+
     #[test]
     fn debug_token_answers_of_any_shape_are_read_or_refused(v in any_json()) {
         let _ = crate::providers::meta_debug_token_for_props(&v);

@@ -14,7 +14,7 @@
 //!
 //! The token answer is the one designed exit of a token: it is never logged.
 
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
