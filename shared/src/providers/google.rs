@@ -111,9 +111,9 @@ impl Network for Google {
         cx: &Call<'_>,
         access_token: &Secret,
     ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let t = access_token.expose();
-        let request = cx.transport.http.get(cx.url(PROFILE_URL)?).bearer_auth(t);
-        let json = cx.transport.send_json(cx.provider, request, &[t]).await?;
+        let json = cx
+            .get_json_with_bearer(PROFILE_URL, &[], access_token)
+            .await?;
         self.read_accounts(&json)
             .map_err(|what| unreadable(cx.provider, what))
     }

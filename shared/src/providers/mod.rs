@@ -106,6 +106,26 @@ impl Call<'_> {
             .map_err(|_| transport::unreadable(self.provider, "an endpoint that is not a URL"))
     }
 
+    /// `GET documented?query` with the token as `Authorization: Bearer`, read as JSON: the
+    /// profile read every bearer-token network documents.
+    pub(crate) async fn get_json_with_bearer(
+        &self,
+        documented: &str,
+        query: &[(&str, &str)],
+        token: &Secret,
+    ) -> Result<Value, ProviderError> {
+        let t = token.expose();
+        let mut request = self
+            .transport
+            .http
+            .get(self.url(documented)?)
+            .bearer_auth(t);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        self.transport.send_json(self.provider, request, &[t]).await
+    }
+
     pub(crate) fn unsupported(&self, operation: &'static str) -> ProviderError {
         ProviderError::Unsupported {
             provider: self.provider,

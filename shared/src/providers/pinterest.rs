@@ -108,7 +108,5 @@ impl Network for Pinterest {
 }
 
 async fn profile(cx: &Call<'_>, token: &Secret) -> Result<serde_json::Value, ProviderError> {
-    let t = token.expose();
-    let request = cx.transport.http.get(cx.url(PROFILE_URL)?).bearer_auth(t);
-    cx.transport.send_json(cx.provider, request, &[t]).await
+    cx.get_json_with_bearer(PROFILE_URL, &[], token).await
 }

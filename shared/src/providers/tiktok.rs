@@ -179,12 +179,6 @@ impl Network for Tiktok {
 }
 
 async fn profile(cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> {
-    let t = token.expose();
-    let request = cx
-        .transport
-        .http
-        .get(cx.url(PROFILE_URL)?)
-        .query(&[("fields", "open_id,union_id,avatar_url,display_name")])
-        .bearer_auth(t);
-    cx.transport.send_json(cx.provider, request, &[t]).await
+    let fields = [("fields", "open_id,union_id,avatar_url,display_name")];
+    cx.get_json_with_bearer(PROFILE_URL, &fields, token).await
 }

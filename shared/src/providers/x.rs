@@ -117,14 +117,8 @@ impl Network for XNetwork {
 }
 
 async fn profile(cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> {
-    let t = token.expose();
-    let request = cx
-        .transport
-        .http
-        .get(cx.url(PROFILE_URL)?)
-        .query(&[("user.fields", "profile_image_url")])
-        .bearer_auth(t);
-    cx.transport.send_json(cx.provider, request, &[t]).await
+    cx.get_json_with_bearer(PROFILE_URL, &[("user.fields", "profile_image_url")], token)
+        .await
 }
 
 #[cfg(test)]
