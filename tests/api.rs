@@ -490,7 +490,7 @@ async fn team_a_cannot_read_or_write_team_b_preferences() {
         .prefs(&put.clone().caller("team-a", "user-a").body(&body))
         .await;
     let mut mine = put.body_json();
-    mine["recipients"] = json!([{"user_id": "user-a", "email": "a@a.example", "name": "A"}]);
+    mine["team_name"] = "Team A".into();
     mine["version"] = 1.into(); // team B's version: A has none saved, so this is stale for A
     let a_with_b_version = h
         .prefs(&put.clone().caller("team-a", "user-a").body(&mine))
@@ -512,7 +512,7 @@ async fn team_a_cannot_read_or_write_team_b_preferences() {
     assert_eq!(a_in_query.status, 200, "GET takes no parameters it acts on");
     let b_now = h.store.get_prefs(&team("team-b")).await.unwrap().unwrap();
     assert_eq!(b_now.version, 1);
-    assert_eq!(b_now.recipients.len(), 2);
+    assert_eq!(b_now.team_name.as_deref(), Some("Acme"));
     assert!(h.store.get_prefs(&team("team-a")).await.unwrap().is_none());
 }
 
@@ -657,10 +657,28 @@ async fn bad_bodies_are_refused_with_a_clear_message_and_nothing_written() {
             "invalid type",
         ),
         (
-            file("put-bad-email.json"),
+            file("put-bad-time-zone.json"),
             422,
             "validation_failed",
-            "recipients[1].email",
+            "time_zone",
+        ),
+        (
+            with(&|b| b["team_name"] = "A".repeat(81).into()),
+            422,
+            "validation_failed",
+            "team_name",
+        ),
+        (
+            with(&|b| b["team_name"] = "Acme\u{202e}\n".into()),
+            422,
+            "validation_failed",
+            "team_name",
+        ),
+        (
+            with(&|b| b["recipients"] = json!([])),
+            400,
+            "invalid_body",
+            "unknown field `recipients`",
         ),
         (
             file("put-lead-days-out-of-range.json"),
@@ -697,38 +715,6 @@ async fn bad_bodies_are_refused_with_a_clear_message_and_nothing_written() {
             422,
             "validation_failed",
             "1 to 8",
-        ),
-        (
-            with(&|b| b["recipients"][0]["email"] = "no-at-sign".into()),
-            422,
-            "validation_failed",
-            "recipients[0].email",
-        ),
-        (
-            with(&|b| b["recipients"][0]["name"] = "  ".into()),
-            422,
-            "validation_failed",
-            "recipients[0].name",
-        ),
-        (
-            with(&|b| b["recipients"][1]["user_id"] = "user-ana".into()),
-            422,
-            "validation_failed",
-            "already a recipient",
-        ),
-        (
-            with(&|b| b["recipients"][1]["email"] = "ANA@example.com".into()),
-            422,
-            "validation_failed",
-            "already a recipient",
-        ),
-        (
-            with(&|b| {
-                b["recipients"] = json!((0..51).map(|i| json!({"user_id": format!("u{i}"), "email": format!("u{i}@example.com"), "name": "U"})).collect::<Vec<_>>())
-            }),
-            422,
-            "validation_failed",
-            "at most 50",
         ),
     ];
 
@@ -778,6 +764,7 @@ async fn add_pending(h: &Harness, team_id: &str, account: &str, milestone: Miles
             updated_at: now,
             detail: None,
             sent_to: Vec::new(),
+            audience: None,
         })
         .await
         .unwrap());
@@ -1074,7 +1061,7 @@ async fn preferences_default_then_round_trip() {
     let defaults = h.prefs(&get).await;
     let mut body = put.body_json();
     body["lead_days"] = json!([3, 14, 7, 14, 1, 3]);
-    body["recipients"][0]["email"] = "Ana@Example.COM".into();
+    body["time_zone"] = "Asia/Tokyo".into();
     let saved = h.prefs(&put.clone().body(&body)).await;
     let read_back = h.prefs(&get).await;
     body["version"] = 1.into();
@@ -1084,7 +1071,7 @@ async fn preferences_default_then_round_trip() {
     assert_eq!(defaults.status, 200);
     assert_eq!(
         defaults.json,
-        json!({"recipients": [], "lead_days": [14, 7, 3, 1],
+        json!({"team_name": null, "time_zone": "UTC", "recipients": [], "lead_days": [14, 7, 3, 1],
                "events": {"expiring": true, "expired": true, "disconnected": true, "recovered": true},
                "enabled": true, "version": 0})
     );
@@ -1095,7 +1082,8 @@ async fn preferences_default_then_round_trip() {
         json!([14, 7, 3, 1]),
         "sorted, deduplicated"
     );
-    assert_eq!(saved.json["recipients"][0]["email"], "Ana@example.com");
+    assert_eq!(saved.json["time_zone"], "Asia/Tokyo");
+    assert_eq!(saved.json["team_name"], "Acme");
     assert_eq!(saved.json["events"]["recovered"], false);
     assert_eq!(read_back.json, saved.json);
     assert_eq!(second.status, 200);
@@ -1227,8 +1215,10 @@ async fn a_store_failure_is_an_opaque_500_and_its_cause_is_logged() {
         tokenwarden_integration::dynamo().await.0,
         "tw-test-no-such-table",
     );
+    let missing_table = Arc::new(missing_table);
     let api = prefs::PrefsApi {
-        prefs: Arc::new(missing_table),
+        prefs: missing_table.clone(),
+        recipients: api_support::recipients(missing_table, h.clock.clone()).await,
         http: h.prefs_api.http.clone(),
     };
 
@@ -1286,6 +1276,10 @@ async fn every_route_in_the_openapi_document_is_served() {
         of("oauth-callback"),
         table(tokenwarden::api::oauth_callback::ROUTES)
     );
+    assert_eq!(
+        of("mail-links"),
+        table(tokenwarden::api::mail_links::ROUTES)
+    );
     assert!(
         ops.iter().all(|(_, _, f)| !f.is_empty()),
         "every operation names its function"
@@ -1297,6 +1291,7 @@ async fn every_route_in_the_openapi_document_is_served() {
         let resp = match function.as_str() {
             "accounts" => h.accounts(&event).await,
             "notification-prefs" => h.prefs(&event).await,
+            "mail-links" => h.links(&event).await,
             _ => continue, // served by the OAuth functions, tested with them
         };
         assert!(
@@ -1334,7 +1329,17 @@ const EVENT_STATUS: &[(&str, u16)] = &[
     ("notification-prefs/put-malformed.json", 400),
     ("notification-prefs/put-wrong-types.json", 400),
     ("notification-prefs/put-unknown-field.json", 400),
-    ("notification-prefs/put-bad-email.json", 422),
+    ("notification-prefs/put-bad-time-zone.json", 422),
+    ("notification-prefs/add-recipient.json", 201),
+    ("notification-prefs/add-self.json", 201),
+    // The sample names a recipient the team does not have.
+    ("notification-prefs/remove-recipient.json", 404),
+    // The samples carry a token no key signed: the pages say the link does not work.
+    ("mail-links/confirm-page.json", 404),
+    ("mail-links/confirm.json", 404),
+    ("mail-links/unsubscribe-page.json", 404),
+    ("mail-links/unsubscribe-one-click.json", 404),
+    ("mail-links/malformed-token.json", 400),
     ("notification-prefs/put-lead-days-out-of-range.json", 422),
     ("notification-prefs/put-too-large.json", 413),
     ("notification-prefs/put-not-json.json", 415),
@@ -1346,7 +1351,7 @@ const EVENT_STATUS: &[(&str, u16)] = &[
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler_as_documented() {
     let mut on_disk = Vec::new();
-    for dir in ["accounts", "notification-prefs"] {
+    for dir in ["accounts", "notification-prefs", "mail-links"] {
         for entry in std::fs::read_dir(api_support::repo_root().join("events").join(dir)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             on_disk.push(format!("{dir}/{name}"));
@@ -1368,6 +1373,8 @@ async fn every_sample_event_runs_through_its_handler_as_documented() {
         let event = Event::load(file);
         let resp = if file.starts_with("accounts/") {
             h.accounts(&event).await
+        } else if file.starts_with("mail-links/") {
+            h.links(&event).await
         } else {
             h.prefs(&event).await
         };
@@ -1717,4 +1724,127 @@ async fn no_token_text_in_any_response_or_log_line() {
         );
     }
     assert!(!log.contains("CANARY"));
+}
+
+// ---- recipients --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn recipients_are_added_invited_listed_and_removed_through_the_preferences_api() {
+    let (h, _) = Harness::with_recorder().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let ana = format!("ana.{tag}@example.com");
+    let bo = format!("bo.{tag}@example.com");
+    let add = |who: &str, body: Value| {
+        Event::load("notification-prefs/add-recipient.json")
+            .caller("team-r", who)
+            .email(&ana)
+            .body(&body)
+    };
+    let list = || {
+        Event::load("notification-prefs/get.json")
+            .caller("team-r", "user-ana")
+            .email(&ana)
+    };
+
+    // Ana adds herself: active at once, no mail.
+    let me = h.prefs(&add("user-ana", json!({"name": "Ana"}))).await;
+    assert_eq!(me.status, 201, "{}", me.text);
+    assert_eq!(
+        (me.json["state"].as_str(), me.json["you"].as_bool()),
+        (Some("active"), Some(true))
+    );
+    let again = h.prefs(&add("user-ana", json!({"name": "Ana"}))).await;
+    assert_eq!(again.status, 409);
+
+    // She invites Bo: pending, one confirmation mail.
+    let invited = h
+        .prefs(&add("user-ana", json!({"email": bo, "name": "Bo"})))
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    assert_eq!(invited.json["state"], "pending");
+    assert!(invited.json["invitation_expires_at"].is_string());
+    // Invalid input: a clear 422, nothing written.
+    for (body, field) in [
+        (json!({"email": "no-at-sign", "name": "X"}), "email"),
+        (json!({"email": "x@example.com", "name": " "}), "name"),
+        (
+            json!({"email": "x@example.com", "name": "X\u{202e}"}),
+            "name",
+        ),
+    ] {
+        let refused = h.prefs(&add("user-ana", body)).await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(refused.json["error"]["field"], field);
+    }
+    let unknown = h
+        .prefs(&add("user-ana", json!({"name": "X", "team_id": "t"})))
+        .await;
+    assert_eq!(unknown.status, 400);
+
+    let listed = h.prefs(&list()).await;
+    assert_eq!(listed.status, 200);
+    let mut states: Vec<(&str, &str)> = listed.json["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["email"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    states.sort();
+    assert_eq!(states, [(ana.as_str(), "active"), (bo.as_str(), "pending")]);
+    // Another team sees none of them.
+    let other = h
+        .prefs(&Event::load("notification-prefs/get.json").caller("team-other", "u"))
+        .await;
+    assert_eq!(other.json["recipients"], json!([]));
+
+    // Removed by id; a second removal is a 404.
+    let id = invited.json["id"].as_str().unwrap().to_owned();
+    let remove = Event::load("notification-prefs/remove-recipient.json")
+        .caller("team-r", "user-ana")
+        .path(&format!("/notification-preferences/recipients/{id}"));
+    let removed = h.prefs(&remove).await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    assert_eq!(removed.json, json!({"id": id, "removed": true}));
+    assert_eq!(h.prefs(&remove).await.status, 404);
+    let other_team = h
+        .prefs(
+            &Event::load("notification-prefs/remove-recipient.json")
+                .caller("team-other", "u")
+                .path(&format!(
+                    "/notification-preferences/recipients/{}",
+                    me.json["id"].as_str().unwrap()
+                )),
+        )
+        .await;
+    assert_eq!(
+        other_team.status, 404,
+        "a team cannot remove another team's recipient"
+    );
+}
+
+#[tokio::test]
+async fn a_team_sends_at_most_its_daily_allowance_of_confirmation_mails() {
+    let (h, _) = Harness::with_recorder().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let cap = h.prefs_api.recipients.settings.confirmations_per_day;
+    let add = |n: u32| {
+        Event::load("notification-prefs/add-recipient.json")
+            .caller("team-q", "user-ana")
+            .body(&json!({"email": format!("p{n}.{tag}@example.com"), "name": "P"}))
+    };
+    for n in 0..cap {
+        assert_eq!(h.prefs(&add(n)).await.status, 201);
+    }
+    let over = h.prefs(&add(cap)).await;
+    assert_eq!(over.status, 429, "{}", over.text);
+    assert_eq!(over.error_code(), "too_many_requests");
+    let prefs = h.store.get_prefs(&team("team-q")).await.unwrap().unwrap();
+    assert_eq!(
+        prefs.recipients.len(),
+        cap as usize,
+        "the refused one was not written"
+    );
+    // The next day the allowance is back.
+    h.clock.advance(Duration::days(1));
+    assert_eq!(h.prefs(&add(cap)).await.status, 201);
 }

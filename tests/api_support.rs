@@ -11,9 +11,12 @@ use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use tokenwarden::api::accounts::{self, AccountsApi};
+use tokenwarden::api::mail_links::{self, MailLinksApi};
 use tokenwarden::api::prefs::{self, PrefsApi};
-use tokenwarden::domain::{Account, ManualClock, OriginAllowlist, Provider};
+use tokenwarden::domain::{Account, EmailAddress, ManualClock, OriginAllowlist, Provider};
 use tokenwarden::http::HttpConfig;
+use tokenwarden::mail::recipients::Recipients;
+use tokenwarden::mail::SesMailer;
 use tokenwarden::providers::{
     AuthorizeRequest, HeldTokens, ProviderClient, ProviderError, RemoteAccount, TokenCheck,
     TokenGrant,
@@ -62,6 +65,12 @@ impl Event {
         self
     }
 
+    /// The caller's own address in the token (the `email` claim).
+    pub fn email(mut self, email: &str) -> Self {
+        self.0["requestContext"]["authorizer"]["jwt"]["claims"]["email"] = email.into();
+        self
+    }
+
     /// Removes one claim.
     pub fn without_claim(mut self, name: &str) -> Self {
         if let Some(claims) =
@@ -93,6 +102,9 @@ impl Event {
             ["accounts", id, ..] => self.0["pathParameters"] = serde_json::json!({ "id": id }),
             ["connections" | "oauth", provider, ..] => {
                 self.0["pathParameters"] = serde_json::json!({ "provider": provider })
+            }
+            ["notification-preferences", "recipients", id] => {
+                self.0["pathParameters"] = serde_json::json!({ "id": id })
             }
             _ => {}
         }
@@ -205,7 +217,11 @@ pub fn read(method: &str, path: &str, resp: Response<Body>) -> Resp {
         Body::Binary(b) => String::from_utf8(b.clone()).expect("bodies are UTF-8"),
         _ => String::new(),
     };
-    let json = if text.is_empty() {
+    let html = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    let json = if text.is_empty() || html {
         Value::Null
     } else {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
@@ -354,6 +370,17 @@ pub mod openapi {
                 }
             }
         }
+        let html = resp
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"));
+        if html {
+            assert!(
+                !response["content"]["text/html"].is_null(),
+                "{what}: an HTML answer is not documented"
+            );
+            assert!(resp.text.starts_with("<!DOCTYPE html>"), "{what}: a page");
+            return;
+        }
         match response["content"]["application/json"]["schema"] {
             Value::Null => assert!(
                 resp.text.is_empty(),
@@ -494,6 +521,28 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub accounts_api: AccountsApi,
     pub prefs_api: PrefsApi,
+    /// The public routes the links in mails open, on the same table.
+    pub links_api: MailLinksApi,
+}
+
+/// The recipient rules as the functions wire them: the real SES mailer to the SES
+/// stand-in, the real KMS signer (moto), the tests' mail settings.
+pub async fn recipients(store: Arc<DynamoStore>, clock: Arc<ManualClock>) -> Recipients {
+    let ses = aws_sdk_sesv2::Client::new(
+        &tokenwarden_integration::aws_config("AWS_ENDPOINT_URL_SESV2").await,
+    );
+    Recipients {
+        prefs: store,
+        mailer: Arc::new(SesMailer::new(
+            ses,
+            EmailAddress::parse("alerts@tokenwarden.test").expect("an address"),
+            Some("Maybe* Alerts"),
+            None,
+        )),
+        signer: Arc::new(tokenwarden_integration::link_signer().await),
+        settings: Arc::new(tokenwarden_integration::mail_settings()),
+        clock,
+    }
 }
 
 pub fn http_config() -> HttpConfig {
@@ -525,7 +574,11 @@ impl Harness {
         };
         let prefs_api = PrefsApi {
             prefs: store.clone(),
+            recipients: recipients(store.clone(), clock.clone()).await,
             http: http_config(),
+        };
+        let links_api = MailLinksApi {
+            recipients: recipients(store.clone(), clock.clone()).await,
         };
         Self {
             store,
@@ -536,6 +589,7 @@ impl Harness {
             clock,
             accounts_api,
             prefs_api,
+            links_api,
         }
     }
 
@@ -582,6 +636,11 @@ impl Harness {
 
     pub async fn prefs(&self, event: &Event) -> Resp {
         let resp = prefs::handle(&self.prefs_api, event.request()).await;
+        read(&event.method_str(), &event.path_str(), resp)
+    }
+
+    pub async fn links(&self, event: &Event) -> Resp {
+        let resp = mail_links::handle(&self.links_api, event.request()).await;
         read(&event.method_str(), &event.path_str(), resp)
     }
 }

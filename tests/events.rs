@@ -73,7 +73,6 @@ impl Rig {
         let store = Arc::new(dynamo_store().await);
         let keyring = Keyring::from_secret(&Keyring::generate_secret("test-1"))
             .expect("a fresh keyring parses");
-        let frontend = url::Url::parse("https://app.example.com/accounts").expect("a URL");
         let sweep = Sweep {
             accounts: store.clone(),
             due: store.clone(),
@@ -82,9 +81,12 @@ impl Rig {
             leases: store,
             providers: Arc::new(providers),
             mailer: Arc::new(RecordingMailer::default()),
+            signer: Arc::new(tokenwarden_integration::link_signer().await),
+            mail: Arc::new(tokenwarden_integration::mail_settings()),
+            mail_soon: None,
             keyring: Arc::new(keyring),
             clock: Arc::new(ManualClock::at(t0())),
-            config: SweepConfig::new(frontend, "cold-start"),
+            config: SweepConfig::new("cold-start"),
         };
         Self {
             sweep,

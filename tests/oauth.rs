@@ -895,6 +895,7 @@ async fn reconnect_of_a_broken_account_makes_it_active_again_and_records_recover
             updated_at: h.clock.now(),
             detail: None,
             sent_to: Vec::new(),
+            audience: None,
         };
         assert!(h.store.record_pending(&entry).await.unwrap());
     }

@@ -7,14 +7,14 @@ use aws_sdk_dynamodb::types::TimeToLiveStatus;
 use chrono::{DateTime, Duration, Utc};
 use futures::{stream, StreamExt, TryStreamExt};
 use tokenwarden::domain::{
-    Account, Failures, Milestone, NotificationPrefs, OriginAllowlist, Provider, Reason, Recipient,
-    ReturnUrl, Status, TeamId, UserId,
+    Account, EmailAddress, Failures, Invitation, Milestone, NotificationPrefs, OriginAllowlist,
+    Provider, Reason, Recipient, RecipientId, RecipientState, ReturnUrl, Status, TeamId, UserId,
 };
 use tokenwarden::seal::Secret;
 use tokenwarden::store::dynamo::{create_table, DynamoStore, LAYOUT};
 use tokenwarden::store::{
-    AccountStore, Consumed, Cursor, DueIndex, DueItem, LeaseKey, Leases, Ledger, LedgerEntry,
-    MailState, OAuthState, Page, PrefsStore, StateStore, StoreError,
+    AccountStore, Consumed, Cursor, Dispatch, DueIndex, DueItem, LeaseKey, Leases, Ledger,
+    LedgerEntry, MailState, OAuthState, Page, PrefsStore, StateChange, StateStore, StoreError,
 };
 use tokenwarden_integration::{account_id, dynamo, dynamo_store, t0, team, AccountBuilder};
 
@@ -667,12 +667,9 @@ async fn prefs_are_saved_with_optimistic_versions() {
     assert_eq!(store.get_prefs(&t).await.unwrap(), None);
 
     let mut prefs = NotificationPrefs::defaults(t.clone());
-    prefs.recipients.push(Recipient {
-        user_id: UserId::parse("user-1").unwrap(),
-        email: tokenwarden::domain::EmailAddress::parse("ana@example.com").unwrap(),
-        name: "Ana".into(),
-    });
     prefs.lead_days = vec![21, 3];
+    prefs.time_zone = chrono_tz::Asia::Tokyo;
+    prefs.team_name = Some("Acme".into());
     let saved = store.put_prefs(&prefs).await.unwrap();
     assert_eq!(saved.version, 1);
     assert_eq!(store.get_prefs(&t).await.unwrap(), Some(saved.clone()));
@@ -709,6 +706,7 @@ fn entry(team_id: &str, account: &str, milestone: Milestone) -> LedgerEntry {
         updated_at: t0(),
         detail: None,
         sent_to: Vec::new(),
+        audience: None,
     }
 }
 
@@ -1024,24 +1022,19 @@ async fn recipients_who_had_an_entry_are_remembered_on_it() {
     let e = entry("t", "a", Milestone::Disconnected);
     store.record_pending(&e).await.unwrap();
     let later = t0() + Duration::minutes(1);
-    for user in ["u2", "u1", "u2"] {
+    let r =
+        |who: &str| RecipientId::of(&EmailAddress::parse(&format!("{who}@example.com")).unwrap());
+    for who in ["u2", "u1", "u2"] {
         store
-            .add_recipient(
-                &team("t"),
-                &e.account,
-                e.milestone,
-                &UserId::parse(user).unwrap(),
-                later,
-            )
+            .add_recipient(&team("t"), &e.account, e.milestone, &r(who), later)
             .await
             .unwrap();
     }
     let pending = store.pending_for_team(&team("t")).await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(
-        pending[0].sent_to,
-        [UserId::parse("u1").unwrap(), UserId::parse("u2").unwrap()]
-    );
+    let mut want = vec![r("u1"), r("u2")];
+    want.sort();
+    assert_eq!(pending[0].sent_to, want);
     assert_eq!(pending[0].state, MailState::Pending);
     assert!(matches!(
         store
@@ -1049,7 +1042,7 @@ async fn recipients_who_had_an_entry_are_remembered_on_it() {
                 &team("t"),
                 &account_id("other"),
                 e.milestone,
-                &UserId::parse("u1").unwrap(),
+                &r("u1"),
                 later
             )
             .await,
@@ -1224,5 +1217,199 @@ async fn history_items_carry_a_400_day_ttl_and_no_token() {
     assert!(
         !text.contains("tw1."),
         "no sealed token in a history item: {text}"
+    );
+}
+
+// ---------------------------------------------------------------- recipients, dispatches
+
+fn invited(t: &TeamId, email: &str, nonce: &str) -> Recipient {
+    let email = EmailAddress::parse(email).unwrap();
+    Recipient {
+        team: t.clone(),
+        id: RecipientId::of(&email),
+        email,
+        name: "Bo".into(),
+        state: RecipientState::Pending,
+        user_id: None,
+        added_by: UserId::parse("ana").unwrap(),
+        added_at: t0(),
+        updated_at: t0(),
+        invitation: Some(Invitation {
+            nonce: nonce.into(),
+            expires_at: t0() + Duration::days(7),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn recipients_are_read_with_the_prefs_and_change_state_only_as_their_conditions_allow() {
+    let store = dynamo_store().await;
+    let t = team("t");
+    let bo = invited(&t, "bo@example.com", "n1");
+    store.save_recipient(&bo, None).await.unwrap();
+    // A second add of the same address loses; a replace must name the state it read.
+    assert!(matches!(
+        store.save_recipient(&bo, None).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .save_recipient(&bo, Some(RecipientState::Active))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    // Prefs never saved: the defaults, with the recipient.
+    let prefs = store
+        .get_prefs(&t)
+        .await
+        .unwrap()
+        .expect("prefs with a recipient");
+    assert_eq!(prefs.version, 0);
+    assert_eq!(prefs.recipients, vec![bo.clone()]);
+    // Saving the settings keeps the recipient (it is an item of its own).
+    store
+        .put_prefs(&NotificationPrefs::defaults(t.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_prefs(&t).await.unwrap().unwrap().recipients,
+        vec![bo.clone()]
+    );
+
+    let confirm = |nonce: &'static str, now| StateChange {
+        to: RecipientState::Active,
+        from: &[RecipientState::Pending],
+        nonce: Some(nonce),
+        now,
+    };
+    // A wrong nonce, or the right one after the invitation expired: nothing moves.
+    assert!(!store
+        .set_recipient_state(&t, &bo.id, confirm("n2", t0()))
+        .await
+        .unwrap());
+    assert!(!store
+        .set_recipient_state(&t, &bo.id, confirm("n1", t0() + Duration::days(8)))
+        .await
+        .unwrap());
+    assert_eq!(store.recipient(&t, &bo.id).await.unwrap().unwrap(), bo);
+    // The right one in time: active, and the invitation is gone (a second use fails).
+    assert!(store
+        .set_recipient_state(&t, &bo.id, confirm("n1", t0()))
+        .await
+        .unwrap());
+    let active = store.recipient(&t, &bo.id).await.unwrap().unwrap();
+    assert_eq!(
+        (active.state, active.invitation),
+        (RecipientState::Active, None)
+    );
+    assert!(!store
+        .set_recipient_state(&t, &bo.id, confirm("n1", t0()))
+        .await
+        .unwrap());
+    // Another team's recipient of the same id is not this one.
+    assert!(store
+        .recipient(&team("other"), &bo.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Removal only from the states named.
+    assert!(!store
+        .remove_recipient(&t, &bo.id, &[RecipientState::Pending])
+        .await
+        .unwrap());
+    assert!(store
+        .remove_recipient(&t, &bo.id, &[RecipientState::Active])
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_prefs(&t).await.unwrap().unwrap().recipients,
+        vec![]
+    );
+}
+
+#[tokio::test]
+async fn a_daily_allowance_counts_up_to_its_cap_per_team_and_day() {
+    let store = dynamo_store().await;
+    let (a, b) = (team("a"), team("b"));
+    for _ in 0..3 {
+        assert!(store
+            .take_quota(&a, "confirmations", 3, t0())
+            .await
+            .unwrap());
+    }
+    assert!(!store
+        .take_quota(&a, "confirmations", 3, t0())
+        .await
+        .unwrap());
+    assert!(store.take_quota(&a, "digests", 3, t0()).await.unwrap());
+    assert!(store
+        .take_quota(&b, "confirmations", 3, t0())
+        .await
+        .unwrap());
+    assert!(store
+        .take_quota(&a, "confirmations", 3, t0() + Duration::days(1))
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_dispatch_is_confirmed_once_and_who_was_told_of_a_breakage_is_read_from_the_ledger() {
+    let store = dynamo_store().await;
+    let t = team("t");
+    let ana = RecipientId::of(&EmailAddress::parse("ana@example.com").unwrap());
+    let d = Dispatch {
+        team: t.clone(),
+        id: "00aa".into(),
+        recipient: ana.clone(),
+        entries: vec![(account_id("a"), Milestone::Disconnected)],
+        created_at: t0(),
+        confirmed_at: None,
+    };
+    store.open_dispatch(&d).await.unwrap();
+    assert!(matches!(
+        store.open_dispatch(&d).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.dispatches(&t).await.unwrap(), vec![d.clone()]);
+    let first = t0() + Duration::seconds(2);
+    let confirmed = store
+        .confirm_dispatch(&t, "00aa", first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(confirmed.confirmed_at, Some(first));
+    // A redelivered event keeps the first time.
+    let again = store
+        .confirm_dispatch(&t, "00aa", first + Duration::minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.confirmed_at, Some(first));
+    assert_eq!(
+        store.confirm_dispatch(&t, "ffff", first).await.unwrap(),
+        None
+    );
+
+    // Told: the recipients on the disconnected and expired entries only.
+    let bo = RecipientId::of(&EmailAddress::parse("bo@example.com").unwrap());
+    for (milestone, who) in [
+        (Milestone::Disconnected, &ana),
+        (Milestone::Expiring { days: 7 }, &bo),
+    ] {
+        let e = entry("t", "a", milestone);
+        store.record_pending(&e).await.unwrap();
+        store
+            .add_recipient(&t, &e.account, milestone, who, t0())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.told_broken(&t, &account_id("a")).await.unwrap(),
+        vec![ana]
+    );
+    assert_eq!(
+        store.told_broken(&t, &account_id("b")).await.unwrap(),
+        vec![]
     );
 }

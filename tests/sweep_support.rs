@@ -32,10 +32,12 @@ use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::store::{AccountStore, Cursor, Ledger, LedgerEntry, Page, PrefsStore, StoreError};
 use tokenwarden::sweep::{Sweep, SweepConfig};
-use tokenwarden_integration::{aws_config, dynamo, dynamo_with_stream, t0};
+use tokenwarden_integration::{
+    aws_config, dynamo, dynamo_with_stream, link_signer, mail_settings, t0,
+};
 use url::Url;
 
-pub const FRONTEND: &str = "https://app.example.com/settings/social";
+pub const FRONTEND: &str = tokenwarden_integration::FRONTEND_URL;
 pub const MAIL_FROM: &str = "alerts@tokenwarden.test";
 const REDIRECT_URI: &str = "https://app.example.com/oauth/callback";
 
@@ -222,6 +224,8 @@ pub struct Rig {
     pub clock: Arc<ManualClock>,
     /// SES v2 straight to the stand-in (the SDK's own endpoint variable).
     pub ses: aws_sdk_sesv2::Client,
+    /// The real KMS signer of the links in mails (moto).
+    pub signer: Arc<dyn tokenwarden::mail::links::LinkSigner>,
     browser: reqwest::Client,
     /// Unique per test: recipient addresses carry it, so parallel tests' mails never mix.
     tag: String,
@@ -276,6 +280,7 @@ impl Rig {
             keyring_secret,
             clock,
             ses,
+            signer: Arc::new(link_signer().await),
             browser,
             tag: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         }
@@ -283,7 +288,7 @@ impl Rig {
 
     /// The sweep's settings in these tests: the defaults, with a short throttle pause.
     pub fn config(&self) -> SweepConfig {
-        let mut config = SweepConfig::new(Url::parse(FRONTEND).expect("a URL"), "test-sweep");
+        let mut config = SweepConfig::new("test-sweep");
         config.throttle_pause = StdDuration::from_millis(20);
         config
     }
@@ -293,6 +298,7 @@ impl Rig {
         SesMailer::new(
             client,
             EmailAddress::parse(MAIL_FROM).expect("an address"),
+            Some("Maybe* Alerts"),
             None,
         )
     }
@@ -321,6 +327,9 @@ impl Rig {
             leases: store,
             providers: self.providers.clone(),
             mailer,
+            signer: self.signer.clone(),
+            mail: Arc::new(mail_settings()),
+            mail_soon: None,
             keyring: self.keyring.clone(),
             clock: self.clock.clone(),
             config,
@@ -335,15 +344,20 @@ impl Rig {
     /// A team whose digests go to `recipients` (names), warned `lead_days` ahead.
     pub async fn team(&self, name: &str, recipients: &[&str], lead_days: &[u32]) -> TeamId {
         let team = TeamId::parse(&format!("{name}-{}", self.tag)).expect("a team id");
+        for who in recipients {
+            let recipient = Recipient::own(
+                team.clone(),
+                UserId::parse(who).expect("a user id"),
+                self.address(&format!("{name}-{who}")),
+                *who,
+                self.clock.now(),
+            );
+            self.store
+                .save_recipient(&recipient, None)
+                .await
+                .expect("recipient saved");
+        }
         let prefs = NotificationPrefs {
-            recipients: recipients
-                .iter()
-                .map(|who| Recipient {
-                    user_id: UserId::parse(who).expect("a user id"),
-                    email: self.address(&format!("{name}-{who}")),
-                    name: who.to_string(),
-                })
-                .collect(),
             lead_days: lead_days.to_vec(),
             ..NotificationPrefs::defaults(team.clone())
         };
@@ -641,12 +655,56 @@ impl Rig {
             .collect()
     }
 
-    /// Mails the SES stand-in holds for `to`.
+    /// Mails the SES stand-in holds for `to`, each digest with the (account, milestone)
+    /// entries of its dispatch (named by the mail's dispatch header).
     pub async fn mails_to(&self, to: &EmailAddress) -> Vec<StoredMail> {
-        all_mails()
+        let mut mails: Vec<StoredMail> = all_mails()
             .await
             .into_iter()
             .filter(|m| m.to.iter().any(|t| t == to.as_str()))
+            .collect();
+        for mail in &mut mails {
+            let dispatch = mail
+                .header(tokenwarden::mail::DISPATCH_HEADER)
+                .map(str::to_owned);
+            if let Some(id) = dispatch {
+                mail.dispatched = self.dispatch_entries(&id).await;
+            }
+        }
+        mails
+    }
+
+    /// The entries of the dispatch `id` (a Scan of this test's own table).
+    pub async fn dispatch_entries(&self, id: &str) -> Vec<(String, Milestone)> {
+        let out = self
+            .dynamo
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#k = :k AND dispatch_id = :id")
+            .expression_attribute_names("#k", "kind")
+            .expression_attribute_values(":k", AttributeValue::S("dispatch".into()))
+            .expression_attribute_values(":id", AttributeValue::S(id.into()))
+            .send()
+            .await
+            .expect("a scan of the test table");
+        let items = out.items();
+        assert_eq!(items.len(), 1, "one dispatch {id}");
+        let text = |m: &HashMap<String, AttributeValue>, k: &str| {
+            m.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_else(|| panic!("{k} of an entry"))
+        };
+        items[0]
+            .get("entries")
+            .and_then(|v| v.as_l().ok())
+            .expect("the dispatch's entries")
+            .iter()
+            .map(|e| {
+                let m = e.as_m().expect("an entry map");
+                let milestone = Milestone::parse(&text(m, "milestone")).expect("a milestone");
+                (text(m, "account_id"), milestone)
+            })
             .collect()
     }
 }
@@ -662,6 +720,9 @@ pub struct StoredMail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub headers: Vec<(String, String)>,
+    /// A digest's (account, milestone) entries, from its dispatch ([`Rig::mails_to`]).
+    pub dispatched: Vec<(String, Milestone)>,
 }
 
 /// Every message in the SES stand-in (`GET $TOKENWARDEN_SES_STORE_URL`: `{"emails": [{
@@ -691,40 +752,61 @@ pub async fn all_mails() -> Vec<StoredMail> {
             subject: text(&m["subject"]),
             text: text(&m["body"]["text"]),
             html: text(&m["body"]["html"]),
+            headers: m["headers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|h| (text(&h["name"]), text(&h["value"])))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            dispatched: Vec::new(),
         })
         .collect()
 }
 
-/// One line of a digest: the account (from its reconnect link) and the milestone (from
-/// the headline's words).
+/// One line of a digest: the account (from its reconnect link, `None` for a "connected
+/// again" line, which has none) and what the line says (name, network, what happened).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Line {
     pub account: Option<String>,
-    pub milestone: Milestone,
     pub headline: String,
 }
 
 impl StoredMail {
-    /// The digest's lines, read from the text body; each reconnect link is checked to be
-    /// in the HTML body too.
+    /// A header's value (the stand-in keeps the headers the mail was sent with).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The digest's lines, read from the text body (`- Name (Network)`, what happened, an
+    /// optional `Reconnect: link`); each reconnect link is checked to be in the HTML body
+    /// too.
     pub fn lines(&self) -> Vec<Line> {
         let mut lines = Vec::new();
         let mut text = self.text.lines().peekable();
         while let Some(line) = text.next() {
-            let Some(headline) = line.strip_prefix("- ") else {
+            let Some(name) = line.strip_prefix("- ") else {
                 continue;
             };
+            let what = text.next().unwrap_or_default().trim().to_owned();
             let account = match text
                 .peek()
                 .and_then(|l| l.trim().strip_prefix("Reconnect: "))
             {
                 Some(link) => {
+                    let link = link.to_owned();
                     text.next();
+                    let href = link.replace('&', "&amp;");
                     assert!(
-                        self.html.contains(&format!("href=\"{link}\"")),
+                        self.html.contains(&format!("href=\"{link}\""))
+                            || self.html.contains(&format!("href=\"{href}\"")),
                         "the HTML body has the reconnect link {link}"
                     );
-                    let link = Url::parse(link).expect("a reconnect link");
+                    let link = Url::parse(&link).expect("a reconnect link");
                     assert!(link.as_str().starts_with(FRONTEND), "{link}");
                     link.query_pairs()
                         .find(|(k, _)| k == "reconnect")
@@ -734,41 +816,28 @@ impl StoredMail {
             };
             lines.push(Line {
                 account,
-                milestone: milestone_of(headline),
-                headline: headline.to_owned(),
+                headline: format!("{name} {what}"),
             });
         }
         lines
     }
 
-    /// (account id, milestone) of every line, sorted.
+    /// (account id, milestone) of every entry of the digest, sorted, from its dispatch;
+    /// every entry that needs a reconnect has its link in the text.
     pub fn entries(&self) -> Vec<(String, Milestone)> {
-        let mut entries: Vec<_> = self
-            .lines()
-            .into_iter()
-            .map(|l| (l.account.unwrap_or_default(), l.milestone))
-            .collect();
+        let mut entries = self.dispatched.clone();
         entries.sort();
+        let linked: Vec<String> = self.lines().into_iter().filter_map(|l| l.account).collect();
+        for (account, milestone) in &entries {
+            if *milestone != Milestone::Recovered {
+                assert!(
+                    linked.contains(account),
+                    "{account} has a reconnect link in {}",
+                    self.text
+                );
+            }
+        }
         entries
-    }
-}
-
-fn milestone_of(headline: &str) -> Milestone {
-    if let Some(rest) = headline.split("must be reconnected within ").nth(1) {
-        let days = rest
-            .split(" day(s)")
-            .next()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or_else(|| panic!("lead days in {headline:?}"));
-        Milestone::Expiring { days }
-    } else if headline.contains(" expired and is disconnected") {
-        Milestone::Expired
-    } else if headline.contains(" was disconnected.") {
-        Milestone::Disconnected
-    } else if headline.contains(" is connected again") {
-        Milestone::Recovered
-    } else {
-        panic!("a digest line of no known kind: {headline:?}")
     }
 }
 
@@ -1272,4 +1341,208 @@ pub async fn take(sqs: &aws_sdk_sqs::Client, url: &str, want: usize) -> Vec<(Str
         }
     }
     got
+}
+
+// ---- mail: what SES says back, the links in mails -------------------------------------------
+
+/// The real SES mailer, killed right after SES accepted a mail: the first `sends` go
+/// through and return; the next one reaches SES, is accepted, and then never returns (as
+/// a process killed between SES's answer and the ledger write). Every mail SES accepted is
+/// kept with its message id, so a test can play SES's `Send` event for it.
+pub struct DiesAfterSes {
+    inner: SesMailer,
+    left: Mutex<u32>,
+    pub accepted: Mutex<Vec<(Email, String)>>,
+    pub died: tokio::sync::Notify,
+}
+
+impl DiesAfterSes {
+    pub fn new(inner: SesMailer, sends: u32) -> Self {
+        Self {
+            inner,
+            left: Mutex::new(sends),
+            accepted: Mutex::new(Vec::new()),
+            died: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn accepted(&self) -> Vec<(Email, String)> {
+        self.accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Mailer for DiesAfterSes {
+    async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let id = self.inner.send(email).await?;
+        self.accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((email.clone(), id.clone()));
+        let last = {
+            let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+            match left.checked_sub(1) {
+                Some(n) => {
+                    *left = n;
+                    false
+                }
+                None => true,
+            }
+        };
+        if last {
+            self.died.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(id)
+    }
+}
+
+/// One SES event about `email` (`detail_type` "Email Sent", "Email Bounced", "Email
+/// Complaint Received"), as EventBridge delivers it to the feedback queue: the documented
+/// sample in `events/mail-feedback/` with this mail's message id, recipient and tags.
+pub fn ses_event(sample: &str, email: &Email, message_id: &str) -> String {
+    ses_event_for(sample, &email.to, &email.tags, message_id)
+}
+
+/// [`ses_event`] for a mail to `to` tagged `tags`.
+pub fn ses_event_for(
+    sample: &str,
+    to: &EmailAddress,
+    tags: &tokenwarden::mail::MailTags,
+    message_id: &str,
+) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events/mail-feedback")
+        .join(sample);
+    let sqs: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("a sample"))
+        .expect("a sample SQS event");
+    let mut event: Value =
+        serde_json::from_str(sqs["Records"][0]["body"].as_str().expect("a body")).expect("JSON");
+    let mail = &mut event["detail"]["mail"];
+    mail["messageId"] = message_id.into();
+    mail["destination"] = json!([to.as_str()]);
+    let mut all = serde_json::Map::new();
+    all.insert("ses:configuration-set".into(), json!(["tokenwarden-mail"]));
+    for (name, value) in tags.pairs() {
+        all.insert(name.to_owned(), json!([value]));
+    }
+    mail["tags"] = Value::Object(all);
+    event.to_string()
+}
+
+/// The feedback function's work on this rig's table.
+impl Rig {
+    pub fn feedback(&self) -> tokenwarden::mail::feedback::FeedbackService {
+        let store = Arc::new(self.store.clone());
+        tokenwarden::mail::feedback::FeedbackService {
+            prefs: store.clone(),
+            ledger: store,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Hands SES events to the feedback function as one SQS batch; returns the ids of the
+    /// records it reported as failed.
+    pub async fn feed(&self, bodies: &[String]) -> Vec<String> {
+        let records: Vec<(String, String)> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("m-{i}"), b.clone()))
+            .collect();
+        let batch: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_value(sqs_event(&records)).expect("an SQS event");
+        self.feedback()
+            .handle(batch)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
+    /// The recipient rules as the functions wire them, on this rig's table and clock.
+    pub async fn recipients(&self) -> tokenwarden::mail::recipients::Recipients {
+        tokenwarden::mail::recipients::Recipients {
+            prefs: Arc::new(self.store.clone()),
+            mailer: Arc::new(self.mailer_on(self.ses.clone())),
+            signer: self.signer.clone(),
+            settings: Arc::new(mail_settings()),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Follows a link of a mail on the `mail-links` function: `method` to the link's URL
+    /// as a mail client or browser sends it (`accept`); returns status and body.
+    pub async fn follow(&self, method: &str, link: &Url, accept: &str) -> (u16, String) {
+        let api = tokenwarden::api::mail_links::MailLinksApi {
+            recipients: self.recipients().await,
+        };
+        let query: serde_json::Map<String, Value> = link
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        let event = json!({
+            "version": "2.0",
+            "routeKey": format!("{method} {}", link.path()),
+            "rawPath": link.path(),
+            "rawQueryString": link.query().unwrap_or(""),
+            "queryStringParameters": query,
+            "headers": {"accept": accept, "content-type": "application/x-www-form-urlencoded"},
+            "requestContext": {"http": {"method": method, "path": link.path(),
+                "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "mail client"},
+                "requestId": "r", "routeKey": format!("{method} {}", link.path()),
+                "stage": "$default", "accountId": "123456789012", "apiId": "api",
+                "domainName": "api.example.com", "domainPrefix": "api",
+                "time": "01/Dec/2026:00:00:00 +0000", "timeEpoch": 0},
+            "body": (method == "POST").then_some("List-Unsubscribe=One-Click"),
+            "isBase64Encoded": false,
+        });
+        let req = lambda_http::request::from_str(&event.to_string()).expect("a payload 2.0 event");
+        let resp = tokenwarden::api::mail_links::handle(&api, req).await;
+        let status = resp.status().as_u16();
+        let body = match resp.body() {
+            lambda_http::Body::Text(t) => t.clone(),
+            lambda_http::Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        (status, body)
+    }
+
+    /// The team's recipient of `email`.
+    pub async fn recipient(
+        &self,
+        team: &TeamId,
+        email: &EmailAddress,
+    ) -> Option<tokenwarden::domain::Recipient> {
+        self.store
+            .recipient(team, &tokenwarden::domain::RecipientId::of(email))
+            .await
+            .expect("a recipient read")
+    }
+}
+
+impl StoredMail {
+    /// The digest's unsubscribe link: the `List-Unsubscribe` header's, which the text and
+    /// HTML parts carry too.
+    pub fn unsubscribe_link(&self) -> Url {
+        let header = self
+            .header("List-Unsubscribe")
+            .unwrap_or_else(|| panic!("a List-Unsubscribe header in {:?}", self.headers));
+        let link = header
+            .strip_prefix('<')
+            .and_then(|h| h.strip_suffix('>'))
+            .expect("<URL>");
+        assert!(link.starts_with("https://"), "{link}");
+        assert!(self.text.contains(link), "the text part has the link");
+        assert!(
+            self.html
+                .contains(&format!("href=\"{}\"", link.replace('&', "&amp;")))
+                || self.html.contains(&format!("href=\"{link}\"")),
+            "the HTML part links it"
+        );
+        Url::parse(link).expect("a URL")
+    }
 }

@@ -363,7 +363,7 @@ fn every_documented_route_is_deployed_with_its_function_and_nothing_else() {
 }
 
 #[test]
-fn only_the_oauth_callback_is_public_every_other_route_needs_a_valid_jwt() {
+fn only_the_oauth_callback_and_the_mail_links_are_public_every_other_route_needs_a_valid_jwt() {
     let api = &of_type("AWS::Serverless::HttpApi")[0].1["Properties"];
     let auth = &api["Auth"];
     assert_eq!(auth["DefaultAuthorizer"], "JwtAuthorizer");
@@ -400,11 +400,29 @@ fn only_the_oauth_callback_is_public_every_other_route_needs_a_valid_jwt() {
             Some(other) => panic!("{route:?} has an unexpected security {other}"),
         }
     }
+    let expected: Vec<(String, String)> = [
+        ("GET", "/mail/confirm"),
+        ("GET", "/mail/unsubscribe"),
+        ("GET", "/oauth/{provider}/callback"),
+        ("POST", "/mail/confirm"),
+        ("POST", "/mail/unsubscribe"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), p.to_string()))
+    .collect();
     assert_eq!(
-        public,
-        [("GET".to_owned(), "/oauth/{provider}/callback".to_owned())],
-        "the callback is the only route without the JWT authorizer"
+        public, expected,
+        "the callback and the links in mails are the only routes without the JWT authorizer"
     );
+    // The public routes go to the two functions that read no JWT.
+    for (route, (function, _)) in template_routes() {
+        if expected.contains(&route) {
+            assert!(
+                ["oauth-callback", "mail-links"].contains(&function.as_str()),
+                "{route:?} -> {function}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -457,7 +475,11 @@ fn no_function_is_reachable_except_through_the_jwt_api_the_schedule_its_queue_an
     }
     // The sweep reads its shard queue, the publisher the table's stream; no other function
     // has an event source (routes belong in the HTTP API's definition, checked here).
-    let sources = BTreeMap::from([("expiry-sweep", "SQS"), ("events-publisher", "DynamoDB")]);
+    let sources = BTreeMap::from([
+        ("expiry-sweep", "SQS"),
+        ("events-publisher", "DynamoDB"),
+        ("mail-feedback", "SQS"),
+    ]);
     for (binary, (name, function)) in functions() {
         let properties = &function["Properties"];
         assert!(
@@ -476,7 +498,14 @@ fn no_function_is_reachable_except_through_the_jwt_api_the_schedule_its_queue_an
         let wanted: Vec<&str> = sources.get(binary.as_str()).copied().into_iter().collect();
         assert_eq!(kinds, wanted, "{name} ({binary}): its event sources");
     }
-    // EventBridge rules deliver to the webhook (an API destination), never to a function.
+    // EventBridge rules deliver to the webhook (an API destination) or to the mail events
+    // queue the mail-feedback function reads, never to a function directly.
+    let feedback_queue = json!({"Fn::GetAtt": ["MailEventsQueue", "Arn"]});
+    assert_eq!(
+        resource("MailFeedbackFunction")["Properties"]["Events"]["MailEvents"]["Properties"]
+            ["Queue"],
+        feedback_queue
+    );
     for (name, rule) in of_type("AWS::Events::Rule") {
         let targets = rule["Properties"]["Targets"]
             .as_array()
@@ -484,9 +513,9 @@ fn no_function_is_reachable_except_through_the_jwt_api_the_schedule_its_queue_an
         for target in targets {
             let arn = &target["Arn"]["Fn::GetAtt"];
             let kind = arn[0].as_str().map(|r| resource(r)["Type"].clone());
-            assert_eq!(
-                kind,
-                Some(json!("AWS::Events::ApiDestination")),
+            let to_feedback = target["Arn"] == feedback_queue && name == "MailEventsRule";
+            assert!(
+                kind == Some(json!("AWS::Events::ApiDestination")) || to_feedback,
                 "{name}: target {target}"
             );
         }
@@ -1407,8 +1436,12 @@ fn only_the_events_publisher_puts_events_and_only_on_the_stacks_bus() {
         (role.to_owned(), "events:PutEvents".to_owned()),
         BTreeSet::from([json!({"Fn::GetAtt": [bus, "Arn"]}).to_string()]),
     )]);
-    // The role EventBridge calls the webhook with: its API destination, nothing else.
+    // The role EventBridge calls the webhook with: its API destination, nothing else. (The
+    // mail events rule sends to its queue as EventBridge itself, under the queue's policy.)
     for (name, rule) in of_type("AWS::Events::Rule") {
+        if name == "MailEventsRule" {
+            continue;
+        }
         for target in rule["Properties"]["Targets"].as_array().expect("Targets") {
             let caller = target["RoleArn"]["Fn::GetAtt"][0]
                 .as_str()
@@ -1459,8 +1492,11 @@ fn the_webhook_is_eventbridges_own_delivery_and_exists_only_with_its_parameters(
         "HasWebhook depends on WebhookUrl: {condition}"
     );
 
-    let rules = of_type("AWS::Events::Rule");
-    assert_eq!(rules.len(), 1, "one rule, the webhook's");
+    let rules: Vec<_> = of_type("AWS::Events::Rule")
+        .into_iter()
+        .filter(|(name, _)| name.as_str() != "MailEventsRule")
+        .collect();
+    assert_eq!(rules.len(), 1, "one rule on the stack's bus, the webhook's");
     let (rule_name, rule) = rules[0];
     let p = &rule["Properties"];
     let (bus, bus_spec) = of_type("AWS::Events::EventBus")[0];
@@ -1573,10 +1609,19 @@ fn the_webhook_is_eventbridges_own_delivery_and_exists_only_with_its_parameters(
                 Some(&choice[1])
             }
             None => {
-                assert_ne!(
-                    s["Principal"]["Service"], "events.amazonaws.com",
-                    "EventBridge uses the key only with a webhook"
-                );
+                // Besides the webhook's, EventBridge uses the key only to queue SES's mail
+                // events, and only for the mail events rule.
+                if s["Principal"]["Service"] == "events.amazonaws.com" {
+                    assert_eq!(
+                        sub_string(&s["Condition"]["ArnEquals"]["aws:SourceArn"]),
+                        Some("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-mail-events"),
+                        "EventBridge uses the key only with a webhook or for the mail events"
+                    );
+                    assert_eq!(
+                        sub_string(&resource("MailEventsRule")["Properties"]["Name"]),
+                        Some("${AWS::StackName}-mail-events")
+                    );
+                }
                 None
             }
         })
@@ -1756,17 +1801,27 @@ fn every_checkov_skip_carries_a_reason() {
 /// The public callback cannot be starved by anonymous traffic (nor starve the rest): a
 /// route-level throttle of its own, below the authenticated routes' default.
 #[test]
-fn the_public_callback_has_a_throttle_of_its_own() {
+fn the_public_routes_have_a_throttle_of_their_own() {
     let api = &resource("HttpApi")["Properties"];
-    let own = &api["RouteSettings"]["GET /oauth/{provider}/callback"];
-    assert_eq!(
-        own["ThrottlingRateLimit"],
-        reference("CallbackThrottlingRateLimit")
-    );
-    assert_eq!(
-        own["ThrottlingBurstLimit"],
-        reference("CallbackThrottlingBurstLimit")
-    );
+    let public: Vec<String> = template_routes()
+        .into_iter()
+        .filter(|(_, (_, security))| security.as_ref() == Some(&json!([{"NONE": []}])))
+        .map(|((method, path), _)| format!("{method} {path}"))
+        .collect();
+    assert_eq!(public.len(), 5, "{public:?}");
+    for route in &public {
+        let own = &api["RouteSettings"][route];
+        assert_eq!(
+            own["ThrottlingRateLimit"],
+            reference("CallbackThrottlingRateLimit"),
+            "{route}"
+        );
+        assert_eq!(
+            own["ThrottlingBurstLimit"],
+            reference("CallbackThrottlingBurstLimit"),
+            "{route}"
+        );
+    }
     assert_eq!(
         api["DefaultRouteSettings"]["ThrottlingRateLimit"],
         reference("ApiThrottlingRateLimit")
@@ -1774,8 +1829,11 @@ fn the_public_callback_has_a_throttle_of_its_own() {
     let parameters = &template()["Parameters"];
     let default = |name: &str| parameters[name]["Default"].as_f64().expect("a number");
     assert!(default("CallbackThrottlingRateLimit") < default("ApiThrottlingRateLimit"));
-    // Every other route keeps the default: only the public one has settings of its own.
-    assert_eq!(api["RouteSettings"].as_object().map(|m| m.len()), Some(1));
+    // Every other route keeps the default: only the public ones have settings of their own.
+    assert_eq!(
+        api["RouteSettings"].as_object().map(|m| m.len()),
+        Some(public.len())
+    );
 }
 
 /// `oauth-start` builds authorize URLs from the public client ids: it may read no secret
@@ -1791,4 +1849,83 @@ fn oauth_start_reads_no_secret() {
     let role = resource("OAuthStartRole");
     let text = role["Properties"]["Policies"].to_string();
     assert!(!text.contains("secretsmanager:"), "{text}");
+}
+
+/// SES's events about this stack's mails reach the mail-feedback function: the stack's own
+/// configuration set (through which every mail goes) publishes sends, hard bounces and
+/// complaints to the default bus, a rule takes exactly those of this configuration set to
+/// a queue only that rule may write to, and the function reads the queue reporting partial
+/// batch failures.
+#[test]
+fn ses_mail_events_reach_the_feedback_function_through_the_configuration_set_a_rule_and_a_queue() {
+    let set = reference("MailConfigurationSet");
+    for function in ["ExpirySweepFunction", "NotificationPrefsFunction"] {
+        assert_eq!(
+            resource(function)["Properties"]["Environment"]["Variables"]
+                ["TOKENWARDEN_SES_CONFIGURATION_SET"],
+            set,
+            "{function} mails through the stack's configuration set"
+        );
+    }
+    let destination = &resource("MailEventDestination")["Properties"];
+    assert_eq!(destination["ConfigurationSetName"], set);
+    let d = &destination["EventDestination"];
+    assert_eq!(d["Enabled"], true);
+    assert_eq!(
+        d["MatchingEventTypes"],
+        json!(["SEND", "BOUNCE", "COMPLAINT"])
+    );
+    assert!(sub_string(&d["EventBridgeDestination"]["EventBusArn"])
+        .is_some_and(|arn| arn.ends_with(":event-bus/default")));
+
+    let rule = &resource("MailEventsRule")["Properties"];
+    assert_eq!(rule["EventBusName"], "default");
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"], json!(["aws.ses"]));
+    assert_eq!(
+        pattern["detail-type"],
+        json!(["Email Sent", "Email Bounced", "Email Complaint Received"])
+    );
+    assert_eq!(
+        pattern["detail"]["mail"]["tags"]["ses:configuration-set"],
+        json!([set])
+    );
+    // Every sample event the function is tested with matches the rule.
+    for file in ["sent", "bounce-permanent", "bounce-transient", "complaint"] {
+        let sqs: Value = serde_json::from_str(&read(&format!("events/mail-feedback/{file}.json")))
+            .expect("a sample SQS event");
+        let body: Value = serde_json::from_str(sqs["Records"][0]["body"].as_str().expect("a body"))
+            .expect("an EventBridge event");
+        assert!(body["source"] == "aws.ses");
+        assert!(pattern["detail-type"]
+            .as_array()
+            .expect("detail types")
+            .contains(&body["detail-type"]));
+    }
+    let target = &rule["Targets"][0];
+    assert_eq!(
+        target["Arn"],
+        json!({"Fn::GetAtt": ["MailEventsQueue", "Arn"]})
+    );
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"],
+        json!({"Fn::GetAtt": ["MailEventsDeadLetterQueue", "Arn"]})
+    );
+    let policy = &resource("MailEventsQueuePolicy")["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(policy["Action"], "sqs:SendMessage");
+    assert_eq!(
+        policy["Condition"]["ArnEquals"]["aws:SourceArn"],
+        json!({"Fn::GetAtt": ["MailEventsRule", "Arn"]})
+    );
+    let source =
+        &resource("MailFeedbackFunction")["Properties"]["Events"]["MailEvents"]["Properties"];
+    assert_eq!(
+        source["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(
+        resource("MailEventsQueue")["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+        json!({"Fn::GetAtt": ["MailEventsDeadLetterQueue", "Arn"]})
+    );
 }

@@ -37,16 +37,33 @@ pub mod vars {
     pub const TEAM_CLAIM: &str = "TOKENWARDEN_TEAM_CLAIM";
     /// Optional: the JWT claim naming the user (default `sub`).
     pub const USER_CLAIM: &str = "TOKENWARDEN_USER_CLAIM";
+    /// Optional: the JWT claim with the user's own email address (default `email`): the
+    /// address a team member adds themself with, without a confirmation mail.
+    pub const EMAIL_CLAIM: &str = "TOKENWARDEN_EMAIL_CLAIM";
     /// Optional: the largest request body accepted, in bytes (default 65536).
     pub const MAX_BODY_BYTES: &str = "TOKENWARDEN_MAX_BODY_BYTES";
     /// The frontend page with the account list (reconnect links in mails point there; the
     /// OAuth flow goes back there when the start request names no `return_to`).
     pub const FRONTEND_URL: &str = "TOKENWARDEN_FRONTEND_URL";
     /// The API's public base URL: each network's one redirect URI is
-    /// `{base}/oauth/{provider}/callback`.
+    /// `{base}/oauth/{provider}/callback`; the links in mails are `{base}/mail/…`.
     pub const CALLBACK_BASE_URL: &str = "TOKENWARDEN_CALLBACK_BASE_URL";
     /// The verified SES sender of the digests.
     pub const MAIL_FROM: &str = "TOKENWARDEN_MAIL_FROM";
+    /// Optional: the sender's display name (the platform's own, e.g. `Maybe* Alerts`).
+    pub const MAIL_FROM_NAME: &str = "TOKENWARDEN_MAIL_FROM_NAME";
+    /// The product name mails and link pages use (the platform's, e.g. `Maybe*`).
+    pub const PRODUCT_NAME: &str = "TOKENWARDEN_PRODUCT_NAME";
+    /// Optional: the platform's support page, linked from every mail.
+    pub const SUPPORT_URL: &str = "TOKENWARDEN_SUPPORT_URL";
+    /// Optional: an https logo shown on top of every mail.
+    pub const LOGO_URL: &str = "TOKENWARDEN_LOGO_URL";
+    /// The KMS HMAC key (id, ARN or alias) that signs the links in mails.
+    pub const MAIL_LINK_KEY_ID: &str = "TOKENWARDEN_MAIL_LINK_KEY_ID";
+    /// Optional: confirmation mails a team may send a day (default 20).
+    pub const CONFIRMATIONS_PER_DAY: &str = "TOKENWARDEN_CONFIRMATIONS_PER_DAY";
+    /// Optional: digests a team may be sent a day (default 500).
+    pub const DIGESTS_PER_DAY: &str = "TOKENWARDEN_DIGESTS_PER_DAY";
     /// Optional: the SES configuration set the digests go through.
     pub const SES_CONFIGURATION_SET: &str = "TOKENWARDEN_SES_CONFIGURATION_SET";
     /// Optional: the SQS queue shard tasks go to (fan-out); unset runs every shard in one
@@ -173,6 +190,7 @@ pub fn http_config() -> HttpConfig {
     let claims = ClaimNames {
         team: optional(vars::TEAM_CLAIM).unwrap_or(defaults.team),
         user: optional(vars::USER_CLAIM).unwrap_or(defaults.user),
+        email: optional(vars::EMAIL_CLAIM).unwrap_or(defaults.email),
     };
     let body_limit = optional(vars::MAX_BODY_BYTES)
         .map(|v| {
@@ -348,4 +366,87 @@ pub fn default_return_to(origins: &OriginAllowlist) -> crate::domain::ReturnUrl 
             vars::ALLOWED_ORIGINS
         )
     })
+}
+
+/// An absolute URL setting (`https`, or `http` on localhost for local runs).
+fn url_setting(name: &str, raw: &str) -> url::Url {
+    let url = url::Url::parse(raw.trim())
+        .unwrap_or_else(|e| panic!("{name} must be an absolute URL: {e}"));
+    let local = matches!(url.host_str(), Some("localhost") | Some("127.0.0.1"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && local) {
+        panic!("{name} must be an https URL");
+    }
+    url
+}
+
+fn count_setting(name: &str, value: Option<String>, default: u32) -> u32 {
+    value
+        .map(|v| {
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| panic!("{name} must be a whole number above 0"))
+        })
+        .unwrap_or(default)
+}
+
+/// How mails look and where their links go: product name, support and logo URLs, the
+/// API's public base for the links, the frontend page, the daily allowances.
+pub fn mail_settings() -> crate::mail::recipients::MailSettings {
+    use crate::mail::Branding;
+    let branding = Branding {
+        product: required(vars::PRODUCT_NAME).trim().to_owned(),
+        support_url: optional(vars::SUPPORT_URL).map(|u| url_setting(vars::SUPPORT_URL, &u)),
+        logo_url: optional(vars::LOGO_URL).map(|u| url_setting(vars::LOGO_URL, &u)),
+    };
+    let links = url_setting(vars::CALLBACK_BASE_URL, &required(vars::CALLBACK_BASE_URL));
+    let frontend = url_setting(vars::FRONTEND_URL, &required(vars::FRONTEND_URL));
+    let mut settings = crate::mail::recipients::MailSettings::new(branding, links, frontend);
+    settings.confirmations_per_day = count_setting(
+        vars::CONFIRMATIONS_PER_DAY,
+        optional(vars::CONFIRMATIONS_PER_DAY),
+        settings.confirmations_per_day,
+    );
+    settings.digests_per_day = count_setting(
+        vars::DIGESTS_PER_DAY,
+        optional(vars::DIGESTS_PER_DAY),
+        settings.digests_per_day,
+    );
+    settings
+}
+
+/// The SES sender: `TOKENWARDEN_MAIL_FROM`, shown as `TOKENWARDEN_MAIL_FROM_NAME`, through
+/// `TOKENWARDEN_SES_CONFIGURATION_SET` when set.
+pub fn mailer(aws: &aws_config::SdkConfig) -> crate::mail::SesMailer {
+    let from = crate::domain::EmailAddress::parse(&required(vars::MAIL_FROM))
+        .unwrap_or_else(|e| panic!("{} must be an email address: {e}", vars::MAIL_FROM));
+    crate::mail::SesMailer::new(
+        aws_sdk_sesv2::Client::new(aws),
+        from,
+        optional(vars::MAIL_FROM_NAME).as_deref(),
+        optional(vars::SES_CONFIGURATION_SET),
+    )
+}
+
+/// The KMS HMAC key that signs the links in mails (`TOKENWARDEN_MAIL_LINK_KEY_ID`).
+pub fn link_signer(aws: &aws_config::SdkConfig) -> crate::mail::links::KmsLinkSigner {
+    crate::mail::links::KmsLinkSigner::new(
+        aws_sdk_kms::Client::new(aws),
+        required(vars::MAIL_LINK_KEY_ID),
+    )
+}
+
+/// The recipient rules with their store, mailer, signer and settings.
+pub fn recipients(
+    aws: &aws_config::SdkConfig,
+    store: std::sync::Arc<crate::store::dynamo::DynamoStore>,
+) -> crate::mail::recipients::Recipients {
+    crate::mail::recipients::Recipients {
+        prefs: store,
+        mailer: std::sync::Arc::new(mailer(aws)),
+        signer: std::sync::Arc::new(link_signer(aws)),
+        settings: std::sync::Arc::new(mail_settings()),
+        clock: std::sync::Arc::new(crate::domain::SystemClock),
+    }
 }

@@ -36,6 +36,51 @@ pub async fn aws_config(service_endpoint_var: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// The KMS HMAC key (in moto) that signs the links in these tests' mails: one per test
+/// process, made on first use.
+pub async fn mail_link_key() -> String {
+    static KEY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    KEY.get_or_init(|| async {
+        use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+        let kms = aws_sdk_kms::Client::new(&aws_config("AWS_ENDPOINT_URL_KMS").await);
+        kms.create_key()
+            .key_spec(KeySpec::Hmac256)
+            .key_usage(KeyUsageType::GenerateVerifyMac)
+            .send()
+            .await
+            .expect("an HMAC key in moto")
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .expect("a key id")
+    })
+    .await
+    .clone()
+}
+
+/// The real KMS signer on [`mail_link_key`].
+pub async fn link_signer() -> tokenwarden::mail::links::KmsLinkSigner {
+    tokenwarden::mail::links::KmsLinkSigner::new(
+        aws_sdk_kms::Client::new(&aws_config("AWS_ENDPOINT_URL_KMS").await),
+        mail_link_key().await,
+    )
+}
+
+/// The product, links and pages these tests' mails use.
+pub fn mail_settings() -> tokenwarden::mail::recipients::MailSettings {
+    tokenwarden::mail::recipients::MailSettings::new(
+        tokenwarden::mail::Branding {
+            product: "Maybe*".into(),
+            support_url: Some(url::Url::parse("https://help.example.com/").expect("a URL")),
+            logo_url: None,
+        },
+        url::Url::parse("https://api.example.com").expect("a URL"),
+        url::Url::parse(FRONTEND_URL).expect("a URL"),
+    )
+}
+
+/// The frontend page the tests' mails link to.
+pub const FRONTEND_URL: &str = "https://app.example.com/settings/social";
+
 /// The poller of `table`'s stream in DynamoDB Local, from its first record.
 pub async fn poll_stream(
     dynamo: &aws_sdk_dynamodb::Client,

@@ -3,10 +3,12 @@
 //!
 //! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
 //! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`, `TOKENWARDEN_FRONTEND_URL`,
-//! `TOKENWARDEN_MAIL_FROM` (required); `TOKENWARDEN_SES_CONFIGURATION_SET`,
-//! `TOKENWARDEN_SWEEP_QUEUE_URL` (fan-out), `TOKENWARDEN_SWEEP_CONCURRENCY`,
-//! `TOKENWARDEN_PROVIDER_CONCURRENCY`, `TOKENWARDEN_PROVIDER_BASE_URL` (optional); the AWS
-//! SDK's own variables.
+//! `TOKENWARDEN_MAIL_FROM`, `TOKENWARDEN_PRODUCT_NAME`, `TOKENWARDEN_MAIL_LINK_KEY_ID`,
+//! `TOKENWARDEN_CALLBACK_BASE_URL` (required); `TOKENWARDEN_MAIL_FROM_NAME`,
+//! `TOKENWARDEN_SES_CONFIGURATION_SET`, `TOKENWARDEN_SUPPORT_URL`, `TOKENWARDEN_LOGO_URL`,
+//! `TOKENWARDEN_DIGESTS_PER_DAY`, `TOKENWARDEN_SWEEP_QUEUE_URL` (fan-out),
+//! `TOKENWARDEN_SWEEP_CONCURRENCY`, `TOKENWARDEN_PROVIDER_CONCURRENCY`,
+//! `TOKENWARDEN_PROVIDER_BASE_URL` (optional); the AWS SDK's own variables.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,10 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use lambda_http::Error;
 use serde_json::Value;
-use tokenwarden::domain::{EmailAddress, SystemClock};
-use tokenwarden::mail::SesMailer;
+use tokenwarden::domain::SystemClock;
 use tokenwarden::runtime::{self, vars};
-use tokenwarden::sweep::invoke::{self, ShardQueue, SqsShardQueue};
+use tokenwarden::sweep::invoke::{self, MailSoon, ShardQueue, SqsShardQueue};
 use tokenwarden::sweep::{Budget, Sweep, SweepConfig};
 
 /// A provider call waits at most this long.
@@ -28,11 +29,7 @@ const STOP_MARGIN: Duration = Duration::from_secs(20);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let frontend = runtime::required(vars::FRONTEND_URL);
-    let frontend = url::Url::parse(&frontend)
-        .unwrap_or_else(|e| panic!("{} must be an absolute URL: {e}", vars::FRONTEND_URL));
-    let from = EmailAddress::parse(&runtime::required(vars::MAIL_FROM))
-        .unwrap_or_else(|e| panic!("{} must be an email address: {e}", vars::MAIL_FROM));
+    let mail = runtime::mail_settings();
 
     let aws = runtime::aws_config().await;
     let secrets = runtime::secrets(&aws);
@@ -42,15 +39,10 @@ async fn main() -> Result<(), Error> {
         runtime::provider_client(&secrets, PROVIDER_TIMEOUT),
     )?;
     let store = runtime::store(&aws);
-    let mailer = SesMailer::new(
-        aws_sdk_sesv2::Client::new(&aws),
-        from,
-        runtime::optional(vars::SES_CONFIGURATION_SET),
-    );
     let queue = runtime::optional(vars::SWEEP_QUEUE_URL)
-        .map(|url| SqsShardQueue::new(aws_sdk_sqs::Client::new(&aws), url));
+        .map(|url| Arc::new(SqsShardQueue::new(aws_sdk_sqs::Client::new(&aws), url)));
 
-    let mut config = SweepConfig::new(frontend, "cold-start");
+    let mut config = SweepConfig::new("cold-start");
     config.concurrency = runtime::sweep_concurrency(config.concurrency);
     config.provider_concurrency = runtime::provider_concurrency();
     let sweep = Sweep {
@@ -60,13 +52,16 @@ async fn main() -> Result<(), Error> {
         ledger: store.clone(),
         leases: store,
         providers: Arc::new(providers),
-        mailer: Arc::new(mailer),
+        mailer: Arc::new(runtime::mailer(&aws)),
+        signer: Arc::new(runtime::link_signer(&aws)),
+        mail: Arc::new(mail),
+        mail_soon: queue.clone().map(|q| q as Arc<dyn MailSoon>),
         keyring: Arc::new(keyring),
         clock: Arc::new(SystemClock),
         config,
     };
     let sweep = &sweep;
-    let queue = queue.as_ref().map(|q| q as &dyn ShardQueue);
+    let queue = queue.as_deref().map(|q| q as &dyn ShardQueue);
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Leases are held in the name of this invocation.

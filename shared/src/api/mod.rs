@@ -3,7 +3,10 @@
 //!
 //! - [`accounts`]: `GET /providers`, `GET /accounts`, `GET /accounts/{id}`,
 //!   `DELETE /accounts/{id}` (function `accounts`);
-//! - [`prefs`]: `GET` and `PUT /notification-preferences` (function `notification-prefs`);
+//! - [`prefs`]: `GET` and `PUT /notification-preferences`, `POST` and `DELETE` of its
+//!   recipients (function `notification-prefs`);
+//! - [`mail_links`]: the public `GET`/`POST /mail/confirm` and `/mail/unsubscribe` that
+//!   links in mails open (function `mail-links`);
 //! - [`oauth_start`]: `POST /connections/{provider}/start`, `POST /accounts/{id}/reconnect`
 //!   (function `oauth-start`);
 //! - [`oauth_callback`]: the public `GET /oauth/{provider}/callback` (function
@@ -12,6 +15,7 @@
 //! The routes are also written down in `infra/openapi.yaml`; a test keeps the two equal.
 
 pub mod accounts;
+pub mod mail_links;
 pub mod oauth_callback;
 pub mod oauth_start;
 pub mod prefs;

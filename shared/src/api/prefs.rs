@@ -1,69 +1,104 @@
 //! Function `notification-prefs`: who is warned, how early, about what.
+//!
+//! - `GET /notification-preferences`: the settings and every recipient with its state.
+//! - `PUT /notification-preferences`: the settings (team name, time zone, lead days,
+//!   events, on/off), conditioned on the version read.
+//! - `POST /notification-preferences/recipients`: add yourself (active at once) or invite
+//!   an address (pending until its owner confirms the link mailed to it).
+//! - `DELETE /notification-preferences/recipients/{id}`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{EmailAddress, MailEvents, NotificationPrefs, Recipient, TeamId, UserId};
+use crate::domain::{
+    EmailAddress, MailEvents, NotificationPrefs, Recipient, RecipientId, RecipientState, TeamId,
+};
 use crate::http::{self, json_body, ApiError, HttpConfig, Route, Tenant};
+use crate::mail::recipients::{Asker, RecipientError, Recipients};
 use crate::store::{PrefsStore, StoreError};
 
-/// The most recipients a team may list.
-pub const MAX_RECIPIENTS: usize = 50;
+pub use crate::mail::recipients::{MAX_NAME_CHARS, MAX_RECIPIENTS};
+
 /// Lead days allowed: one day to two months before `reconnect_by`.
 pub const LEAD_DAYS_RANGE: std::ops::RangeInclusive<i64> = 1..=60;
 /// The most distinct lead days.
 pub const MAX_LEAD_DAYS: usize = 8;
-/// The longest recipient name, in characters.
-pub const MAX_NAME_CHARS: usize = 100;
+/// The longest team name, in characters.
+pub const MAX_TEAM_NAME_CHARS: usize = 80;
 
 /// The routes of this function, as written in `infra/openapi.yaml`.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/notification-preferences"),
     ("PUT", "/notification-preferences"),
+    ("POST", "/notification-preferences/recipients"),
+    ("DELETE", "/notification-preferences/recipients/{id}"),
 ];
 
 /// What the `notification-prefs` function works with, built once at cold start.
 pub struct PrefsApi {
     pub prefs: Arc<dyn PrefsStore>,
+    pub recipients: Recipients,
     pub http: HttpConfig,
 }
 
-struct PrefsRoute;
+enum PrefsRoute {
+    Settings,
+    Recipients,
+    Recipient(String),
+}
 
 impl Route for PrefsRoute {
     fn find(segments: &[&str]) -> Option<Self> {
-        matches!(segments, ["notification-preferences"]).then_some(PrefsRoute)
+        match segments {
+            ["notification-preferences"] => Some(PrefsRoute::Settings),
+            ["notification-preferences", "recipients"] => Some(PrefsRoute::Recipients),
+            ["notification-preferences", "recipients", id] => {
+                Some(PrefsRoute::Recipient((*id).to_owned()))
+            }
+            _ => None,
+        }
     }
 
     fn methods(&self) -> &'static [Method] {
-        &[Method::GET, Method::PUT]
+        match self {
+            PrefsRoute::Settings => &[Method::GET, Method::PUT],
+            PrefsRoute::Recipients => &[Method::POST],
+            PrefsRoute::Recipient(_) => &[Method::DELETE],
+        }
     }
 
     fn template(&self) -> &'static str {
-        "/notification-preferences"
+        match self {
+            PrefsRoute::Settings => "/notification-preferences",
+            PrefsRoute::Recipients => "/notification-preferences/recipients",
+            PrefsRoute::Recipient(_) => "/notification-preferences/recipients/{id}",
+        }
     }
 }
 
 /// The function's handler: one API Gateway request in, one response out.
 pub async fn handle(api: &PrefsApi, req: Request) -> Response<Body> {
-    http::serve(&api.http, req, |req, caller, PrefsRoute| async move {
-        if req.method() == Method::PUT {
-            put(api, &req, &caller).await
-        } else {
-            get(api, &caller).await
+    http::serve(&api.http, req, |req, caller, route| async move {
+        match (route, req.method().clone()) {
+            (PrefsRoute::Settings, Method::PUT) => put(api, &req, &caller).await,
+            (PrefsRoute::Settings, _) => get(api, &caller).await,
+            (PrefsRoute::Recipients, _) => add(api, &req, &caller).await,
+            (PrefsRoute::Recipient(id), _) => remove(api, &caller, &id).await,
         }
     })
     .await
 }
 
-/// The preferences as the frontend reads and writes them. `version` is the one to send
-/// back with the next PUT.
+/// The preferences as the frontend reads them. `version` is the one to send back with the
+/// next PUT.
 #[derive(Debug, Serialize)]
 pub struct PrefsView {
+    pub team_name: Option<String>,
+    pub time_zone: String,
     pub recipients: Vec<RecipientView>,
     pub lead_days: Vec<u32>,
     pub events: MailEvents,
@@ -71,24 +106,45 @@ pub struct PrefsView {
     pub version: u64,
 }
 
+/// One recipient and where it stands: only `active` ones get digests.
 #[derive(Debug, Serialize)]
 pub struct RecipientView {
-    pub user_id: UserId,
+    pub id: RecipientId,
     pub email: EmailAddress,
     pub name: String,
+    pub state: RecipientState,
+    /// Whether this is the caller's own address.
+    pub you: bool,
+    pub added_by: String,
+    pub added_at: DateTime<Utc>,
+    /// Until when the confirm link works (pending recipients).
+    pub invitation_expires_at: Option<DateTime<Utc>>,
 }
 
-impl From<NotificationPrefs> for PrefsView {
-    fn from(p: NotificationPrefs) -> Self {
+impl RecipientView {
+    fn of(r: Recipient, caller: &Tenant) -> Self {
         Self {
+            you: r.user_id.as_ref() == Some(&caller.user),
+            invitation_expires_at: r.invitation.as_ref().map(|i| i.expires_at),
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            state: r.state,
+            added_by: r.added_by.to_string(),
+            added_at: r.added_at,
+        }
+    }
+}
+
+impl PrefsView {
+    fn of(p: NotificationPrefs, caller: &Tenant) -> Self {
+        Self {
+            team_name: p.team_name,
+            time_zone: p.time_zone.name().to_owned(),
             recipients: p
                 .recipients
                 .into_iter()
-                .map(|r| RecipientView {
-                    user_id: r.user_id,
-                    email: r.email,
-                    name: r.name,
-                })
+                .map(|r| RecipientView::of(r, caller))
                 .collect(),
             lead_days: p.lead_days,
             events: p.events,
@@ -98,34 +154,33 @@ impl From<NotificationPrefs> for PrefsView {
     }
 }
 
-async fn get(api: &PrefsApi, caller: &Tenant) -> Result<Response<Body>, ApiError> {
-    let prefs = api
+async fn read(api: &PrefsApi, team: &TeamId) -> Result<NotificationPrefs, ApiError> {
+    Ok(api
         .prefs
-        .get_prefs(&caller.team)
+        .get_prefs(team)
         .await?
-        .unwrap_or_else(|| NotificationPrefs::defaults(caller.team.clone()));
-    Ok(http::json(StatusCode::OK, &PrefsView::from(prefs)))
+        .unwrap_or_else(|| NotificationPrefs::defaults(team.clone())))
 }
 
-/// The PUT body: the whole preferences (a replacement, not a patch) and the version read.
-/// Plain wire types, so a bad email or an out-of-range day is a 422 naming the field, and
-/// unknown fields (a `team`, say) are refused.
+async fn get(api: &PrefsApi, caller: &Tenant) -> Result<Response<Body>, ApiError> {
+    let prefs = read(api, &caller.team).await?;
+    Ok(http::json(StatusCode::OK, &PrefsView::of(prefs, caller)))
+}
+
+/// The PUT body: the whole settings (a replacement, not a patch) and the version read.
+/// Plain wire types, so a bad time zone or an out-of-range day is a 422 naming the field,
+/// and unknown fields (a `team`, say) are refused. Recipients have their own routes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PrefsInput {
-    recipients: Vec<RecipientInput>,
+    #[serde(default)]
+    team_name: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
     lead_days: Vec<i64>,
     events: EventsInput,
     enabled: bool,
     version: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecipientInput {
-    user_id: String,
-    email: String,
-    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,54 +193,32 @@ struct EventsInput {
 }
 
 impl PrefsInput {
-    /// Checks every rule and builds the team's preferences.
+    /// Checks every rule and builds the team's settings.
     fn validate(self, team: TeamId) -> Result<NotificationPrefs, ApiError> {
-        if self.recipients.len() > MAX_RECIPIENTS {
-            return Err(ApiError::unprocessable(
-                "recipients",
-                format!("at most {MAX_RECIPIENTS} recipients"),
-            ));
-        }
-        let mut recipients = Vec::with_capacity(self.recipients.len());
-        let mut users = HashSet::new();
-        let mut emails = HashSet::new();
-        for (i, r) in self.recipients.into_iter().enumerate() {
-            let at = |f: &str| format!("recipients[{i}].{f}");
-            let user_id = UserId::parse(&r.user_id)
-                .map_err(|e| ApiError::unprocessable(at("user_id"), e.to_string()))?;
-            let email = EmailAddress::parse(&r.email)
-                .map_err(|e| ApiError::unprocessable(at("email"), e.to_string()))?;
-            let name = r.name.trim().to_owned();
-            if name.is_empty()
-                || name.chars().count() > MAX_NAME_CHARS
-                || name.chars().any(char::is_control)
+        let team_name = match self.team_name.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name)
+                if name.chars().count() <= MAX_TEAM_NAME_CHARS
+                    && !name.chars().any(crate::mail::names::hidden) =>
             {
-                return Err(ApiError::unprocessable(
-                    at("name"),
-                    format!(
-                        "a name is 1 to {MAX_NAME_CHARS} characters without control characters"
-                    ),
-                ));
+                Some(name.to_owned())
             }
-            if !users.insert(user_id.clone()) {
+            Some(_) => {
                 return Err(ApiError::unprocessable(
-                    at("user_id"),
-                    "this user is already a recipient",
-                ));
+                    "team_name",
+                    format!("a team name is at most {MAX_TEAM_NAME_CHARS} characters without control or format characters"),
+                ))
             }
-            if !emails.insert(email.as_str().to_ascii_lowercase()) {
-                return Err(ApiError::unprocessable(
-                    at("email"),
-                    "this email address is already a recipient",
-                ));
-            }
-            recipients.push(Recipient {
-                user_id,
-                email,
-                name,
-            });
-        }
-
+        };
+        let time_zone = match self.time_zone.as_deref() {
+            None | Some("") => chrono_tz::UTC,
+            Some(zone) => zone.parse::<chrono_tz::Tz>().map_err(|_| {
+                ApiError::unprocessable(
+                    "time_zone",
+                    "a time zone is an IANA name such as Europe/Berlin or Asia/Tokyo",
+                )
+            })?,
+        };
         let mut lead_days = Vec::with_capacity(self.lead_days.len());
         for (i, d) in self.lead_days.iter().enumerate() {
             if !LEAD_DAYS_RANGE.contains(d) {
@@ -210,8 +243,8 @@ impl PrefsInput {
         }
 
         Ok(NotificationPrefs {
-            team,
-            recipients,
+            team_name,
+            time_zone,
             lead_days,
             events: MailEvents {
                 expiring: self.events.expiring,
@@ -221,6 +254,7 @@ impl PrefsInput {
             },
             enabled: self.enabled,
             version: self.version,
+            ..NotificationPrefs::defaults(team)
         })
     }
 }
@@ -236,13 +270,72 @@ async fn put(api: &PrefsApi, req: &Request, caller: &Tenant) -> Result<Response<
         ),
         other => other.into(),
     })?;
-    tracing::info!(
-        recipients = saved.recipients.len(),
-        version = saved.version,
-        by = %caller.user,
-        "notification preferences saved"
-    );
-    Ok(http::json(StatusCode::OK, &PrefsView::from(saved)))
+    tracing::info!(version = saved.version, by = %caller.user, "notification preferences saved");
+    // The answer shows the recipients too, as GET does.
+    let prefs = read(api, &caller.team).await?;
+    Ok(http::json(StatusCode::OK, &PrefsView::of(prefs, caller)))
+}
+
+/// The POST body: the address to add (your own when left out) and the name mails greet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientInput {
+    #[serde(default)]
+    email: Option<String>,
+    name: String,
+}
+
+fn recipient_error(e: RecipientError) -> ApiError {
+    match e {
+        RecipientError::Invalid { field, message } => ApiError::unprocessable(field, message),
+        RecipientError::Conflict(m) => ApiError::Conflict(m),
+        RecipientError::NotFound => ApiError::NotFound(e.to_string()),
+        RecipientError::QuotaUsed(_) => ApiError::TooManyRequests(e.to_string()),
+        RecipientError::Store(s) => s.into(),
+        other => ApiError::internal(other),
+    }
+}
+
+async fn add(api: &PrefsApi, req: &Request, caller: &Tenant) -> Result<Response<Body>, ApiError> {
+    let input: RecipientInput = json_body(req, api.http.body_limit)?;
+    let email = input
+        .email
+        .as_deref()
+        .map(EmailAddress::parse)
+        .transpose()
+        .map_err(|e| ApiError::unprocessable("email", e.to_string()))?;
+    let asker = Asker {
+        team: caller.team.clone(),
+        user: caller.user.clone(),
+        email: caller.email.clone(),
+    };
+    let added = api
+        .recipients
+        .add(&asker, email, &input.name)
+        .await
+        .map_err(recipient_error)?;
+    Ok(http::json(
+        StatusCode::CREATED,
+        &RecipientView::of(added, caller),
+    ))
+}
+
+async fn remove(api: &PrefsApi, caller: &Tenant, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = RecipientId::parse(id)
+        .ok_or_else(|| ApiError::NotFound("no recipient by that id in this team".into()))?;
+    let asker = Asker {
+        team: caller.team.clone(),
+        user: caller.user.clone(),
+        email: caller.email.clone(),
+    };
+    api.recipients
+        .remove(&asker, &id)
+        .await
+        .map_err(recipient_error)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({"id": id, "removed": true}),
+    ))
 }
 
 #[cfg(test)]
@@ -255,27 +348,29 @@ mod body_props {
     proptest! {
         #![proptest_config(ProptestConfig { cases: crate::parser_props::CASES, ..ProptestConfig::default() })]
 
-        /// Any PUT body: refused (400 or 422) or valid preferences whose every rule holds.
+        /// Any PUT body: refused (400 or 422) or valid settings whose every rule holds.
         #[test]
         fn any_prefs_body_is_refused_or_keeps_every_rule(
-            emails in prop::collection::vec(".{0,40}|[a-z]{1,8}@[a-z]{1,8}\\\\.[a-z]{2,4}", 0..60),
-            names in prop::collection::vec(".{0,120}", 0..60),
+            team_name in prop::option::of(".{0,120}"),
+            time_zone in prop::option::of("[A-Za-z_/]{0,30}|Asia/Tokyo|UTC"),
             lead_days in prop::collection::vec(any::<i64>(), 0..12),
             raw in ".{0,200}",
         ) {
-            let recipients: Vec<_> = emails.iter().zip(names.iter().chain(std::iter::repeat(&String::new())))
-                .enumerate()
-                .map(|(i, (e, n))| json!({"user_id": format!("u{i}"), "email": e, "name": n}))
-                .collect();
             let body = json!({
-                "recipients": recipients, "lead_days": lead_days, "enabled": true, "version": 0,
+                "team_name": team_name, "time_zone": time_zone,
+                "lead_days": lead_days, "enabled": true, "version": 0,
                 "events": {"expiring": true, "expired": true, "disconnected": true, "recovered": true},
             });
             let team = TeamId::parse("t").unwrap();
             if let Ok(input) = serde_json::from_value::<PrefsInput>(body) {
                 if let Ok(prefs) = input.validate(team.clone()) {
-                    prop_assert!(prefs.recipients.len() <= 50);
-                    prop_assert!(prefs.lead_days.iter().all(|d| (1..=90).contains(d)), "{:?}", prefs.lead_days);
+                    prop_assert!(prefs.lead_days.iter().all(|d| (1..=60).contains(d)), "{:?}", prefs.lead_days);
+                    prop_assert!(!prefs.lead_days.is_empty() && prefs.lead_days.len() <= MAX_LEAD_DAYS);
+                    if let Some(name) = &prefs.team_name {
+                        prop_assert!(!name.is_empty() && name.chars().count() <= MAX_TEAM_NAME_CHARS);
+                        prop_assert!(!name.chars().any(crate::mail::names::hidden));
+                    }
+                    prop_assert!(prefs.recipients.is_empty());
                 }
             }
             // A body that is not JSON of the shape never parses.

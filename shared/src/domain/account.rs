@@ -515,7 +515,7 @@ impl Account {
         was_broken: bool,
         recovered: bool,
     ) -> Vec<Milestone> {
-        if !prefs.enabled || prefs.recipients.is_empty() {
+        if !prefs.enabled || prefs.active_recipients().next().is_none() {
             return Vec::new();
         }
         let mut out = Vec::new();

@@ -16,6 +16,8 @@ pub use account::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use history::{Cause, HistoryEntry, HistoryKind, LastChange, StateAt, HISTORY_KEPT};
 pub use ids::{AccountId, EmailAddress, InvalidValue, OriginAllowlist, ReturnUrl, TeamId, UserId};
-pub use prefs::{MailEvents, NotificationPrefs, Recipient};
+pub use prefs::{
+    Invitation, MailEvents, NotificationPrefs, Recipient, RecipientId, RecipientState,
+};
 pub use provider::{Disconnect, Endpoints, KeepAlive, Pkce, Provider, ProviderSpec};
 pub use provider_error::{ProviderReply, Verdict};

@@ -239,7 +239,7 @@ mod tests {
         assert_eq!((t.team.as_str(), t.user.as_str()), ("team-1", "user-1"));
         let other = ClaimNames {
             team: "custom:team_id".into(),
-            user: "sub".into(),
+            ..ClaimNames::default()
         };
         assert!(matches!(
             tenant(&req, &other),

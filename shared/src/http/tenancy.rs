@@ -6,14 +6,15 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use super::error::ApiError;
-use crate::domain::{TeamId, UserId};
+use crate::domain::{EmailAddress, TeamId, UserId};
 
-/// The claim names that carry the team and the user (configurable per identity provider,
-/// e.g. Cognito's `custom:team_id`).
+/// The claim names that carry the team, the user and the user's email address
+/// (configurable per identity provider, e.g. Cognito's `custom:team_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimNames {
     pub team: String,
     pub user: String,
+    pub email: String,
 }
 
 impl Default for ClaimNames {
@@ -21,6 +22,7 @@ impl Default for ClaimNames {
         Self {
             team: "team_id".into(),
             user: "sub".into(),
+            email: "email".into(),
         }
     }
 }
@@ -30,6 +32,9 @@ impl Default for ClaimNames {
 pub struct Tenant {
     pub team: TeamId,
     pub user: UserId,
+    /// The person's own address, when the token carries a valid one (the identity provider
+    /// vouches for it, so adding it needs no confirmation).
+    pub email: Option<EmailAddress>,
 }
 
 /// Reads the caller from the authorizer's claims. Missing context, missing claims and
@@ -61,7 +66,10 @@ pub fn tenant(req: &Request, names: &ClaimNames) -> Result<Tenant, ApiError> {
     }
     let team = TeamId::parse(team).map_err(|_| refuse("the team claim is not a valid id"))?;
     let user = UserId::parse(user).map_err(|_| refuse("the user claim is not a valid id"))?;
-    Ok(Tenant { team, user })
+    let email = claims
+        .get(&names.email)
+        .and_then(|e| EmailAddress::parse(e).ok());
+    Ok(Tenant { team, user, email })
 }
 
 /// API Gateway hands every claim over as text: a JSON `null`, `true` or `false` arrives as

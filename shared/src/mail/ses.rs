@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{
+    Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag,
+};
 
 use super::{Email, MailError, Mailer};
 use crate::domain::EmailAddress;
@@ -10,21 +12,45 @@ use crate::domain::EmailAddress;
 #[derive(Debug, Clone)]
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
-    from: EmailAddress,
+    /// `"Name" <address>`, or the bare address.
+    from: String,
     configuration_set: Option<String>,
 }
 
 impl SesMailer {
+    /// Mails from `from`, shown as `from_name` when given (the platform's own name).
     pub fn new(
         client: aws_sdk_sesv2::Client,
         from: EmailAddress,
+        from_name: Option<&str>,
         configuration_set: Option<String>,
     ) -> Self {
         Self {
             client,
-            from,
+            from: sender(&from, from_name),
             configuration_set,
         }
+    }
+}
+
+/// The From header's value. A display name of plain printable ASCII is quoted (RFC 5322);
+/// any other is an RFC 2047 encoded word, as SES asks for non-ASCII sender names.
+fn sender(from: &EmailAddress, name: Option<&str>) -> String {
+    let name: String = name
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let name = name.trim();
+    if name.is_empty() {
+        return from.as_str().to_owned();
+    }
+    if name.chars().all(|c| c.is_ascii() && c != '"' && c != '\\') {
+        format!("\"{name}\" <{}>", from.as_str())
+    } else {
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine;
+        format!("=?UTF-8?B?{}?= <{}>", STANDARD.encode(name), from.as_str())
     }
 }
 
@@ -39,6 +65,29 @@ fn content(text: &str) -> Result<Content, MailError> {
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
+        let headers = email
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                MessageHeader::builder()
+                    .name(name)
+                    .value(value)
+                    .build()
+                    .map_err(|e| MailError::Rejected(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = email
+            .tags
+            .pairs()
+            .into_iter()
+            .map(|(name, value)| {
+                MessageTag::builder()
+                    .name(name)
+                    .value(value)
+                    .build()
+                    .map_err(|e| MailError::Rejected(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let message = Message::builder()
             .subject(content(&email.subject)?)
             .body(
@@ -47,17 +96,19 @@ impl Mailer for SesMailer {
                     .html(content(&email.html)?)
                     .build(),
             )
+            .set_headers((!headers.is_empty()).then_some(headers))
             .build();
         let out = self
             .client
             .send_email()
-            .from_email_address(self.from.as_str())
+            .from_email_address(&self.from)
             .destination(
                 Destination::builder()
                     .to_addresses(email.to.as_str())
                     .build(),
             )
             .content(EmailContent::builder().simple(message).build())
+            .set_email_tags(Some(tags))
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
@@ -93,5 +144,26 @@ impl Mailer for SesMailer {
                 }
             })?;
         Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sender_name_is_quoted_or_encoded_and_never_breaks_the_header() {
+        let from = EmailAddress::parse("alerts@example.com").unwrap();
+        assert_eq!(sender(&from, None), "alerts@example.com");
+        assert_eq!(sender(&from, Some("  ")), "alerts@example.com");
+        assert_eq!(
+            sender(&from, Some("Maybe* Alerts")),
+            "\"Maybe* Alerts\" <alerts@example.com>"
+        );
+        assert_eq!(
+            sender(&from, Some("Café\r\nBcc: x@y.z")),
+            "=?UTF-8?B?Q2Fmw6lCY2M6IHhAeS56?= <alerts@example.com>"
+        );
+        assert!(sender(&from, Some("A \"B\"")).starts_with("=?UTF-8?B?"));
     }
 }

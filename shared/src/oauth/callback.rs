@@ -567,11 +567,25 @@ impl Callback {
             }
         };
         // The tokens are in place; the milestones start afresh. A failure here does not
-        // undo the reconnect: it is logged for operators.
+        // undo the reconnect: it is logged for operators. "Connected again" goes only to
+        // the people who were told it broke (read before the entries that say so go).
+        let told = if was_down {
+            match self.ledger.told_broken(&team, &id).await {
+                Ok(told) => told,
+                Err(e) => {
+                    tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
+                        "who was told of the breakage could not be read; nobody is told it recovered");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
         match self.ledger.clear_for_reconnect(&team, &id, now).await {
             Ok(_) => {
                 if was_down {
-                    let entry = LedgerEntry::pending(&team, &id, Milestone::Recovered, now);
+                    let mut entry = LedgerEntry::pending(&team, &id, Milestone::Recovered, now);
+                    entry.audience = Some(told);
                     if let Err(e) = self.ledger.record_pending(&entry).await {
                         tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
                             "the recovered milestone could not be recorded");

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{
-    Account, AccountId, HistoryEntry, Milestone, NotificationPrefs, Provider, ReturnUrl, TeamId,
-    UserId,
+    Account, AccountId, HistoryEntry, Milestone, NotificationPrefs, Provider, Recipient,
+    RecipientId, RecipientState, ReturnUrl, TeamId, UserId,
 };
 use crate::seal::{SealedToken, Secret};
 
@@ -279,11 +279,67 @@ pub trait StateStore: Send + Sync {
 
 #[async_trait]
 pub trait PrefsStore: Send + Sync {
+    /// The team's preferences with every recipient (any state); `None` if the team never
+    /// saved preferences and has no recipient.
     async fn get_prefs(&self, team: &TeamId) -> Result<Option<NotificationPrefs>, StoreError>;
 
-    /// Saves if the stored version is still `prefs.version` (0: never saved); returns the
-    /// saved prefs at the next version. `Conflict` if stale.
+    /// Saves the settings (not the recipients, which have their own operations) if the
+    /// stored version is still `prefs.version` (0: never saved); returns the saved prefs at
+    /// the next version. `Conflict` if stale.
     async fn put_prefs(&self, prefs: &NotificationPrefs) -> Result<NotificationPrefs, StoreError>;
+
+    /// One recipient of the team.
+    async fn recipient(
+        &self,
+        team: &TeamId,
+        id: &RecipientId,
+    ) -> Result<Option<Recipient>, StoreError>;
+
+    /// Writes the recipient: when `expect` is `None` only if the team has no recipient of
+    /// that id, else only if the stored one is in state `expect`. `Conflict` otherwise.
+    async fn save_recipient(
+        &self,
+        recipient: &Recipient,
+        expect: Option<RecipientState>,
+    ) -> Result<(), StoreError>;
+
+    /// Moves a recipient to `to` if it is in one of `from` (and, with `nonce`, only if its
+    /// open invitation carries that nonce and has not expired at `now`), dropping any
+    /// invitation. Returns whether it moved.
+    async fn set_recipient_state(
+        &self,
+        team: &TeamId,
+        id: &RecipientId,
+        change: StateChange<'_>,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes a recipient if it is in one of `from`. Returns whether it went.
+    async fn remove_recipient(
+        &self,
+        team: &TeamId,
+        id: &RecipientId,
+        from: &[RecipientState],
+    ) -> Result<bool, StoreError>;
+
+    /// Counts one use of a per-team daily allowance (`what`, e.g. confirmation mails) on
+    /// `now`'s UTC day; `false`, counting nothing, when `cap` uses were already counted.
+    async fn take_quota(
+        &self,
+        team: &TeamId,
+        what: &str,
+        cap: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A conditional change of a recipient's state.
+#[derive(Debug, Clone, Copy)]
+pub struct StateChange<'a> {
+    pub to: RecipientState,
+    pub from: &'a [RecipientState],
+    /// Only if the open invitation carries this nonce and is still valid at `now`.
+    pub nonce: Option<&'a str>,
+    pub now: DateTime<Utc>,
 }
 
 /// Where a milestone mail stands.
@@ -309,7 +365,10 @@ pub struct LedgerEntry {
     pub detail: Option<String>,
     /// Recipients who already had this entry in a digest (a run cut short between two
     /// recipients does not mail the first one twice).
-    pub sent_to: Vec<UserId>,
+    pub sent_to: Vec<RecipientId>,
+    /// Only these recipients may get it (a "connected again" entry goes only to the people
+    /// who were told the connection broke); `None`: every active recipient.
+    pub audience: Option<Vec<RecipientId>>,
 }
 
 impl LedgerEntry {
@@ -329,8 +388,34 @@ impl LedgerEntry {
             updated_at: now,
             detail: None,
             sent_to: Vec::new(),
+            audience: None,
         }
     }
+
+    /// Whether `recipient` still has to get this entry.
+    pub fn owed_to(&self, recipient: &RecipientId) -> bool {
+        !self.sent_to.contains(recipient)
+            && self
+                .audience
+                .as_ref()
+                .is_none_or(|people| people.contains(recipient))
+    }
+}
+
+/// One digest handed to the mail service: written before the send, so a run killed between
+/// the service's answer and the ledger write leaves a record the service's `Send` event
+/// confirms (tagged with `id`). Entries of a confirmed dispatch count as sent to its
+/// recipient; an unconfirmed one older than the grace period was never accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    pub team: TeamId,
+    /// Random, URL- and tag-safe (hex).
+    pub id: String,
+    pub recipient: RecipientId,
+    pub entries: Vec<(AccountId, Milestone)>,
+    pub created_at: DateTime<Utc>,
+    /// When the mail service's `Send` event for it arrived.
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -360,9 +445,32 @@ pub trait Ledger: Send + Sync {
         team: &TeamId,
         account: &AccountId,
         milestone: Milestone,
-        recipient: &UserId,
+        recipient: &RecipientId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Who was mailed that the account broke (its disconnected and expired entries), for
+    /// the audience of its "connected again" entry.
+    async fn told_broken(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+    ) -> Result<Vec<RecipientId>, StoreError>;
+
+    /// Writes a dispatch before its mail is sent.
+    async fn open_dispatch(&self, dispatch: &Dispatch) -> Result<(), StoreError>;
+
+    /// The team's dispatches of the last days (they expire on their own).
+    async fn dispatches(&self, team: &TeamId) -> Result<Vec<Dispatch>, StoreError>;
+
+    /// Marks a dispatch confirmed by the mail service's `Send` event; returns it (`None`:
+    /// no such dispatch, e.g. expired).
+    async fn confirm_dispatch(
+        &self,
+        team: &TeamId,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dispatch>, StoreError>;
 
     /// Teams of one shard (the due index's sharding) that have pending entries, from this
     /// run or a crashed one.

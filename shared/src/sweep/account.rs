@@ -7,8 +7,8 @@ use tokio::sync::Mutex;
 
 use super::{RunCtx, Sweep, SweepError, Tally};
 use crate::domain::{
-    AccountId, Cause, HistoryEntry, NotificationPrefs, Reason, Reported, SchedulePolicy, StateAt,
-    Status, TeamId, Transition, Verdict,
+    AccountId, Cause, HistoryEntry, Milestone, NotificationPrefs, Reason, Reported, SchedulePolicy,
+    StateAt, Status, TeamId, Transition, Verdict,
 };
 use crate::refresh::{open_tokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::store::{DueItem, LeaseKey, LedgerEntry, StoreError};
@@ -235,7 +235,11 @@ impl Sweep {
         }
 
         for milestone in account.milestones_crossed(now, &prefs, was_broken, recovered) {
-            let entry = LedgerEntry::pending(team, id, milestone, now);
+            let mut entry = LedgerEntry::pending(team, id, milestone, now);
+            if milestone == Milestone::Recovered {
+                // "Connected again" goes only to the people who were told it broke.
+                entry.audience = Some(self.ledger.told_broken(team, id).await?);
+            }
             if self.ledger.record_pending(&entry).await? {
                 Tally::bump(&tally.milestones);
             }
@@ -308,11 +312,13 @@ mod tests {
 
     fn prefs() -> NotificationPrefs {
         NotificationPrefs {
-            recipients: vec![Recipient {
-                user_id: UserId::parse("ana").unwrap(),
-                email: EmailAddress::parse("ana@example.com").unwrap(),
-                name: "Ana".into(),
-            }],
+            recipients: vec![Recipient::own(
+                TeamId::parse("team").unwrap(),
+                UserId::parse("ana").unwrap(),
+                EmailAddress::parse("ana@example.com").unwrap(),
+                "Ana",
+                t0(),
+            )],
             ..NotificationPrefs::defaults(TeamId::parse("team").unwrap())
         }
     }

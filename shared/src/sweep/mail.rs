@@ -1,15 +1,43 @@
-//! The mail phase: one digest per recipient per team, from the ledger's pending entries.
+//! The mail phase: one digest per active recipient per team, from the ledger's pending
+//! entries.
+//!
+//! Nothing is sent twice and nothing is lost, even when the run is killed:
+//! - each digest is written as a *dispatch* before it is handed to SES, and tagged with the
+//!   dispatch's id; SES's `Send` event for it (through `mail::feedback`) records its entries
+//!   as received by its recipient, so a run killed between SES's answer and the ledger
+//!   write leaves nothing to resend;
+//! - a dispatch still unconfirmed after [`DISPATCH_GRACE`] was never accepted, and its
+//!   entries go out again; while a younger one is unconfirmed, its recipient waits;
+//! - a team whose mail cannot go out now (its lease held by a crashed run, a dispatch
+//!   waiting for its event) is counted in the report as pending and, with a queue, handed
+//!   to a mail task that tries again as soon as the lease allows.
 
 use chrono::Duration;
 
 use super::{Budget, Report, Sweep, SweepError};
-use crate::domain::{Milestone, NotificationPrefs, TeamId};
-use crate::mail::digest::{self, DigestEntry};
-use crate::mail::MailError;
-use crate::store::{LeaseKey, LedgerEntry, MailState};
+use crate::domain::{Milestone, NotificationPrefs, Recipient, TeamId};
+use crate::mail::digest::{self, Digest, DigestEntry};
+use crate::mail::recipients::{unsubscribe_headers, unsubscribe_url, QUOTA_DIGESTS};
+use crate::mail::{Email, MailError, MailKind, MailTags, DISPATCH_HEADER};
+use crate::store::{Dispatch, LeaseKey, LedgerEntry, MailState};
 
 /// How long one team's mail lease lasts (two invocations never mail one team at once).
-const MAIL_LEASE: Duration = Duration::minutes(10);
+pub(super) const MAIL_LEASE: Duration = Duration::minutes(10);
+
+/// How long an unconfirmed dispatch holds its recipient back: SES publishes the `Send`
+/// event within seconds; one this late never comes (the send did not happen). Longer than
+/// the mail lease, so the first run that may mail the team after a killed one still waits
+/// for an event that is merely late.
+pub const DISPATCH_GRACE: Duration = Duration::minutes(15);
+
+/// Why a team's mail is not finished in this invocation.
+enum Left {
+    Done,
+    /// Try again soon (a dispatch waiting for its event).
+    Waiting,
+    /// The run must stop mailing (throttled, sending stopped, a transient fault).
+    Stop,
+}
 
 impl Sweep {
     /// Sends the digests of every team in `shard` that has pending entries, this run's or
@@ -26,7 +54,9 @@ impl Sweep {
                 report.incomplete = true;
                 break;
             }
-            self.mail_team_leased(&team, &mut report).await?;
+            if !self.mail_team_leased(&team, &mut report).await? {
+                self.mail_left_pending(&team, &mut report).await;
+            }
             if report.mail_stopped || report.mail_throttled {
                 break;
             }
@@ -37,17 +67,42 @@ impl Sweep {
     /// Sends one team's digests now, outside the nightly run: a breakage found during the
     /// day (a confirmed failure report) is mailed within minutes, through the same ledger,
     /// so the nightly digest does not repeat it. `incomplete` when another invocation is
-    /// mailing the team at this moment (the task is handed out again).
+    /// mailing the team at this moment or a dispatch waits for its event (the task is
+    /// handed out again).
     pub async fn mail_team_now(&self, team: &TeamId) -> Result<Report, SweepError> {
         let mut report = Report::default();
         if !self.mail_team_leased(team, &mut report).await? {
+            report.mail_pending_teams += 1;
             report.incomplete = true;
         }
         Ok(report)
     }
 
+    /// A team whose mail stays pending: said in the report (and so in the run's log line
+    /// and metrics), and handed to a mail task when there is a queue.
+    async fn mail_left_pending(&self, team: &TeamId, report: &mut Report) {
+        report.mail_pending_teams += 1;
+        tracing::warn!(team = %team, "the team's mail stays pending (its lease is held or a dispatch waits for its event)");
+        let queued = match &self.mail_soon {
+            Some(soon) => match soon.mail_team_soon(team).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(team = %team, error = %crate::http::cause_chain(&e),
+                        "no mail task queued; the next invocation sends it");
+                    false
+                }
+            },
+            None => false,
+        };
+        // Without a mail task the run itself is not finished.
+        if !queued {
+            report.incomplete = true;
+        }
+    }
+
     /// One team's digests under the team's mail lease (two invocations never mail one
-    /// team at once). `false`: another holder has the lease.
+    /// team at once). `false`: not finished now (another holder has the lease, or a
+    /// dispatch waits for its event).
     async fn mail_team_leased(
         &self,
         team: &TeamId,
@@ -65,24 +120,27 @@ impl Sweep {
         if let Err(e) = self.leases.release(&key, &self.config.holder).await {
             tracing::warn!(team = %team, error = %e, "mail lease not released");
         }
-        result.map(|()| true)
+        result.map(|left| !matches!(left, Left::Waiting))
     }
 
-    async fn mail_team(&self, team: &TeamId, report: &mut Report) -> Result<(), SweepError> {
+    async fn mail_team(&self, team: &TeamId, report: &mut Report) -> Result<Left, SweepError> {
         let now = self.clock.now();
         let prefs = self
             .prefs
             .get_prefs(team)
             .await?
             .unwrap_or_else(|| NotificationPrefs::defaults(team.clone()));
+        let active: Vec<&Recipient> = prefs.active_recipients().collect();
         let mut pending = Vec::new();
         for entry in self.ledger.pending_for_team(team).await? {
             let skip = if !prefs.enabled {
                 Some("mail is turned off for the team")
-            } else if prefs.recipients.is_empty() {
-                Some("the team has no recipients")
+            } else if active.is_empty() {
+                Some("the team has no active recipients")
             } else if !event_wanted(&prefs, entry.milestone) {
                 Some("the team does not mail this event")
+            } else if !active.iter().any(|r| entry.owed_to(&r.id)) && entry.sent_to.is_empty() {
+                Some("nobody on the list was told it broke")
             } else {
                 None
             };
@@ -108,28 +166,78 @@ impl Sweep {
                         milestone: entry.milestone,
                         reason: account.broken.and_then(|b| b.reason),
                         reconnect_by: account.reconnect_by(),
+                        broken_since: account.broken.map(|b| b.since),
                     };
                     lines.push((entry, line));
                 }
             }
         }
         if lines.is_empty() {
-            return Ok(());
+            return Ok(Left::Done);
         }
 
+        let dispatches = self.ledger.dispatches(team).await?;
         // Which entries reached someone (now or in an earlier, cut-short run), and the last
         // refusal: an entry nobody received is closed as failed with the refusal.
         let mut delivered: Vec<bool> = lines.iter().map(|(e, _)| !e.sent_to.is_empty()).collect();
         let mut refusal: Option<String> = None;
-        for recipient in &prefs.recipients {
+        let mut waiting = false;
+        for recipient in &active {
             let todo: Vec<usize> = (0..lines.len())
-                .filter(|i| !lines[*i].0.sent_to.contains(&recipient.user_id))
+                .filter(|i| lines[*i].0.owed_to(&recipient.id))
                 .collect();
             if todo.is_empty() {
                 continue;
             }
-            let digest_lines: Vec<DigestEntry> = todo.iter().map(|i| lines[*i].1.clone()).collect();
-            let email = digest::render(recipient, &digest_lines, &self.config.frontend_url);
+            // A digest handed to SES moments ago whose `Send` event has not come yet: it
+            // may well have gone out; wait for the event rather than risk a second copy.
+            let in_flight = dispatches.iter().any(|d| {
+                d.recipient == recipient.id
+                    && d.confirmed_at.is_none()
+                    && now - d.created_at < DISPATCH_GRACE
+                    && todo.iter().any(|i| {
+                        let (e, _) = &lines[*i];
+                        d.entries.contains(&(e.account.clone(), e.milestone))
+                    })
+            });
+            if in_flight {
+                waiting = true;
+                continue;
+            }
+            if !self
+                .prefs
+                .take_quota(team, QUOTA_DIGESTS, self.mail.digests_per_day, now)
+                .await?
+            {
+                tracing::warn!(team = %team, cap = self.mail.digests_per_day,
+                    "the team's daily mail allowance is used up; the rest stays pending for tomorrow");
+                report.mail_capped = true;
+                waiting = true;
+                break;
+            }
+            let dispatch = Dispatch {
+                team: team.clone(),
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                recipient: recipient.id.clone(),
+                entries: todo
+                    .iter()
+                    .map(|i| (lines[*i].0.account.clone(), lines[*i].0.milestone))
+                    .collect(),
+                created_at: now,
+                confirmed_at: None,
+            };
+            let email = match self
+                .digest_for(&prefs, recipient, &dispatch, &lines, &todo)
+                .await
+            {
+                Ok(email) => email,
+                Err(e) => {
+                    tracing::warn!(team = %team, error = %crate::http::cause_chain(&e),
+                        "the unsubscribe link could not be signed; the digest stays pending");
+                    return Ok(Left::Stop);
+                }
+            };
+            self.ledger.open_dispatch(&dispatch).await?;
             let mut sent = self.mailer.send(&email).await;
             if matches!(sent, Err(MailError::Throttled)) {
                 tokio::time::sleep(self.config.throttle_pause).await;
@@ -137,7 +245,8 @@ impl Sweep {
             }
             match sent {
                 Ok(message_id) => {
-                    tracing::info!(team = %team, user = %recipient.user_id, entries = todo.len(), message_id = %message_id, "digest sent");
+                    tracing::info!(team = %team, recipient = %recipient.id, dispatch = %dispatch.id,
+                        entries = todo.len(), message_id = %message_id, "digest sent");
                     report.mails_sent += 1;
                     for i in &todo {
                         delivered[*i] = true;
@@ -145,37 +254,34 @@ impl Sweep {
                 }
                 Err(MailError::Rejected(why)) => {
                     // Never accepted for this address: recorded, not retried.
-                    tracing::warn!(team = %team, user = %recipient.user_id, why = %why, "digest rejected");
+                    tracing::warn!(team = %team, recipient = %recipient.id, why = %why, "digest rejected");
                     report.mails_rejected += 1;
                     refusal = Some(why);
                 }
                 Err(MailError::Throttled) => {
                     tracing::warn!(team = %team, "mail throttled; the rest stays pending for the next run");
                     report.mail_throttled = true;
-                    return Ok(());
+                    return Ok(Left::Stop);
                 }
                 Err(MailError::SendingStopped(why)) => {
                     tracing::error!(team = %team, why = %why, alarm = "mail_sending_stopped",
                         "the mail account cannot send; mail phase ended");
                     report.mail_stopped = true;
-                    return Ok(());
+                    return Ok(Left::Stop);
                 }
                 Err(e @ MailError::Transient(_)) => {
                     tracing::warn!(team = %team, error = %e, cause = ?std::error::Error::source(&e), "digest not sent; stays pending");
-                    return Ok(());
+                    return Ok(Left::Stop);
                 }
             }
             for (entry, _) in todo.iter().map(|i| &lines[*i]) {
                 self.ledger
-                    .add_recipient(
-                        team,
-                        &entry.account,
-                        entry.milestone,
-                        &recipient.user_id,
-                        now,
-                    )
+                    .add_recipient(team, &entry.account, entry.milestone, &recipient.id, now)
                     .await?;
             }
+        }
+        if waiting {
+            return Ok(Left::Waiting);
         }
         // Every recipient has had it (or refused it for good): the entries are done.
         for ((entry, _), delivered) in lines.iter().zip(delivered) {
@@ -187,7 +293,52 @@ impl Sweep {
                 _ => self.close(entry, MailState::Sent, None).await?,
             }
         }
-        Ok(())
+        Ok(Left::Done)
+    }
+
+    /// The digest of `todo`'s entries for one recipient, with its unsubscribe link and
+    /// headers, tagged with the dispatch.
+    async fn digest_for(
+        &self,
+        prefs: &NotificationPrefs,
+        recipient: &Recipient,
+        dispatch: &Dispatch,
+        lines: &[(LedgerEntry, DigestEntry)],
+        todo: &[usize],
+    ) -> Result<Email, crate::mail::links::LinkError> {
+        let unsubscribe =
+            unsubscribe_url(self.signer.as_ref(), &self.mail, &prefs.team, &recipient.id).await?;
+        let entries: Vec<DigestEntry> = todo.iter().map(|i| lines[*i].1.clone()).collect();
+        let rendered = digest::render(
+            &Digest {
+                branding: &self.mail.branding,
+                team_name: prefs.display_team_name(),
+                recipient_name: &recipient.name,
+                time_zone: prefs.time_zone,
+                now: self.clock.now(),
+                frontend: &self.mail.frontend_url,
+                preferences: &self.mail.frontend_url,
+                unsubscribe: &unsubscribe,
+            },
+            &entries,
+        );
+        Ok(Email {
+            to: recipient.email.clone(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            headers: {
+                let mut headers = unsubscribe_headers(&unsubscribe);
+                headers.push((DISPATCH_HEADER.to_owned(), dispatch.id.clone()));
+                headers
+            },
+            tags: MailTags {
+                kind: MailKind::Digest,
+                team: prefs.team.clone(),
+                recipient: recipient.id.clone(),
+                dispatch: Some(dispatch.id.clone()),
+            },
+        })
     }
 
     async fn close(

@@ -27,9 +27,10 @@ use std::time::Instant;
 
 use chrono::Duration;
 use futures::stream::{self, StreamExt};
-use url::Url;
 
 use crate::domain::{Clock, Provider, SchedulePolicy};
+use crate::mail::links::LinkSigner;
+use crate::mail::recipients::MailSettings;
 use crate::mail::Mailer;
 use crate::providers::ProviderClient;
 use crate::seal::Keyring;
@@ -45,6 +46,12 @@ pub struct Sweep {
     pub leases: Arc<dyn Leases>,
     pub providers: Arc<dyn ProviderClient>,
     pub mailer: Arc<dyn Mailer>,
+    /// Signs the unsubscribe link of every digest.
+    pub signer: Arc<dyn LinkSigner>,
+    /// How digests look and where their links go.
+    pub mail: Arc<MailSettings>,
+    /// Hands a team whose mail could not go out now to a mail task (fan-out only).
+    pub mail_soon: Option<Arc<dyn invoke::MailSoon>>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
     pub config: SweepConfig,
@@ -63,8 +70,6 @@ pub struct SweepConfig {
     pub run_lock_ttl: Duration,
     /// Who holds leases (the invocation's request id).
     pub holder: String,
-    /// The frontend page with the account list; reconnect links point there.
-    pub frontend_url: Url,
     /// When to look next (check interval, refresh margin); lead days come per team.
     pub policy: SchedulePolicy,
     /// Times a store write of a rotated token pair is tried before giving up.
@@ -77,14 +82,13 @@ pub struct SweepConfig {
 }
 
 impl SweepConfig {
-    pub fn new(frontend_url: Url, holder: impl Into<String>) -> Self {
+    pub fn new(holder: impl Into<String>) -> Self {
         Self {
             concurrency: 16,
             page_size: 100,
             lease_ttl: Duration::minutes(5),
             run_lock_ttl: Duration::minutes(30),
             holder: holder.into(),
-            frontend_url,
             policy: SchedulePolicy::default(),
             store_attempts: 6,
             throttle_pause: std::time::Duration::from_millis(500),
@@ -165,6 +169,11 @@ pub struct Report {
     pub mails_rejected: u64,
     pub mail_throttled: bool,
     pub mail_stopped: bool,
+    /// Teams whose mail stays pending after this invocation (a lease held by a crashed
+    /// run, a dispatch waiting for its event, the daily allowance used up).
+    pub mail_pending_teams: u64,
+    /// A team's daily mail allowance ran out.
+    pub mail_capped: bool,
     /// The budget ran out: due work is left for the next invocation or run.
     pub incomplete: bool,
     /// Items the due index read to answer (its cost).
@@ -186,6 +195,8 @@ impl Report {
         self.mails_rejected += other.mails_rejected;
         self.mail_throttled |= other.mail_throttled;
         self.mail_stopped |= other.mail_stopped;
+        self.mail_pending_teams += other.mail_pending_teams;
+        self.mail_capped |= other.mail_capped;
         self.incomplete |= other.incomplete;
         self.items_read += other.items_read;
     }

@@ -16,7 +16,9 @@ use tokenwarden::domain::{
     Account, AccountId, Clock, Failures, HistoryEntry, Provider, SealedTokens, TeamId, UserId,
 };
 use tokenwarden::grant::{lifetimes, seal_grant};
-use tokenwarden::mail::{Email, MailError, Mailer};
+use tokenwarden::mail::links::KmsLinkSigner;
+use tokenwarden::mail::recipients::MailSettings;
+use tokenwarden::mail::{Branding, Email, MailError, Mailer};
 use tokenwarden::providers::{
     AuthorizeRequest, HeldTokens, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount,
     TokenCheck, TokenGrant,
@@ -53,6 +55,8 @@ pub struct Rig {
     pub keyring_secret: Secret,
     pub fakes: FakeHandle,
     pub providers: Arc<HttpProviderClient>,
+    /// Signs the unsubscribe links of digests (a KMS HMAC key in moto).
+    pub signer: Arc<KmsLinkSigner>,
     browser: reqwest::Client,
 }
 
@@ -85,6 +89,10 @@ impl Rig {
         let browser = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let signer = Arc::new(KmsLinkSigner::new(
+            aws_sdk_kms::Client::new(&aws),
+            mail_link_key(&aws).await?,
+        ));
         Ok(Rig {
             aws,
             ddb,
@@ -92,6 +100,7 @@ impl Rig {
             keyring_secret,
             fakes,
             providers,
+            signer,
             browser,
         })
     }
@@ -268,6 +277,9 @@ impl Rig {
             leases: store,
             providers,
             mailer: Arc::new(NullMailer::default()),
+            signer: self.signer.clone(),
+            mail: Arc::new(mail_settings()),
+            mail_soon: None,
             keyring: self.keyring.clone(),
             clock,
             config,
@@ -275,10 +287,36 @@ impl Rig {
     }
 }
 
+/// A KMS HMAC key in moto for the links in mails.
+async fn mail_link_key(aws: &aws_config::SdkConfig) -> anyhow::Result<String> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let key = aws_sdk_kms::Client::new(aws)
+        .create_key()
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await?;
+    key.key_metadata()
+        .map(|m| m.key_id().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("KMS made a key without an id"))
+}
+
+/// The bench's mail settings (its digests go to the null mailer).
+pub fn mail_settings() -> MailSettings {
+    let url = |raw: &str| url::Url::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+    MailSettings::new(
+        Branding {
+            product: "Bench".into(),
+            support_url: None,
+            logo_url: None,
+        },
+        url("https://api.example.com"),
+        url(&format!("{FRONTEND}/settings/accounts")),
+    )
+}
+
 pub fn sweep_config() -> SweepConfig {
-    let frontend = url::Url::parse(&format!("{FRONTEND}/settings/accounts"))
-        .unwrap_or_else(|e| panic!("frontend URL: {e}"));
-    SweepConfig::new(frontend, "bench")
+    SweepConfig::new("bench")
 }
 
 pub fn team(raw: &str) -> TeamId {

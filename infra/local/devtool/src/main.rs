@@ -8,9 +8,10 @@
 //!                 [--email E] [--hours H]
 //! devtool seed    --table T --sealing-secret S --credentials-secret C --fakes-url URL
 //!                 --callback-base URL --origins ORIGINS --frontend-url URL
-//!                 [--team T] [--user U] [--recipient EMAIL]
+//!                 [--team T] [--user U] [--recipient EMAIL] [--mail-link-key ALIAS]
 //! devtool events  --table T --bus B [--invoke-url http://[::1]:9000]
 //!                 [--function events-publisher] [--interval-ms 500]
+//! devtool mail-samples --out DIR
 //! ```
 //! The AWS SDK finds the local stack through its endpoint variables (`eval "$(infra/local/stack
 //! env)"`); `seed` refuses to run against anything else.
@@ -18,6 +19,7 @@
 mod events;
 mod gateway;
 mod jwt;
+mod mail_samples;
 mod routes;
 mod seed;
 
@@ -31,7 +33,7 @@ use base64::Engine;
 use serde_json::json;
 
 const USAGE: &str =
-    "usage: devtool gateway|token|seed|events [--flag value]... (see infra/LOCAL.md)";
+    "usage: devtool gateway|token|seed|events|mail-samples [--flag value]... (see infra/LOCAL.md)";
 
 /// `--name value` pairs.
 struct Flags(BTreeMap<String, String>);
@@ -167,6 +169,7 @@ async fn seed(mut flags: Flags) -> anyhow::Result<()> {
         team: flags.or("team", "team-demo"),
         user: flags.or("user", "user-demo"),
         recipient: flags.or("recipient", "ana@example.com"),
+        mail_link_key: flags.or("mail-link-key", "alias/tokenwarden-local-mail-links"),
     };
     flags.done()?;
     seed::run(opts).await
@@ -189,6 +192,14 @@ async fn events(mut flags: Flags) -> anyhow::Result<()> {
     events::run(opts).await
 }
 
+fn mail_samples(mut flags: Flags) -> anyhow::Result<()> {
+    let opts = mail_samples::Options {
+        out: PathBuf::from(flags.get("out")?),
+    };
+    flags.done()?;
+    mail_samples::run(opts)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -200,6 +211,7 @@ async fn main() -> ExitCode {
             "token" => token(flags),
             "seed" => seed(flags).await,
             "events" => events(flags).await,
+            "mail-samples" => mail_samples(flags),
             _ => Err(anyhow!("{USAGE}")),
         },
     };

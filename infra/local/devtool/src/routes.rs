@@ -228,7 +228,8 @@ mod tests {
     }
 
     #[test]
-    fn the_template_routes_every_path_to_its_function_and_only_the_callback_is_public() {
+    fn the_template_routes_every_path_to_its_function_and_only_the_callback_and_mail_links_are_public(
+    ) {
         let api = api();
         let public: Vec<String> = api
             .routes
@@ -236,7 +237,30 @@ mod tests {
             .filter(|r| r.public)
             .map(Route::key)
             .collect();
-        assert_eq!(public, ["GET /oauth/{provider}/callback"]);
+        assert_eq!(
+            public,
+            [
+                "GET /oauth/{provider}/callback",
+                "GET /mail/confirm",
+                "POST /mail/confirm",
+                "GET /mail/unsubscribe",
+                "POST /mail/unsubscribe"
+            ]
+        );
+        let Lookup::Route(m) = api.find("POST", "/mail/unsubscribe") else {
+            panic!("the unsubscribe link is routed")
+        };
+        assert_eq!(
+            (m.route.function.as_str(), m.route.public),
+            ("mail-links", true)
+        );
+        let Lookup::Route(m) = api.find("DELETE", "/notification-preferences/recipients/r1") else {
+            panic!("a recipient's removal is routed")
+        };
+        assert_eq!(
+            (m.route.function.as_str(), m.route.public),
+            ("notification-prefs", false)
+        );
         let Lookup::Route(m) = api.find("DELETE", "/accounts/acc-1") else {
             panic!("DELETE /accounts/acc-1 is routed")
         };

@@ -45,6 +45,8 @@ pub struct Options {
     pub team: String,
     pub user: String,
     pub recipient: String,
+    /// The alias of the KMS HMAC key the links in mails are signed with (made when absent).
+    pub mail_link_key: String,
 }
 
 /// What happened to one seeded account (printed for the person running the stack).
@@ -193,20 +195,29 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
 
-    let recipient = Recipient {
-        user_id: user.clone(),
-        email: EmailAddress::parse(&opts.recipient).map_err(|e| anyhow!("--recipient: {e}"))?,
-        name: "Ana (demo)".into(),
-    };
-    let mut prefs = store
+    // The demo user receives the digests: added themself, so active at once.
+    let email = EmailAddress::parse(&opts.recipient).map_err(|e| anyhow!("--recipient: {e}"))?;
+    let now = clock.now();
+    let recipient = Recipient::own(team.clone(), user.clone(), email, "Ana (demo)", now);
+    let prefs = store
         .get_prefs(&team)
         .await?
         .unwrap_or_else(|| NotificationPrefs::defaults(team.clone()));
-    prefs.recipients = vec![recipient];
-    prefs.lead_days = vec![14, 7, 3, 1];
-    prefs.events = MailEvents::default();
-    prefs.enabled = true;
+    let expect = prefs
+        .recipients
+        .iter()
+        .find(|r| r.id == recipient.id)
+        .map(|r| r.state);
+    store.save_recipient(&recipient, expect).await?;
+    let prefs = NotificationPrefs {
+        team_name: Some("Acme (demo)".into()),
+        lead_days: vec![14, 7, 3, 1],
+        events: MailEvents::default(),
+        enabled: true,
+        ..prefs
+    };
     store.put_prefs(&prefs).await?;
+    mail_link_key(&aws, &opts.mail_link_key).await?;
 
     // The walkthrough connects Facebook again: a new person with a Page of their own there.
     fakes
@@ -375,6 +386,36 @@ fn ensure_local(vars: &[&str]) -> anyhow::Result<()> {
             bail!("{var} must point at the local stack (eval \"$(infra/local/stack env)\"); got {value:?}");
         }
     }
+    Ok(())
+}
+
+/// The KMS HMAC key behind `alias` (made with the alias when there is none yet).
+async fn mail_link_key(aws: &aws_config::SdkConfig, alias: &str) -> anyhow::Result<()> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let kms = aws_sdk_kms::Client::new(aws);
+    if kms.describe_key().key_id(alias).send().await.is_ok() {
+        println!("seed: mail link key {alias} kept");
+        return Ok(());
+    }
+    let key = kms
+        .create_key()
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .description("tokenwarden local: signs the links in mails")
+        .send()
+        .await
+        .context("creating the mail link key")?;
+    let id = key
+        .key_metadata()
+        .map(|m| m.key_id().to_owned())
+        .ok_or_else(|| anyhow!("KMS made a key without an id"))?;
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(id)
+        .send()
+        .await
+        .context("naming the mail link key")?;
+    println!("seed: mail link key {alias} created (HMAC_256)");
     Ok(())
 }
 

@@ -13,9 +13,9 @@ use url::Url;
 use super::keys::{self, STATE_PREFIX, TEAM_PREFIX};
 use super::table::{BY_GRANT, BY_URGENCY, DUE, LAYOUT, PENDING};
 use crate::domain::{
-    Account, AccountId, Broken, Cause, EmailAddress, Failures, HistoryEntry, HistoryKind,
-    LastChange, MailEvents, Milestone, NotificationPrefs, Provider, Reason, Recipient, ReturnUrl,
-    SealedTokens, StateAt, Status, TeamId, UserId,
+    Account, AccountId, Broken, Cause, Failures, HistoryEntry, HistoryKind, LastChange, MailEvents,
+    Milestone, NotificationPrefs, Provider, Reason, RecipientId, ReturnUrl, SealedTokens, StateAt,
+    Status, TeamId, UserId,
 };
 use crate::seal::SealedToken;
 use crate::store::{LedgerEntry, MailState, OAuthState, Parked, StoreError};
@@ -32,6 +32,9 @@ pub(super) mod kind {
     pub const LEDGER: &str = "ledger";
     pub const LEASE: &str = "lease";
     pub const HISTORY: &str = "history";
+    pub const RECIPIENT: &str = "recipient";
+    pub const QUOTA: &str = "quota";
+    pub const DISPATCH: &str = "dispatch";
 }
 
 /// Attribute names that expressions refer to (besides the layout's key attributes).
@@ -63,11 +66,16 @@ pub(super) fn t(value: DateTime<Utc>) -> AttributeValue {
     AttributeValue::S(keys::format_time(value))
 }
 
-fn set(item: &mut Item, name: &str, value: AttributeValue) {
+pub(super) fn set(item: &mut Item, name: &str, value: AttributeValue) {
     item.insert(name.to_owned(), value);
 }
 
-fn set_opt<T>(item: &mut Item, name: &str, value: Option<T>, f: impl FnOnce(T) -> AttributeValue) {
+pub(super) fn set_opt<T>(
+    item: &mut Item,
+    name: &str,
+    value: Option<T>,
+    f: impl FnOnce(T) -> AttributeValue,
+) {
     if let Some(v) = value {
         set(item, name, f(v));
     }
@@ -107,7 +115,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&'a AttributeValue> {
+    pub(super) fn get(&self, name: &str) -> Option<&'a AttributeValue> {
         self.item
             .get(name)
             .filter(|v| !matches!(v, AttributeValue::Null(_)))
@@ -127,7 +135,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string attribute parsed by `parse`; `None` from it is malformed.
-    fn opt_parsed<T>(
+    pub(super) fn opt_parsed<T>(
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Option<T>,
@@ -140,7 +148,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn parsed<T>(
+    pub(super) fn parsed<T>(
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Option<T>,
@@ -173,7 +181,7 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.bad(format!("attribute {name} is missing")))
     }
 
-    fn bool(&self, name: &str) -> Result<bool, StoreError> {
+    pub(super) fn bool(&self, name: &str) -> Result<bool, StoreError> {
         match self.get(name) {
             Some(AttributeValue::Bool(v)) => Ok(*v),
             Some(_) => Err(self.bad(format!("attribute {name} is not a boolean"))),
@@ -181,7 +189,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn list(&self, name: &str) -> Result<&'a [AttributeValue], StoreError> {
+    pub(super) fn list(&self, name: &str) -> Result<&'a [AttributeValue], StoreError> {
         match self.get(name) {
             Some(AttributeValue::L(v)) => Ok(v),
             Some(_) => Err(self.bad(format!("attribute {name} is not a list"))),
@@ -189,7 +197,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn map(&self, name: &str) -> Result<&'a Item, StoreError> {
+    pub(super) fn map(&self, name: &str) -> Result<&'a Item, StoreError> {
         match self.get(name) {
             Some(AttributeValue::M(v)) => Ok(v),
             Some(_) => Err(self.bad(format!("attribute {name} is not a map"))),
@@ -197,7 +205,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn kind(&self, want: &str) -> Result<(), StoreError> {
+    pub(super) fn kind(&self, want: &str) -> Result<(), StoreError> {
         if self.s(attr::KIND)? == want {
             Ok(())
         } else {
@@ -205,11 +213,11 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn team(&self) -> Result<TeamId, StoreError> {
+    pub(super) fn team(&self) -> Result<TeamId, StoreError> {
         self.parsed("team", |v| TeamId::parse(v).ok())
     }
 
-    fn account_id(&self) -> Result<AccountId, StoreError> {
+    pub(super) fn account_id(&self) -> Result<AccountId, StoreError> {
         self.parsed(attr::ACCOUNT_ID, |v| AccountId::parse(v).ok())
     }
 
@@ -218,7 +226,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Checks that the key attributes are the ones this item's fields make.
-    fn key_is(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
+    pub(super) fn key_is(&self, pk: &str, sk: &str) -> Result<(), StoreError> {
         if self.s(LAYOUT.partition_key)? == pk && self.s(LAYOUT.sort_key)? == sk {
             Ok(())
         } else {
@@ -620,15 +628,9 @@ pub(super) fn parked_from_item(item: &Item) -> Result<Parked, StoreError> {
     })
 }
 
-/// The prefs item at `version` (the caller passes the next version).
+/// The prefs item at `version` (the caller passes the next version): the settings only;
+/// each recipient is an item of its own (`recipients.rs`).
 pub(super) fn prefs_item(prefs: &NotificationPrefs, version: u64) -> Item {
-    let recipient = |r: &Recipient| {
-        AttributeValue::M(HashMap::from([
-            ("user_id".to_owned(), s(r.user_id.as_str())),
-            ("email".to_owned(), s(r.email.as_str())),
-            ("name".to_owned(), s(&r.name)),
-        ]))
-    };
     let events = HashMap::from([
         (
             "expiring".to_owned(),
@@ -656,11 +658,8 @@ pub(super) fn prefs_item(prefs: &NotificationPrefs, version: u64) -> Item {
     set(&mut item, LAYOUT.sort_key, s(keys::PREFS_SK));
     set(&mut item, attr::KIND, s(kind::PREFS));
     set(&mut item, "team", s(prefs.team.as_str()));
-    set(
-        &mut item,
-        "recipients",
-        AttributeValue::L(prefs.recipients.iter().map(recipient).collect()),
-    );
+    set_opt(&mut item, "team_name", prefs.team_name.as_deref(), s);
+    set(&mut item, "time_zone", s(prefs.time_zone.name()));
     set(
         &mut item,
         "lead_days",
@@ -672,32 +671,14 @@ pub(super) fn prefs_item(prefs: &NotificationPrefs, version: u64) -> Item {
     item
 }
 
+/// The settings of a prefs item (recipients empty: they are items of their own). An item
+/// from before recipients had states carries a `recipients` list: it is not read, since
+/// nobody on it agreed to be mailed.
 pub(super) fn prefs_from_item(item: &Item) -> Result<NotificationPrefs, StoreError> {
     let f = Fields::new(item);
     f.kind(kind::PREFS)?;
     let team = f.team()?;
     f.key_is(&keys::team_pk(&team), keys::PREFS_SK)?;
-    let recipients = f
-        .list("recipients")?
-        .iter()
-        .map(|v| {
-            let m = v.as_m().map_err(|_| f.bad("a recipient is not a map"))?;
-            let r = Fields::new(m);
-            let field = |name: &str| {
-                r.opt_s(name)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| f.bad(format!("a recipient's {name} is missing")))
-            };
-            Ok(Recipient {
-                user_id: UserId::parse(field("user_id")?)
-                    .map_err(|_| f.bad("a recipient's user_id is not valid"))?,
-                email: EmailAddress::parse(field("email")?)
-                    .map_err(|_| f.bad("a recipient's email is not valid"))?,
-                name: field("name")?.to_owned(),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
     let lead_days = f
         .list("lead_days")?
         .iter()
@@ -710,7 +691,11 @@ pub(super) fn prefs_from_item(item: &Item) -> Result<NotificationPrefs, StoreErr
         _ => Err(f.bad(format!("event {name} is missing or not a boolean"))),
     };
     Ok(NotificationPrefs {
-        recipients,
+        recipients: Vec::new(),
+        team_name: f.opt_s("team_name")?.map(str::to_owned),
+        time_zone: f
+            .opt_parsed("time_zone", |z| z.parse::<chrono_tz::Tz>().ok())?
+            .unwrap_or(chrono_tz::UTC),
         lead_days,
         events: MailEvents {
             expiring: event("expiring")?,
@@ -770,6 +755,14 @@ pub(super) fn ledger_item(entry: &LedgerEntry, shards: u16) -> Item {
             AttributeValue::Ss(entry.sent_to.iter().map(|u| u.to_string()).collect()),
         );
     }
+    if let Some(people) = &entry.audience {
+        // A list, not a set: DynamoDB refuses an empty set, and "nobody" is a real audience.
+        set(
+            &mut item,
+            "audience",
+            AttributeValue::L(people.iter().map(|r| s(r.as_str())).collect()),
+        );
+    }
     let shard = keys::shard_of(entry.team.as_str(), shards);
     set(
         &mut item,
@@ -792,17 +785,33 @@ pub(super) fn ledger_from_item(item: &Item) -> Result<LedgerEntry, StoreError> {
         created_at: f.time(attr::CREATED_AT)?,
         updated_at: f.time(attr::UPDATED_AT)?,
         detail: f.opt_s(attr::DETAIL)?.map(str::to_owned),
+        // An entry from before recipients had ids holds user ids here: they name nobody now.
         sent_to: match item.get(attr::SENT_TO) {
             None => Vec::new(),
-            Some(AttributeValue::Ss(users)) => {
-                let mut users = users
+            Some(AttributeValue::Ss(people)) => {
+                let mut people: Vec<RecipientId> = people
                     .iter()
-                    .map(|u| UserId::parse(u).map_err(|_| f.bad("sent_to holds a bad user id")))
-                    .collect::<Result<Vec<_>, _>>()?;
-                users.sort();
-                users
+                    .filter_map(|r| RecipientId::parse(r))
+                    .collect();
+                people.sort();
+                people
             }
             Some(_) => return Err(f.bad("sent_to is not a string set")),
+        },
+        audience: match f.get("audience") {
+            None => None,
+            Some(AttributeValue::L(people)) => Some(
+                people
+                    .iter()
+                    .map(|r| {
+                        r.as_s()
+                            .ok()
+                            .and_then(|r| RecipientId::parse(r))
+                            .ok_or_else(|| f.bad("audience holds a bad recipient id"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(f.bad("audience is not a list")),
         },
         team,
         account,
@@ -824,7 +833,7 @@ mod tests {
     use chrono::{Duration, TimeZone};
 
     use super::*;
-    use crate::domain::{OriginAllowlist, Reason};
+    use crate::domain::{EmailAddress, OriginAllowlist, Reason};
     use crate::seal::Secret;
 
     fn at(day: u32) -> DateTime<Utc> {
@@ -1036,11 +1045,8 @@ mod tests {
     fn prefs_and_ledger_entries_round_trip() {
         let team = TeamId::parse("team-1").unwrap();
         let prefs = NotificationPrefs {
-            recipients: vec![Recipient {
-                user_id: UserId::parse("u1").unwrap(),
-                email: EmailAddress::parse("ana@example.com").unwrap(),
-                name: "Ana".into(),
-            }],
+            team_name: Some("Acme".into()),
+            time_zone: chrono_tz::Asia::Tokyo,
             lead_days: vec![10, 2],
             events: MailEvents {
                 expiring: true,
@@ -1068,7 +1074,16 @@ mod tests {
             created_at: at(2),
             updated_at: at(2),
             detail: None,
-            sent_to: vec![UserId::parse("u-1").unwrap(), UserId::parse("u-2").unwrap()],
+            sent_to: {
+                let mut people = ["ana@example.com", "bo@example.com"]
+                    .map(|e| RecipientId::of(&EmailAddress::parse(e).unwrap()))
+                    .to_vec();
+                people.sort();
+                people
+            },
+            audience: Some(vec![RecipientId::of(
+                &EmailAddress::parse("ana@example.com").unwrap(),
+            )]),
         };
         let item = ledger_item(&entry, 16);
         assert_eq!(item["sk"], s("LEDGER#acc-1#expiring-007"));

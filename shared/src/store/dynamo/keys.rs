@@ -14,6 +14,10 @@ pub(super) const LEDGER_PREFIX: &str = "LEDGER#";
 pub(super) const HISTORY_PREFIX: &str = "HISTORY#";
 pub(super) const STATE_PREFIX: &str = "STATE#";
 pub(super) const PREFS_SK: &str = "PREFS";
+/// A recipient sorts right after the prefs item: one Query (`begins_with PREFS`) reads both.
+pub(super) const RECIPIENT_PREFIX: &str = "PREFS#R#";
+pub(super) const QUOTA_PREFIX: &str = "QUOTA#";
+pub(super) const DISPATCH_PREFIX: &str = "DISPATCH#";
 pub(super) const STATE_SK: &str = "STATE";
 pub(super) const PARKED_PREFIX: &str = "PARKED#";
 pub(super) const PARKED_SK: &str = "PARKED";

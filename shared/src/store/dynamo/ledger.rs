@@ -13,8 +13,8 @@ use super::codec::{self, attr, mail_state_str, s, t, Item};
 use super::error::{backend, conditional, sdk};
 use super::table::{LAYOUT, PENDING};
 use super::{key, keys, names, values, DynamoStore};
-use crate::domain::{AccountId, Milestone, TeamId, UserId};
-use crate::store::{Ledger, LedgerEntry, MailState, StoreError};
+use crate::domain::{AccountId, Milestone, RecipientId, TeamId};
+use crate::store::{Dispatch, Ledger, LedgerEntry, MailState, StoreError};
 
 /// The start of `t`'s UTC day.
 fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -29,7 +29,7 @@ const BATCH_ROUNDS: u32 = 8;
 impl DynamoStore {
     /// Every item of `team`'s partition whose sort key starts with `prefix`, page by
     /// page (strongly consistent), optionally filtered and projected.
-    async fn query_prefix(
+    pub(super) async fn query_prefix(
         &self,
         team: &TeamId,
         prefix: &str,
@@ -231,7 +231,7 @@ impl Ledger for DynamoStore {
         team: &TeamId,
         account: &AccountId,
         milestone: Milestone,
-        recipient: &UserId,
+        recipient: &RecipientId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let result = self
@@ -259,6 +259,31 @@ impl Ledger for DynamoStore {
             Some(_) => Ok(()),
             None => Err(StoreError::NotFound),
         }
+    }
+
+    async fn told_broken(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+    ) -> Result<Vec<RecipientId>, StoreError> {
+        self.told_broken_of(team, account).await
+    }
+
+    async fn open_dispatch(&self, dispatch: &Dispatch) -> Result<(), StoreError> {
+        self.put_dispatch(dispatch).await
+    }
+
+    async fn dispatches(&self, team: &TeamId) -> Result<Vec<Dispatch>, StoreError> {
+        self.team_dispatches(team).await
+    }
+
+    async fn confirm_dispatch(
+        &self,
+        team: &TeamId,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Dispatch>, StoreError> {
+        self.confirm_dispatch_item(team, id, now).await
     }
 
     /// A Query of one shard of the `pending` GSI (keys only), teams deduplicated.

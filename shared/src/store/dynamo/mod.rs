@@ -6,12 +6,14 @@
 mod accounts;
 mod codec;
 mod cursor;
+mod dispatches;
 mod error;
 mod history;
 mod keys;
 mod leases;
 mod ledger;
 mod prefs;
+mod recipients;
 mod states;
 mod table;
 

@@ -1,21 +1,27 @@
-//! `PrefsStore`: one version-conditioned item per team.
+//! `PrefsStore`: one version-conditioned settings item per team, and its recipients (items
+//! of their own, `recipients.rs`).
 
 use async_trait::async_trait;
 
 use super::codec::{self, attr, n};
 use super::error::conditional;
 use super::table::LAYOUT;
-use super::{keys, names, values, DynamoStore};
-use crate::domain::{NotificationPrefs, TeamId};
-use crate::store::{PrefsStore, StoreError};
+use super::{names, values, DynamoStore};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{NotificationPrefs, Recipient, RecipientId, RecipientState, TeamId};
+use crate::store::{PrefsStore, StateChange, StoreError};
 
 #[async_trait]
 impl PrefsStore for DynamoStore {
     async fn get_prefs(&self, team: &TeamId) -> Result<Option<NotificationPrefs>, StoreError> {
-        self.get_item(keys::team_pk(team), keys::PREFS_SK)
-            .await?
-            .map(|item| codec::prefs_from_item(&item))
-            .transpose()
+        let (item, recipients) = self.prefs_and_recipients(team).await?;
+        let prefs = match item {
+            Some(item) => Some(codec::prefs_from_item(&item)?),
+            None if recipients.is_empty() => None,
+            None => Some(NotificationPrefs::defaults(team.clone())),
+        };
+        Ok(prefs.map(|p| NotificationPrefs { recipients, ..p }))
     }
 
     /// Version 0 writes only if the team never saved; any other version only if it is
@@ -45,5 +51,49 @@ impl PrefsStore for DynamoStore {
             // Saved by someone else since it was read.
             None => Err(StoreError::Conflict),
         }
+    }
+
+    async fn recipient(
+        &self,
+        team: &TeamId,
+        id: &RecipientId,
+    ) -> Result<Option<Recipient>, StoreError> {
+        self.recipient_item_of(team, id).await
+    }
+
+    async fn save_recipient(
+        &self,
+        recipient: &Recipient,
+        expect: Option<RecipientState>,
+    ) -> Result<(), StoreError> {
+        self.save_recipient_item(recipient, expect).await
+    }
+
+    async fn set_recipient_state(
+        &self,
+        team: &TeamId,
+        id: &RecipientId,
+        change: StateChange<'_>,
+    ) -> Result<bool, StoreError> {
+        self.set_recipient_state_item(team, id, change).await
+    }
+
+    async fn remove_recipient(
+        &self,
+        team: &TeamId,
+        id: &RecipientId,
+        from: &[RecipientState],
+    ) -> Result<bool, StoreError> {
+        self.remove_recipient_item(team, id, from).await
+    }
+
+    async fn take_quota(
+        &self,
+        team: &TeamId,
+        what: &str,
+        cap: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.take_quota_item(team, what, cap, now).await
     }
 }
