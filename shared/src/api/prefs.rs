@@ -292,6 +292,11 @@ fn recipient_error(e: RecipientError) -> ApiError {
         RecipientError::NotFound => ApiError::NotFound(e.to_string()),
         RecipientError::QuotaUsed(_) => ApiError::TooManyRequests(e.to_string()),
         RecipientError::Store(s) => s.into(),
+        // Saved as pending; adding it again sends a new link.
+        RecipientError::Mail(crate::mail::MailError::Rejected(_)) => ApiError::unprocessable(
+            "email",
+            "the mail service refused to send to this address (an SES sandbox accepts verified addresses only)",
+        ),
         other => ApiError::internal(other),
     }
 }

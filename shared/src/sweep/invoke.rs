@@ -244,7 +244,8 @@ pub async fn handle(
                 None => sweep.run_scheduled(&run, budget).await?,
                 Some(queue) => fan_out(sweep, queue, &run, budget).await?,
             };
-            tracing::info!(run = %run, report = ?report, "sweep invocation done");
+            tracing::info!(run = %run, mail_pending_teams = report.mail_pending_teams,
+                report = ?report, "sweep invocation done");
             Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
         }
         Invocation::Shards(tasks) => {
@@ -306,7 +307,8 @@ pub async fn handle(
                     }
                 }
             }
-            tracing::info!(report = ?total, failed = failures.len(), "sweep shard tasks done");
+            tracing::info!(mail_pending_teams = total.mail_pending_teams, report = ?total,
+                failed = failures.len(), "sweep shard tasks done");
             Ok(json!({
                 "batchItemFailures": failures
                     .into_iter()

@@ -67,13 +67,14 @@ impl Sweep {
     /// Sends one team's digests now, outside the nightly run: a breakage found during the
     /// day (a confirmed failure report) is mailed within minutes, through the same ledger,
     /// so the nightly digest does not repeat it. `incomplete` when another invocation is
-    /// mailing the team at this moment or a dispatch waits for its event (the task is
-    /// handed out again).
+    /// mailing the team at this moment or a dispatch waits for its event, and no new mail
+    /// task could be queued (the task is handed out again).
     pub async fn mail_team_now(&self, team: &TeamId) -> Result<Report, SweepError> {
         let mut report = Report::default();
         if !self.mail_team_leased(team, &mut report).await? {
-            report.mail_pending_teams += 1;
-            report.incomplete = true;
+            // A new delayed task (the lease or the dispatch's grace ends within minutes),
+            // rather than this one's redelivery after the queue's visibility timeout.
+            self.mail_left_pending(team, &mut report).await;
         }
         Ok(report)
     }

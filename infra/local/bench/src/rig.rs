@@ -57,6 +57,8 @@ pub struct Rig {
     pub providers: Arc<HttpProviderClient>,
     /// Signs the unsubscribe links of digests (a KMS HMAC key in moto).
     pub signer: Arc<KmsLinkSigner>,
+    /// That key's id (the functions get it as TOKENWARDEN_MAIL_LINK_KEY_ID).
+    pub mail_link_key: String,
     browser: reqwest::Client,
 }
 
@@ -89,9 +91,10 @@ impl Rig {
         let browser = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let mail_link_key = mail_link_key(&aws).await?;
         let signer = Arc::new(KmsLinkSigner::new(
             aws_sdk_kms::Client::new(&aws),
-            mail_link_key(&aws).await?,
+            mail_link_key.clone(),
         ));
         Ok(Rig {
             aws,
@@ -101,6 +104,7 @@ impl Rig {
             fakes,
             providers,
             signer,
+            mail_link_key,
             browser,
         })
     }

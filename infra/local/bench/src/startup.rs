@@ -224,6 +224,8 @@ pub async fn setting(
             "tokenwarden@example.com".to_owned(),
         ),
         ("TOKENWARDEN_PROVIDER_BASE_URL", fakes),
+        ("TOKENWARDEN_PRODUCT_NAME", "Bench".to_owned()),
+        ("TOKENWARDEN_MAIL_LINK_KEY_ID", rig.mail_link_key.clone()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
