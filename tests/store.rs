@@ -407,6 +407,36 @@ async fn pages_cover_every_account_once_in_order() {
     assert_eq!(paged, ids(&whole.items), "no gap, no duplicate, same order");
 }
 
+/// The listing asks for one item more than the page and hands out a cursor only when there
+/// is more: 500 accounts at 50 a page are exactly 10 requests, the last without a cursor.
+#[tokio::test]
+async fn listing_500_accounts_at_50_a_page_takes_exactly_10_requests() {
+    let store = dynamo_store().await;
+    stream::iter(0..500)
+        .map(|i| {
+            let store = &store;
+            async move {
+                store
+                    .create_account(&AccountBuilder::new("t", &format!("acc-{i:03}")).build())
+                    .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    let pages = list_all(&store, &team("t"), 50).await;
+    assert_eq!(pages.len(), 10);
+    assert!(pages.iter().all(|p| p.items.len() == 50));
+    let ids: BTreeSet<String> = pages.iter().flat_map(|p| ids(&p.items)).collect();
+    assert_eq!(ids.len(), 500, "every account once");
+    // An exact multiple of the page: the last page still says there is no more.
+    assert!(pages[9].next.is_none());
+    let short = store.list_accounts(&team("t"), 499, None).await.unwrap();
+    assert_eq!(short.items.len(), 499);
+    assert!(short.next.is_some(), "one more is there");
+}
+
 #[tokio::test]
 async fn a_cursor_of_one_team_reaches_nothing_of_that_team_from_another() {
     let store = dynamo_store().await;

@@ -782,36 +782,21 @@ fn no_deployed_function_has_a_local_override_or_a_bypass_switch() {
 }
 
 fn workspace_function_members() -> BTreeSet<String> {
-    let manifest: toml_lite::Manifest = toml_lite::parse(&read("Cargo.toml"));
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        workspace: Workspace,
+    }
+    #[derive(serde::Deserialize)]
+    struct Workspace {
+        members: Vec<String>,
+    }
+    let manifest: Manifest = toml::from_str(&read("Cargo.toml")).expect("Cargo.toml parses");
     manifest
+        .workspace
         .members
         .into_iter()
         .filter_map(|m| m.strip_prefix("functions/").map(str::to_owned))
         .collect()
-}
-
-/// Just enough of Cargo.toml: the workspace members list.
-mod toml_lite {
-    pub struct Manifest {
-        pub members: Vec<String>,
-    }
-
-    pub fn parse(text: &str) -> Manifest {
-        let list = text
-            .split_once("members = [")
-            .expect("[workspace] members")
-            .1
-            .split_once(']')
-            .expect("members list ends")
-            .0;
-        Manifest {
-            members: list
-                .split(',')
-                .map(|m| m.trim().trim_matches('"').to_owned())
-                .filter(|m| !m.is_empty() && !m.starts_with('#'))
-                .collect(),
-        }
-    }
 }
 
 // ---- build, logs, schedule, queues -----------------------------------------------------------

@@ -193,16 +193,16 @@ impl FeedbackService {
             let event = match parse_event(record.body.as_deref().unwrap_or("")) {
                 Ok(event) => event,
                 Err(why) => {
-                    tracing::warn!(message = %id, why = %why, "mail event dropped");
+                    tracing::warn!(record = %id, why = %why, "mail event dropped");
                     continue;
                 }
             };
             match self.apply(&event).await {
                 Ok(applied) => {
-                    tracing::info!(message = %id, team = %event.tags.team, ?applied, "mail event applied")
+                    tracing::info!(record = %id, team = %event.tags.team, ?applied, "mail event applied")
                 }
                 Err(e) => {
-                    tracing::warn!(message = %id, error = %e, "mail event not applied; handed out again");
+                    tracing::warn!(record = %id, error = %e, "mail event not applied; handed out again");
                     response.add_failure(id);
                 }
             }

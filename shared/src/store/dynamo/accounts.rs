@@ -312,6 +312,9 @@ impl AccountStore for DynamoStore {
         cursor: Option<&Cursor>,
     ) -> Result<Page<Account>, StoreError> {
         let start = cursor.map(|c| cursor::list_start(team, c)).transpose()?;
+        // One item more than the page: a cursor is handed out only when there is more, so
+        // the last page never costs a request that finds nothing.
+        let want = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
         let out = self
             .client
             .query()
@@ -321,18 +324,23 @@ impl AccountStore for DynamoStore {
             .set_expression_attribute_names(names([("#pk", BY_URGENCY.partition_key)]))
             .set_expression_attribute_values(values([(":pk", s(keys::team_pk(team)))]))
             .consistent_read(true)
-            .limit(page_limit(limit))
+            .limit(page_limit(limit.saturating_add(1)))
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(sdk)?;
+        let found = out.items();
+        let page = &found[..found.len().min(want)];
         // One item that cannot be read (damaged, written by a newer version) must not
         // break the team's whole list: it is left out, logged by key and counted. It can
         // still be removed (`delete_account` reads only its raw keys).
-        let (items, skipped) = readable_accounts(out.items(), "left out of the list");
-        let next = match out.last_evaluated_key() {
-            Some(last) => cursor::list_cursor(last)?,
-            None => None,
+        let (items, skipped) = readable_accounts(page, "left out of the list");
+        let next = match (found.len() > want, page.last(), out.last_evaluated_key()) {
+            // More than the page: continue after its last item.
+            (true, Some(last), _) => cursor::list_cursor(last)?,
+            // Not more than the page, but DynamoDB stopped early (its 1 MB cap).
+            (false, _, Some(last)) => cursor::list_cursor(last)?,
+            _ => None,
         };
         Ok(Page {
             items,
