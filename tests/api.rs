@@ -1746,6 +1746,13 @@ async fn recipients_are_added_invited_listed_and_removed_through_the_preferences
             .email(&ana)
     };
 
+    // An address the identity provider did not verify is not the caller's own.
+    let unverified = h
+        .prefs(&add("user-ana", json!({"name": "Ana"})).without_claim("email_verified"))
+        .await;
+    assert_eq!(unverified.status, 422, "{}", unverified.text);
+    assert_eq!(unverified.json["error"]["field"], "email");
+
     // Ana adds herself: active at once, no mail.
     let me = h.prefs(&add("user-ana", json!({"name": "Ana"}))).await;
     assert_eq!(me.status, 201, "{}", me.text);
@@ -1763,6 +1770,11 @@ async fn recipients_are_added_invited_listed_and_removed_through_the_preferences
     assert_eq!(invited.status, 201, "{}", invited.text);
     assert_eq!(invited.json["state"], "pending");
     assert!(invited.json["invitation_expires_at"].is_string());
+    // Invited again within a day: refused, no second mail.
+    let soon = h
+        .prefs(&add("user-ana", json!({"email": bo, "name": "Bo"})))
+        .await;
+    assert_eq!(soon.status, 409, "{}", soon.text);
     // Invalid input: a clear 422, nothing written.
     for (body, field) in [
         (json!({"email": "no-at-sign", "name": "X"}), "email"),

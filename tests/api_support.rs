@@ -65,9 +65,12 @@ impl Event {
         self
     }
 
-    /// The caller's own address in the token (the `email` claim).
+    /// The caller's own address in the token (the `email` claim), verified by the
+    /// identity provider (`email_verified`).
     pub fn email(mut self, email: &str) -> Self {
-        self.0["requestContext"]["authorizer"]["jwt"]["claims"]["email"] = email.into();
+        let claims = &mut self.0["requestContext"]["authorizer"]["jwt"]["claims"];
+        claims["email"] = email.into();
+        claims["email_verified"] = "true".into();
         self
     }
 

@@ -470,10 +470,13 @@ async fn a_team_whose_mail_lease_a_crashed_run_holds_is_reported_pending_and_mai
         .unwrap());
 
     let report = run(&rig.sweep(), "day-46").await;
-    assert_eq!(report.mail_pending_teams, 1, "{report:?}");
-    assert!(
-        report.incomplete,
+    assert_eq!(
+        report.mail_pending_teams, 1,
         "the run says it left mail pending: {report:?}"
+    );
+    assert!(
+        !report.incomplete,
+        "one team's held lease does not stop the run's other shards: {report:?}"
     );
     assert!(rig.mails_to(&ana).await.is_empty());
 
@@ -494,4 +497,51 @@ async fn a_team_whose_mail_lease_a_crashed_run_holds_is_reported_pending_and_mai
         "{report:?}"
     );
     assert_eq!(rig.mails_to(&ana).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_team_over_its_daily_digest_allowance_waits_for_the_next_day_without_mail_tasks() {
+    let rig = Rig::new().await;
+    let team = rig.team("capped", &["ana", "bob"], LEADS).await;
+    rig.connect(Provider::Facebook, &team).await;
+    let (ana, bob) = (rig.member("capped", "ana"), rig.member("capped", "bob"));
+    let tasks = Arc::new(RecordedMailTasks::default());
+    let mut sweep = rig.sweep();
+    let mut settings = tokenwarden_integration::mail_settings();
+    settings.digests_per_day = 1;
+    sweep.mail = Arc::new(settings);
+    sweep.mail_soon = Some(tasks.clone());
+
+    rig.clock.set(at_day(46));
+    let report = run(&sweep, "day-46").await;
+    assert_eq!(
+        (
+            report.mails_sent,
+            report.mail_pending_teams,
+            report.mail_capped
+        ),
+        (1, 1, true),
+        "{report:?}"
+    );
+    assert!(
+        tasks.0.lock().unwrap().is_empty(),
+        "no mail task: the allowance is back tomorrow"
+    );
+    assert_eq!(
+        rig.mails_to(&ana).await.len() + rig.mails_to(&bob).await.len(),
+        1
+    );
+
+    // The next day the other recipient gets the 14-day warning, once.
+    rig.clock.set(at_day(47));
+    let report = run(&sweep, "day-47").await;
+    assert_eq!(report.mails_sent, 1, "{report:?}");
+    assert_eq!(
+        (
+            rig.mails_to(&ana).await.len(),
+            rig.mails_to(&bob).await.len()
+        ),
+        (1, 1)
+    );
+    assert!(rig.pending(&team).await.is_empty());
 }

@@ -1443,3 +1443,115 @@ async fn a_dispatch_is_confirmed_once_and_who_was_told_of_a_breakage_is_read_fro
         vec![]
     );
 }
+
+#[tokio::test]
+async fn a_reconnect_keeps_only_the_once_a_day_entries_that_went_out_today() {
+    let store = dynamo_store().await;
+    let t = team("t");
+    let now = t0() + Duration::hours(12);
+    let entry_at = |account: &str, milestone, at| LedgerEntry {
+        created_at: at,
+        updated_at: at,
+        ..entry("t", account, milestone)
+    };
+    // Account a: today's disconnected went out; account b: today's is still pending
+    // (nobody was told); both: an expiring entry and yesterday's recovered.
+    for account in ["a", "b"] {
+        for e in [
+            entry_at(account, Milestone::Disconnected, now - Duration::hours(1)),
+            entry_at(
+                account,
+                Milestone::Expiring { days: 7 },
+                now - Duration::days(3),
+            ),
+            entry_at(account, Milestone::Recovered, now - Duration::days(1)),
+        ] {
+            store.record_pending(&e).await.unwrap();
+        }
+    }
+    store
+        .mark(
+            &t,
+            &account_id("a"),
+            Milestone::Disconnected,
+            MailState::Sent,
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .clear_for_reconnect(&t, &account_id("a"), now)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .clear_for_reconnect(&t, &account_id("b"), now)
+            .await
+            .unwrap(),
+        3
+    );
+    let left = store.told_broken(&t, &account_id("a")).await.unwrap();
+    assert!(left.is_empty(), "nobody was recorded on it");
+    assert!(
+        store.pending_for_team(&t).await.unwrap().is_empty(),
+        "b's pending breakage went: nobody hears of a breakage already fixed"
+    );
+    // a's sent disconnected stays (one disconnected mail a day at most).
+    assert!(!store
+        .record_pending(&entry_at("a", Milestone::Disconnected, now))
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_send_event_records_its_recipient_only_on_entries_no_newer_than_its_dispatch() {
+    let store = dynamo_store().await;
+    let t = team("t");
+    let ana = RecipientId::of(&EmailAddress::parse("ana@example.com").unwrap());
+    let today = t0() + Duration::days(1);
+    store
+        .record_pending(&LedgerEntry {
+            created_at: today,
+            updated_at: today,
+            ..entry("t", "a", Milestone::Disconnected)
+        })
+        .await
+        .unwrap();
+    // Yesterday's dispatch of the same milestone, its event redriven today: not this entry.
+    assert!(matches!(
+        store
+            .add_dispatched(
+                &t,
+                &account_id("a"),
+                Milestone::Disconnected,
+                &ana,
+                t0(),
+                today
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.pending_for_team(&t).await.unwrap()[0]
+        .sent_to
+        .is_empty());
+    store
+        .add_dispatched(
+            &t,
+            &account_id("a"),
+            Milestone::Disconnected,
+            &ana,
+            today,
+            today,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pending_for_team(&t).await.unwrap()[0].sent_to,
+        vec![ana]
+    );
+}

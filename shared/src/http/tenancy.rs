@@ -32,8 +32,9 @@ impl Default for ClaimNames {
 pub struct Tenant {
     pub team: TeamId,
     pub user: UserId,
-    /// The person's own address, when the token carries a valid one (the identity provider
-    /// vouches for it, so adding it needs no confirmation).
+    /// The person's own address, when the token carries a valid one with
+    /// `email_verified: true` (the identity provider vouches for it, so adding it needs no
+    /// confirmation).
     pub email: Option<EmailAddress>,
 }
 
@@ -66,8 +67,14 @@ pub fn tenant(req: &Request, names: &ClaimNames) -> Result<Tenant, ApiError> {
     }
     let team = TeamId::parse(team).map_err(|_| refuse("the team claim is not a valid id"))?;
     let user = UserId::parse(user).map_err(|_| refuse("the user claim is not a valid id"))?;
+    // Only an address the identity provider verified (OIDC's `email_verified`): an
+    // unverified one is whatever the person typed into their profile.
+    let verified = claims
+        .get("email_verified")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let email = claims
         .get(&names.email)
+        .filter(|_| verified)
         .and_then(|e| EmailAddress::parse(e).ok());
     Ok(Tenant { team, user, email })
 }

@@ -142,10 +142,18 @@ impl FeedbackService {
                 for (account, milestone) in &dispatch.entries {
                     match self
                         .ledger
-                        .add_recipient(&tags.team, account, *milestone, &dispatch.recipient, now)
+                        .add_dispatched(
+                            &tags.team,
+                            account,
+                            *milestone,
+                            &dispatch.recipient,
+                            dispatch.created_at,
+                            now,
+                        )
                         .await
                     {
-                        // The entry went (a disconnect, a reconnect): nothing to record.
+                        // The entry went (a disconnect, a reconnect), or is a newer one of
+                        // the same milestone: nothing to record.
                         Ok(()) | Err(StoreError::NotFound) => {}
                         Err(e) => return Err(e),
                     }

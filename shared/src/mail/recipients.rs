@@ -156,16 +156,16 @@ impl Recipients {
     ) -> Result<Recipient, RecipientError> {
         let name = clean_name(name)?;
         let own = asker.email.as_ref();
-        let email = match email.or_else(|| own.cloned()) {
-            Some(e) => e,
-            None => {
-                return Err(RecipientError::Invalid {
+        let email =
+            match email.or_else(|| own.cloned()) {
+                Some(e) => e,
+                None => return Err(RecipientError::Invalid {
                     field: "email",
-                    message: "your sign-in carries no email address; give the address to add"
-                        .into(),
-                })
-            }
-        };
+                    message:
+                        "your sign-in carries no verified email address; give the address to add"
+                            .into(),
+                }),
+            };
         let is_self = own.is_some_and(|o| o.as_str().eq_ignore_ascii_case(email.as_str()));
         let id = RecipientId::of(&email);
         let now = self.clock.now();
@@ -205,9 +205,19 @@ impl Recipients {
             tracing::info!(team = %asker.team, recipient = %id, "recipient added themself");
             return Ok(recipient);
         }
-        match existing.map(|r| r.state) {
-            None | Some(RecipientState::Pending) => {}
-            Some(RecipientState::Active) => {
+        match existing.map(|r| (r.state, r.invitation.as_ref())) {
+            None => {}
+            // Mailed again at most once a day: nobody is flooded with invitations.
+            Some((RecipientState::Pending, Some(inv)))
+                if now < inv.expires_at - self.settings.invitation_ttl + Duration::days(1) =>
+            {
+                return Err(RecipientError::Conflict(format!(
+                    "this address was sent a confirmation link less than a day ago; it works until {}",
+                    inv.expires_at.format("%Y-%m-%d %H:%M UTC")
+                )))
+            }
+            Some((RecipientState::Pending, _)) => {}
+            Some((RecipientState::Active, _)) => {
                 return Err(RecipientError::Conflict(
                     "this address is already a recipient".into(),
                 ))
@@ -292,7 +302,11 @@ impl Recipients {
         let Some(found) = self.prefs.recipient(&asker.team, id).await? else {
             return Err(RecipientError::NotFound);
         };
-        let own = found.user_id.as_ref() == Some(&asker.user);
+        let own = found.user_id.as_ref() == Some(&asker.user)
+            || asker
+                .email
+                .as_ref()
+                .is_some_and(|e| e.as_str().eq_ignore_ascii_case(found.email.as_str()));
         if found.state.refused() && !own {
             return Err(RecipientError::Conflict(format!(
                 "this recipient is {}: the entry stays so that the address is not signed up again without its owner",

@@ -449,6 +449,18 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// [`Ledger::add_recipient`] from SES's `Send` event of a dispatch made at
+    /// `dispatched_at`: only on an entry created no later (`NotFound` otherwise).
+    async fn add_dispatched(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        recipient: &RecipientId,
+        dispatched_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Who was mailed that the account broke (its disconnected and expired entries), for
     /// the audience of its "connected again" entry.
     async fn told_broken(
@@ -480,8 +492,9 @@ pub trait Ledger: Send + Sync {
     async fn clear_account(&self, team: &TeamId, account: &AccountId) -> Result<u32, StoreError>;
 
     /// A reconnect starts the account's milestones afresh, except the once-a-day ones
-    /// (disconnected, recovered) recorded on `now`'s UTC day: a connection that flaps
-    /// within one day is mailed at most one disconnected and one recovered. Returns how
+    /// (disconnected, recovered) recorded on `now`'s UTC day and already mailed: a
+    /// connection that flaps within one day is mailed at most one disconnected and one
+    /// recovered, and a breakage fixed before anyone was told is never mailed. Returns how
     /// many entries went.
     async fn clear_for_reconnect(
         &self,

@@ -30,12 +30,18 @@ pub(super) const MAIL_LEASE: Duration = Duration::minutes(10);
 /// for an event that is merely late.
 pub const DISPATCH_GRACE: Duration = Duration::minutes(15);
 
-/// Why a team's mail is not finished in this invocation.
+/// How one team's mail ended in this invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Left {
     Done,
+    /// Another invocation holds the team's mail lease (a crashed run's lasts 10 minutes).
+    Leased,
     /// Try again soon (a dispatch waiting for its event).
     Waiting,
-    /// The run must stop mailing (throttled, sending stopped, a transient fault).
+    /// The team's daily allowance is used up: the rest waits for tomorrow's runs.
+    Capped,
+    /// A fault (throttled, sending stopped, a transient error, the link not signed): the
+    /// rest stays pending for the next invocation.
     Stop,
 }
 
@@ -54,8 +60,12 @@ impl Sweep {
                 report.incomplete = true;
                 break;
             }
-            if !self.mail_team_leased(&team, &mut report).await? {
-                self.mail_left_pending(&team, &mut report).await;
+            match self.mail_team_leased(&team, &mut report).await? {
+                Left::Leased | Left::Waiting => {
+                    self.mail_left_pending(&team, &mut report).await;
+                }
+                Left::Capped => report.mail_pending_teams += 1,
+                Left::Done | Left::Stop => {}
             }
             if report.mail_stopped || report.mail_throttled {
                 break;
@@ -71,20 +81,30 @@ impl Sweep {
     /// task could be queued (the task is handed out again).
     pub async fn mail_team_now(&self, team: &TeamId) -> Result<Report, SweepError> {
         let mut report = Report::default();
-        if !self.mail_team_leased(team, &mut report).await? {
+        match self.mail_team_leased(team, &mut report).await? {
             // A new delayed task (the lease or the dispatch's grace ends within minutes),
             // rather than this one's redelivery after the queue's visibility timeout.
-            self.mail_left_pending(team, &mut report).await;
+            Left::Leased | Left::Waiting => {
+                if !self.mail_left_pending(team, &mut report).await {
+                    report.incomplete = true;
+                }
+            }
+            Left::Capped => report.mail_pending_teams += 1,
+            // Handed out again by the queue.
+            Left::Stop => report.incomplete = true,
+            Left::Done => {}
         }
         Ok(report)
     }
 
     /// A team whose mail stays pending: said in the report (and so in the run's log line
-    /// and metrics), and handed to a mail task when there is a queue.
-    async fn mail_left_pending(&self, team: &TeamId, report: &mut Report) {
+    /// and metrics), and handed to a mail task when there is a queue. Returns whether a
+    /// task was queued. The run itself goes on: without a queue the next invocation sends
+    /// the team's mail.
+    async fn mail_left_pending(&self, team: &TeamId, report: &mut Report) -> bool {
         report.mail_pending_teams += 1;
         tracing::warn!(team = %team, "the team's mail stays pending (its lease is held or a dispatch waits for its event)");
-        let queued = match &self.mail_soon {
+        match &self.mail_soon {
             Some(soon) => match soon.mail_team_soon(team).await {
                 Ok(()) => true,
                 Err(e) => {
@@ -94,34 +114,29 @@ impl Sweep {
                 }
             },
             None => false,
-        };
-        // Without a mail task the run itself is not finished.
-        if !queued {
-            report.incomplete = true;
         }
     }
 
     /// One team's digests under the team's mail lease (two invocations never mail one
-    /// team at once). `false`: not finished now (another holder has the lease, or a
-    /// dispatch waits for its event).
+    /// team at once).
     async fn mail_team_leased(
         &self,
         team: &TeamId,
         report: &mut Report,
-    ) -> Result<bool, SweepError> {
+    ) -> Result<Left, SweepError> {
         let key = LeaseKey::Run(format!("mail#{team}"));
         if !self
             .leases
             .acquire(&key, &self.config.holder, self.clock.now(), MAIL_LEASE)
             .await?
         {
-            return Ok(false);
+            return Ok(Left::Leased);
         }
         let result = self.mail_team(team, report).await;
         if let Err(e) = self.leases.release(&key, &self.config.holder).await {
             tracing::warn!(team = %team, error = %e, "mail lease not released");
         }
-        result.map(|left| !matches!(left, Left::Waiting))
+        result
     }
 
     async fn mail_team(&self, team: &TeamId, report: &mut Report) -> Result<Left, SweepError> {
@@ -213,8 +228,7 @@ impl Sweep {
                 tracing::warn!(team = %team, cap = self.mail.digests_per_day,
                     "the team's daily mail allowance is used up; the rest stays pending for tomorrow");
                 report.mail_capped = true;
-                waiting = true;
-                break;
+                return Ok(Left::Capped);
             }
             let dispatch = Dispatch {
                 team: team.clone(),
@@ -244,6 +258,7 @@ impl Sweep {
                 tokio::time::sleep(self.config.throttle_pause).await;
                 sent = self.mailer.send(&email).await;
             }
+            let accepted = sent.is_ok();
             match sent {
                 Ok(message_id) => {
                     tracing::info!(team = %team, recipient = %recipient.id, dispatch = %dispatch.id,
@@ -274,6 +289,11 @@ impl Sweep {
                     tracing::warn!(team = %team, error = %e, cause = ?std::error::Error::source(&e), "digest not sent; stays pending");
                     return Ok(Left::Stop);
                 }
+            }
+            // A refused digest reached nobody: its recipient is not recorded (and so is not
+            // told "connected again" of a breakage never heard of).
+            if !accepted {
+                continue;
             }
             for (entry, _) in todo.iter().map(|i| &lines[*i]) {
                 self.ledger

@@ -121,6 +121,58 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// `ADD sent_to`, only on an entry that exists and, with `created_by`, was created no
+    /// later than that (a late `Send` event of yesterday's digest must not mark today's
+    /// entry of the same once-a-day milestone as received).
+    async fn add_recipient_if(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        recipient: &RecipientId,
+        created_by: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut names = HashMap::from([
+            ("#pk".to_owned(), LAYOUT.partition_key.to_owned()),
+            ("#to".to_owned(), attr::SENT_TO.to_owned()),
+            ("#ua".to_owned(), attr::UPDATED_AT.to_owned()),
+        ]);
+        let mut values = HashMap::from([
+            (
+                ":to".to_owned(),
+                AttributeValue::Ss(vec![recipient.to_string()]),
+            ),
+            (":now".to_owned(), t(now)),
+        ]);
+        let mut condition = "attribute_exists(#pk)".to_owned();
+        if let Some(at) = created_by {
+            names.insert("#c".into(), attr::CREATED_AT.into());
+            values.insert(":by".into(), t(at));
+            condition.push_str(" AND #c <= :by");
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::team_pk(team),
+                &keys::ledger_sk(account, milestone),
+            )))
+            .update_expression("ADD #to :to SET #ua = :now")
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match conditional(result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
+    }
+}
+
 #[async_trait]
 impl Ledger for DynamoStore {
     async fn record_pending(&self, entry: &LedgerEntry) -> Result<bool, StoreError> {
@@ -234,31 +286,28 @@ impl Ledger for DynamoStore {
         recipient: &RecipientId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                keys::team_pk(team),
-                &keys::ledger_sk(account, milestone),
-            )))
-            .update_expression("ADD #to :to SET #ua = :now")
-            .condition_expression("attribute_exists(#pk)")
-            .set_expression_attribute_names(names([
-                ("#pk", LAYOUT.partition_key),
-                ("#to", attr::SENT_TO),
-                ("#ua", attr::UPDATED_AT),
-            ]))
-            .set_expression_attribute_values(values([
-                (":to", AttributeValue::Ss(vec![recipient.to_string()])),
-                (":now", t(now)),
-            ]))
-            .send()
-            .await;
-        match conditional(result)? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NotFound),
-        }
+        self.add_recipient_if(team, account, milestone, recipient, None, now)
+            .await
+    }
+
+    async fn add_dispatched(
+        &self,
+        team: &TeamId,
+        account: &AccountId,
+        milestone: Milestone,
+        recipient: &RecipientId,
+        dispatched_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.add_recipient_if(
+            team,
+            account,
+            milestone,
+            recipient,
+            Some(dispatched_at),
+            now,
+        )
+        .await
     }
 
     async fn told_broken(
@@ -323,7 +372,9 @@ impl Ledger for DynamoStore {
         Ok(teams.into_iter().collect())
     }
 
-    /// Reads the account's entries and deletes all but today's once-a-day ones.
+    /// Reads the account's entries and deletes all but today's once-a-day ones that went
+    /// out (a pending one told nobody: it goes, so nobody hears of a breakage already
+    /// fixed).
     async fn clear_for_reconnect(
         &self,
         team: &TeamId,
@@ -337,7 +388,11 @@ impl Ledger for DynamoStore {
         let doomed: Vec<Item> = found
             .into_iter()
             .filter(|item| match codec::ledger_from_item(item) {
-                Ok(e) => !(e.milestone.once_a_day() && e.created_at >= today),
+                Ok(e) => {
+                    !(e.milestone.once_a_day()
+                        && e.created_at >= today
+                        && e.state != MailState::Pending)
+                }
                 // Unreadable: it goes (it could never be mailed anyway).
                 Err(_) => true,
             })
