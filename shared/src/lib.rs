@@ -1,12 +1,21 @@
-//! tokenwarden: keeps social networks' OAuth connections alive.
+//! tokenwarden: keeps social networks' OAuth connections alive. One line per module:
 //!
-//! - [`domain`]: ids, the provider catalogue, accounts and their token column, what a
-//!   provider's error means. No AWS types.
-//! - [`seal`]: tokens at rest (AES-256-GCM envelopes bound to their row) and the redacting
-//!   [`seal::Secret`].
-//! - [`store`]: storage ports and the DynamoDB adapter.
-//! - [`secrets`]: the secret source port and the Secrets Manager adapter.
+//! - [`api`]: the HTTP handlers (decode, call one operation, map the answer).
+//! - [`credentials`]: the credentials function (get_token, report_failure) for the platform's services.
+//! - [`domain`]: ids, the provider catalogue, accounts and their token column, preferences; no AWS types.
+//! - [`error_chain`]: an error's cause chain as one log field, for every layer.
+//! - [`events`]: history items from the table's stream to EventBridge.
+//! - [`grant`]: a token grant turned into sealed tokens and lifetimes.
+//! - [`http`]: HTTP conventions (routing, errors, CORS, tenancy, bodies).
+//! - [`mail`]: mails (digest, confirmation), recipients and consent, signed links, SES and its feedback.
 //! - [`oauth`]: connecting and reconnecting accounts (state, PKCE, code exchange, storing).
+//! - [`providers`]: the provider client port and one module per network.
+//! - [`refresh`]: refreshing one account and storing the answer first.
+//! - [`runtime`]: cold-start configuration and client construction for every function.
+//! - [`seal`]: tokens at rest (AES-256-GCM envelopes bound to their row) and the redacting [`seal::Secret`].
+//! - [`secrets`]: the secret source port and the Secrets Manager adapter.
+//! - [`store`]: storage ports and the DynamoDB adapter.
+//! - [`sweep`]: the expiry sweep (accounts phase, mail phase, fan-out, mail tasks, re-seal).
 //!
 //! The request and sweep paths are panic-free by construction: release builds abort on a
 //! panic, which would end a whole sweep run or lose an answer a network already gave. The
@@ -21,6 +30,7 @@
 pub mod api;
 pub mod credentials;
 pub mod domain;
+pub mod error_chain;
 pub mod events;
 pub mod grant;
 pub mod http;

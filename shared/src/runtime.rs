@@ -227,7 +227,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     result.map_err(|e| {
-        tracing::error!(step, error = %crate::http::cause_chain(&e), "cold start failed");
+        tracing::error!(step, error = %crate::error_chain::cause_chain(&e), "cold start failed");
         lambda_http::Error::from(e)
     })
 }

@@ -13,8 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
-use lambda_http::Error;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tokenwarden::credentials::{CredentialsConfig, CredentialsService};
 use tokenwarden::domain::SystemClock;

@@ -9,8 +9,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event;
-use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
-use lambda_http::Error;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use tokenwarden::events::{EventBridgeSink, Publisher};
 use tokenwarden::runtime::{self, vars};
 

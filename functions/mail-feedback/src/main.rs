@@ -8,8 +8,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
-use lambda_http::Error;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use tokenwarden::domain::SystemClock;
 use tokenwarden::mail::feedback::FeedbackService;
 use tokenwarden::runtime;

@@ -108,7 +108,7 @@ fn json<T: Serialize>(value: &T) -> Value {
 }
 
 fn internal(what: &str, error: &(dyn std::error::Error + 'static)) -> ErrorAnswer {
-    tracing::error!(error = %crate::http::cause_chain(error), "{what}");
+    tracing::error!(error = %crate::error_chain::cause_chain(error), "{what}");
     ErrorAnswer::new(
         ErrorCode::Internal,
         "tokenwarden failed to answer; the cause is logged",
@@ -655,7 +655,7 @@ impl CredentialsService {
             if let Some(soon) = &self.mail_soon {
                 if let Err(e) = soon.mail_team_soon(&account.team).await {
                     // The entry is pending in the ledger: the nightly run sends it.
-                    tracing::warn!(team = %account.team, error = %crate::http::cause_chain(&e),
+                    tracing::warn!(team = %account.team, error = %crate::error_chain::cause_chain(&e),
                         "the digest could not be scheduled; the nightly run sends it");
                 }
             }

@@ -226,7 +226,7 @@ impl Publisher {
             let first_failed = match self.sink.put(&events).await {
                 Ok(accepted) => accepted.iter().position(|ok| !ok),
                 Err(e) => {
-                    tracing::warn!(error = %crate::http::cause_chain(&e), "PutEvents failed; the batch is retried");
+                    tracing::warn!(error = %crate::error_chain::cause_chain(&e), "PutEvents failed; the batch is retried");
                     Some(0)
                 }
             };

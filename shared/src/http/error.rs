@@ -127,17 +127,7 @@ impl ApiError {
     }
 }
 
-/// The cause chain of an error, outermost first, for the log.
-pub fn cause_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut next = err.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
-}
+pub use crate::error_chain::cause_chain;
 
 /// Store failures that a handler does not map itself. A `Conflict` or `NotFound` that a
 /// handler expects is mapped there, with a message that names the thing.

@@ -335,60 +335,69 @@ impl Recipients {
         unsubscribe_url(self.signer.as_ref(), &self.settings, team, recipient).await
     }
 
-    /// Follows a confirm link: the pending recipient it names becomes active, once.
-    pub async fn confirm(&self, token: &str) -> Result<LinkOutcome, LinkUse> {
+    /// Opens a link for `purpose` and moves the recipient it names to `to` if it is in one
+    /// of `from` (a confirm link's nonce must match too). Returns the claims and whether it
+    /// moved.
+    async fn follow(
+        &self,
+        token: &str,
+        purpose: LinkPurpose,
+        to: RecipientState,
+        from: &[RecipientState],
+    ) -> Result<(LinkClaims, bool), LinkUse> {
         let now = self.clock.now();
-        let claims = links::open(self.signer.as_ref(), token, LinkPurpose::Confirm, now)
+        let claims = links::open(self.signer.as_ref(), token, purpose, now)
             .await
             .map_err(LinkUse::Link)?;
+        let change = StateChange {
+            to,
+            from,
+            nonce: claims.nonce.as_deref(),
+            now,
+        };
         let moved = self
             .prefs
-            .set_recipient_state(
-                &claims.team,
-                &claims.recipient,
-                StateChange {
-                    to: RecipientState::Active,
-                    from: &[RecipientState::Pending],
-                    nonce: claims.nonce.as_deref(),
-                    now,
-                },
-            )
+            .set_recipient_state(&claims.team, &claims.recipient, change)
             .await
             .map_err(LinkUse::Store)?;
+        if moved {
+            tracing::info!(team = %claims.team, recipient = %claims.recipient,
+                state = to.as_str(), "recipient followed a mail link");
+        }
+        Ok((claims, moved))
+    }
+
+    /// Follows a confirm link: the pending recipient it names becomes active, once.
+    pub async fn confirm(&self, token: &str) -> Result<LinkOutcome, LinkUse> {
+        let to = RecipientState::Active;
+        let (claims, moved) = self
+            .follow(token, LinkPurpose::Confirm, to, &[RecipientState::Pending])
+            .await?;
         if !moved {
             // Used already, replaced by a newer invitation, or removed: the same answer as
             // a forged link, so a link says nothing more than "not valid".
             return Err(LinkUse::Link(LinkError::Invalid));
         }
-        tracing::info!(team = %claims.team, recipient = %claims.recipient, "recipient confirmed");
-        self.outcome(&claims.team, Some(RecipientState::Active))
-            .await
+        self.outcome(&claims.team, Some(to)).await
     }
 
     /// Follows an unsubscribe link (RFC 8058 one-click POST, or the page's button): the
     /// recipient gets no more mail from this team. Harmless to repeat.
     pub async fn unsubscribe(&self, token: &str) -> Result<LinkOutcome, LinkUse> {
-        let now = self.clock.now();
-        let claims = links::open(self.signer.as_ref(), token, LinkPurpose::Unsubscribe, now)
-            .await
-            .map_err(LinkUse::Link)?;
-        let moved = self
-            .prefs
-            .set_recipient_state(
-                &claims.team,
-                &claims.recipient,
-                StateChange {
-                    to: RecipientState::Unsubscribed,
-                    from: &[RecipientState::Pending, RecipientState::Active],
-                    nonce: None,
-                    now,
-                },
+        let from = [RecipientState::Pending, RecipientState::Active];
+        let (claims, _) = self
+            .follow(
+                token,
+                LinkPurpose::Unsubscribe,
+                RecipientState::Unsubscribed,
+                &from,
             )
-            .await
-            .map_err(LinkUse::Store)?;
-        if moved {
-            tracing::info!(team = %claims.team, recipient = %claims.recipient, "recipient unsubscribed");
-        }
+            .await?;
+        self.current(&claims).await
+    }
+
+    /// The state of the recipient a (valid) link names, and its team's name.
+    async fn current(&self, claims: &LinkClaims) -> Result<LinkOutcome, LinkUse> {
         let state = self
             .prefs
             .recipient(&claims.team, &claims.recipient)
@@ -416,13 +425,7 @@ impl Recipients {
         let claims = links::open(self.signer.as_ref(), token, purpose, self.clock.now())
             .await
             .map_err(LinkUse::Link)?;
-        let state = self
-            .prefs
-            .recipient(&claims.team, &claims.recipient)
-            .await
-            .map_err(LinkUse::Store)?
-            .map(|r| r.state);
-        self.outcome(&claims.team, state).await
+        self.current(&claims).await
     }
 }
 

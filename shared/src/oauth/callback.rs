@@ -245,7 +245,7 @@ impl Callback {
         };
         if let Err(e) = self.states.park(&parked).await {
             tracing::error!(team = %parked.state.team, provider = %provider,
-                error = %crate::http::cause_chain(&e), "the code could not be parked");
+                error = %crate::error_chain::cause_chain(&e), "the code could not be parked");
             return Ok(back(&parked.state, OAuthResult::Error, Vec::new()));
         }
         tracing::info!(team = %parked.state.team, user = %parked.state.user, provider = %provider,
@@ -318,7 +318,7 @@ impl Callback {
             }
             Err(ref e) => {
                 tracing::error!(team = %team, provider = %provider,
-                    error = %crate::http::cause_chain(e), "connection not completed");
+                    error = %crate::error_chain::cause_chain(e), "connection not completed");
                 (OAuthResult::Error, Vec::new(), None)
             }
         };
@@ -573,7 +573,7 @@ impl Callback {
             match self.ledger.told_broken(&team, &id).await {
                 Ok(told) => told,
                 Err(e) => {
-                    tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
+                    tracing::error!(team = %team, account = %id, error = %crate::error_chain::cause_chain(&e),
                         "who was told of the breakage could not be read; nobody is told it recovered");
                     Vec::new()
                 }
@@ -587,13 +587,13 @@ impl Callback {
                     let mut entry = LedgerEntry::pending(&team, &id, Milestone::Recovered, now);
                     entry.audience = Some(told);
                     if let Err(e) = self.ledger.record_pending(&entry).await {
-                        tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
+                        tracing::error!(team = %team, account = %id, error = %crate::error_chain::cause_chain(&e),
                             "the recovered milestone could not be recorded");
                     }
                 }
             }
             Err(e) => {
-                tracing::error!(team = %team, account = %id, error = %crate::http::cause_chain(&e),
+                tracing::error!(team = %team, account = %id, error = %crate::error_chain::cause_chain(&e),
                     "the account's notification milestones could not be cleared");
             }
         }

@@ -10,8 +10,10 @@
 //!   connection breaks during the day) sends that team's pending digests now.
 
 use async_trait::async_trait;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{Budget, Report, Sweep, SweepError};
 use crate::domain::TeamId;
@@ -188,36 +190,36 @@ pub fn decode(event: &Value) -> Result<Invocation, InvalidEvent> {
         }
         None => {}
     }
-    if let Some(records) = event.get("Records").and_then(Value::as_array) {
-        let mut tasks = Vec::with_capacity(records.len());
-        for record in records {
+    if event.get("Records").is_some() {
+        let batch: SqsEvent = serde_json::from_value(event.clone())
+            .map_err(|e| InvalidEvent(format!("not an SQS batch: {e}")))?;
+        let mut tasks = Vec::with_capacity(batch.records.len());
+        for record in batch.records {
             let id = record
-                .get("messageId")
-                .and_then(Value::as_str)
+                .message_id
                 .ok_or_else(|| InvalidEvent("an SQS record has no messageId".into()))?;
             let task = record
-                .get("body")
-                .and_then(Value::as_str)
+                .body
                 .ok_or_else(|| "no body".to_owned())
-                .and_then(QueueTask::parse);
-            tasks.push((id.to_owned(), task));
+                .and_then(|body| QueueTask::parse(&body));
+            tasks.push((id, task));
         }
         return Ok(Invocation::Shards(tasks));
     }
-    let time = event
-        .get("scheduled_time")
-        .or_else(|| {
-            // An EventBridge rule's `Scheduled Event`.
-            (event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event"))
-                .then(|| event.get("time"))
-                .flatten()
-        })
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            InvalidEvent(
-                "expected {\"scheduled_time\": \"...\"}, a Scheduled Event or SQS records".into(),
-            )
-        })?;
+    let scheduled = match event.get("scheduled_time").and_then(Value::as_str) {
+        Some(time) => Some(time.to_owned()),
+        // An EventBridge rule's `Scheduled Event`.
+        None => serde_json::from_value::<EventBridgeEvent<Value>>(event.clone())
+            .ok()
+            .filter(|e| e.detail_type == "Scheduled Event")
+            .and_then(|e| e.time)
+            .map(|t| t.to_rfc3339()),
+    };
+    let time = scheduled.as_deref().ok_or_else(|| {
+        InvalidEvent(
+            "expected {\"scheduled_time\": \"...\"}, a Scheduled Event or SQS records".into(),
+        )
+    })?;
     let parsed = chrono::DateTime::parse_from_rfc3339(time)
         .map_err(|_| InvalidEvent(format!("scheduled_time '{time}' is not an RFC 3339 time")))?;
     Ok(Invocation::Scheduled {
@@ -309,12 +311,9 @@ pub async fn handle(
             }
             tracing::info!(mail_pending_teams = total.mail_pending_teams, report = ?total,
                 failed = failures.len(), "sweep shard tasks done");
-            Ok(json!({
-                "batchItemFailures": failures
-                    .into_iter()
-                    .map(|id| json!({"itemIdentifier": id}))
-                    .collect::<Vec<_>>()
-            }))
+            let mut answer = SqsBatchResponse::default();
+            answer.set_failures(failures);
+            Ok(serde_json::to_value(&answer).unwrap_or(Value::Null))
         }
     }
 }
@@ -348,6 +347,7 @@ async fn fan_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn scheduled_events_name_their_run_by_the_scheduled_time() {

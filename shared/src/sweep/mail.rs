@@ -108,7 +108,7 @@ impl Sweep {
             Some(soon) => match soon.mail_team_soon(team).await {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::warn!(team = %team, error = %crate::http::cause_chain(&e),
+                    tracing::warn!(team = %team, error = %crate::error_chain::cause_chain(&e),
                         "no mail task queued; the next invocation sends it");
                     false
                 }
@@ -247,7 +247,7 @@ impl Sweep {
             {
                 Ok(email) => email,
                 Err(e) => {
-                    tracing::warn!(team = %team, error = %crate::http::cause_chain(&e),
+                    tracing::warn!(team = %team, error = %crate::error_chain::cause_chain(&e),
                         "the unsubscribe link could not be signed; the digest stays pending");
                     return Ok(Left::Stop);
                 }

@@ -90,7 +90,7 @@ impl Sweep {
             let tokens = match open_tokens(&self.keyring, &account) {
                 Ok(tokens) => tokens,
                 Err(e) => {
-                    tracing::error!(account = %account.id, key = %old, error = %crate::http::cause_chain(&e),
+                    tracing::error!(account = %account.id, key = %old, error = %crate::error_chain::cause_chain(&e),
                         "tokens do not open; left sealed with the old key");
                     return Err(old);
                 }
@@ -120,7 +120,7 @@ impl Sweep {
                 }
                 Err(StoreError::NotFound) => return Ok(false),
                 Err(e) => {
-                    tracing::error!(account = %account.id, error = %crate::http::cause_chain(&e),
+                    tracing::error!(account = %account.id, error = %crate::error_chain::cause_chain(&e),
                         "the re-sealed tokens were not stored");
                     return Err(old);
                 }

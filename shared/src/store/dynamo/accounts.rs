@@ -625,7 +625,7 @@ fn readable_accounts(items: &[Item], then: &str) -> (Vec<Account>, u32) {
             Ok(account) => Some(account),
             Err(e) => {
                 skipped += 1;
-                tracing::error!(metric = "unreadable_account_items", error = %crate::http::cause_chain(&e),
+                tracing::error!(metric = "unreadable_account_items", error = %crate::error_chain::cause_chain(&e),
                     then, "an account item cannot be read");
                 None
             }
