@@ -6,23 +6,17 @@
 //! shared secret in the stack directory is the local stand-in for that key pair. Everything
 //! after the signature check (which claims, how they reach the function) is the same.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Map, Value};
-use sha2::Sha256;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Signs `claims` with HS256.
 pub fn sign(key: &[u8], claims: &Value) -> anyhow::Result<String> {
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let signing_input = format!("{header}.{payload}");
-    let mut mac = HmacSha256::new_from_slice(key)?;
-    mac.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    Ok(format!("{signing_input}.{signature}"))
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key),
+    )?)
 }
 
 /// What the authorizer checks besides the signature.
@@ -38,40 +32,42 @@ pub struct Expect {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refused(pub &'static str);
 
-/// Verifies `token` and returns its claims.
+/// Verifies `token` at `now` (seconds since the epoch) and returns its claims: the
+/// signature, `iss`, `exp` and `nbf` by jsonwebtoken; the audience (with API Gateway's
+/// `client_id` fallback) and a future `iat` here.
 pub fn verify(
     key: &[u8],
     token: &str,
     expect: &Expect,
     now: i64,
 ) -> Result<Map<String, Value>, Refused> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Refused("the token is not a JWT"));
-    };
-    let header: Value = decode_json(header).ok_or(Refused("the token header is not JSON"))?;
-    if header["alg"] != "HS256" {
-        return Err(Refused(
-            "the token is not signed with the local key's algorithm (HS256)",
-        ));
-    }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| Refused("the token signature is not base64url"))?;
-    let mut mac = HmacSha256::new_from_slice(key).map_err(|_| Refused("no usable key"))?;
-    mac.update(token_prefix(token).as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| Refused("the token signature does not verify"))?;
-    let claims: Value = decode_json(payload).ok_or(Refused("the token claims are not JSON"))?;
-    let Value::Object(claims) = claims else {
-        return Err(Refused("the token claims are not an object"));
-    };
-
-    if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer.as_str()) {
-        return Err(Refused("the token issuer is not the configured issuer"));
-    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[&expect.issuer]);
+    validation.set_required_spec_claims(&["exp"]);
+    validation.validate_nbf = true;
+    // Checked below, where `client_id` can stand in for `aud`; and at `now`, not the
+    // wall clock, so exp and nbf are checked below too.
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    validation.leeway = 0;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(
+        token,
+        &DecodingKey::from_secret(key),
+        &validation,
+    )
+    .map_err(|e| {
+        Refused(match e.kind() {
+            ErrorKind::InvalidSignature => "the token signature does not verify",
+            ErrorKind::InvalidAlgorithm => {
+                "the token is not signed with the local key's algorithm (HS256)"
+            }
+            ErrorKind::InvalidIssuer => "the token issuer is not the configured issuer",
+            ErrorKind::MissingRequiredClaim(_) => "the token has no exp",
+            ErrorKind::InvalidToken => "the token is not a JWT",
+            _ => "the token cannot be read",
+        })
+    })?;
+    let claims = data.claims;
     let audiences: Vec<&str> = match claims.get("aud").or_else(|| claims.get("client_id")) {
         Some(Value::String(a)) => vec![a.as_str()],
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
@@ -96,19 +92,6 @@ pub fn verify(
         return Err(Refused("the token was issued in the future (iat)"));
     }
     Ok(claims)
-}
-
-/// `header.payload` of a token (what the signature covers).
-fn token_prefix(token: &str) -> &str {
-    token
-        .rsplit_once('.')
-        .map(|(prefix, _)| prefix)
-        .unwrap_or(token)
-}
-
-fn decode_json(part: &str) -> Option<Value> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// The claims as the HTTP API puts them into `requestContext.authorizer.jwt.claims`: every
@@ -165,6 +148,8 @@ mod tests {
     }
 
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
