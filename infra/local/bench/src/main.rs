@@ -30,122 +30,98 @@ use anyhow::{bail, Context};
 use report::{row, Row, Verdict};
 use startup::ms;
 
-const USAGE: &str = "\
-usage: bench [options]   (normally run through infra/local/bench.sh)
-  --only LIST             sweep-read,sweep-concurrency,api,startup,credentials,events (default: all)
-  --accounts N            accounts in the sweep read-cost table (default 100000)
-  --due-percent P         of them due (default 1)
-  --concurrency-accounts N  due accounts in the concurrency run (default 1000)
-  --latency-ms MS         provider fakes' answer delay in the concurrency run (default 50)
-  --concurrency N         the configured sweep concurrency (default 16)
-  --provider-concurrency L  per-network limits, e.g. x=4,tiktok=2 (default x=4,tiktok=2)
-  --api-accounts N        accounts of the listed team (default 500)
-  --api-page N            page size (default 50)
-  --api-walks N           timed walks through the whole listing (default 40)
-  --credential-calls N    timed get_token calls on a fresh token (default 500)
-  --callers N             concurrent get_token callers on a token to refresh (default 100)
-  --bin-dir DIR           where the release binaries are
-  --bin-layout lambda|plain  DIR/<name>/bootstrap (cargo lambda) or DIR/<name>
-  --functions LIST        function binaries to start (default: every functions/* package);
-                          NAME@LABEL starts DIR/NAME@LABEL with NAME's request (compare builds)
-  --rounds N              starts of each binary (default 11)
-  --env KEY=VALUE         one more variable for every started binary (repeatable)
-  --build NOTE            how the binaries were built (written into BENCHMARKS.md)
-  --command CMD           the command that ran this (written into BENCHMARKS.md)
-  --out FILE              write the figures there (between the generated-block markers);
-                          only a full run (no --only, no --env) writes";
-
+/// The benchmarks (normally run through infra/local/bench.sh).
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench")]
 struct Options {
+    /// sweep-read,sweep-concurrency,api,startup,credentials,events (default: all)
+    #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Accounts in the sweep read-cost table.
+    #[arg(long, default_value_t = 100_000)]
     accounts: usize,
+    /// Of them due, in percent.
+    #[arg(long, default_value_t = 1.0)]
     due_percent: f64,
+    /// Due accounts in the concurrency run.
+    #[arg(long, default_value_t = 1_000)]
     concurrency_accounts: usize,
+    /// The provider fakes' answer delay in the concurrency run, in milliseconds.
+    #[arg(long = "latency-ms", default_value = "50", value_parser = millis)]
     latency: Duration,
+    /// The configured sweep concurrency.
+    #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Per-network limits, e.g. x=4,tiktok=2.
+    #[arg(long = "provider-concurrency", default_value = "x=4,tiktok=2")]
     limits: String,
+    /// Accounts of the listed team.
+    #[arg(long, default_value_t = 500)]
     api_accounts: usize,
+    /// Page size.
+    #[arg(long, default_value_t = 50)]
     api_page: u32,
+    /// Timed walks through the whole listing.
+    #[arg(long, default_value_t = 40)]
     api_walks: usize,
+    /// Timed get_token calls on a fresh token.
+    #[arg(long, default_value_t = 500)]
     credential_calls: usize,
+    /// Concurrent get_token callers on a token to refresh.
+    #[arg(long, default_value_t = 100)]
     callers: usize,
+    /// Where the release binaries are.
+    #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// `lambda`: DIR/<name>/bootstrap (cargo lambda); `plain`: DIR/<name>.
+    #[arg(long = "bin-layout", default_value = "plain", value_parser = lambda_layout)]
     lambda_layout: bool,
+    /// Function binaries to start (default: every functions/* package); NAME@LABEL starts
+    /// DIR/NAME@LABEL with NAME's request (compare builds).
+    #[arg(long, value_delimiter = ',')]
     functions: Vec<String>,
+    /// Starts of each binary.
+    #[arg(long, default_value_t = 11)]
     rounds: usize,
+    /// One more variable for every started binary, KEY=VALUE (repeatable).
+    #[arg(long, value_parser = key_value)]
     env: Vec<(String, String)>,
+    /// How the binaries were built (written into BENCHMARKS.md).
+    #[arg(long, default_value = "binaries as found in --bin-dir")]
     build: String,
+    /// The command that ran this (written into BENCHMARKS.md).
+    #[arg(long, default_value = "./infra/local/bench.sh")]
     command: String,
+    /// Write the figures there (between the generated-block markers); only a full run (no
+    /// --only, no --env) writes.
+    #[arg(long)]
     out: Option<PathBuf>,
 }
 
-fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        only: Vec::new(),
-        accounts: 100_000,
-        due_percent: 1.0,
-        concurrency_accounts: 1_000,
-        latency: Duration::from_millis(50),
-        concurrency: 16,
-        limits: "x=4,tiktok=2".into(),
-        api_accounts: 500,
-        api_page: 50,
-        api_walks: 40,
-        credential_calls: 500,
-        callers: 100,
-        bin_dir: None,
-        lambda_layout: false,
-        functions: Vec::new(),
-        rounds: 11,
-        env: Vec::new(),
-        build: "binaries as found in --bin-dir".into(),
-        command: "./infra/local/bench.sh".into(),
-        out: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let list = |v: &str| -> Vec<String> {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        match flag.as_str() {
-            "--only" => o.only = list(&value),
-            "--accounts" => o.accounts = value.parse()?,
-            "--due-percent" => o.due_percent = value.parse()?,
-            "--concurrency-accounts" => o.concurrency_accounts = value.parse()?,
-            "--latency-ms" => o.latency = Duration::from_millis(value.parse()?),
-            "--concurrency" => o.concurrency = value.parse()?,
-            "--provider-concurrency" => o.limits = value,
-            "--api-accounts" => o.api_accounts = value.parse()?,
-            "--api-page" => o.api_page = value.parse()?,
-            "--api-walks" => o.api_walks = value.parse()?,
-            "--credential-calls" => o.credential_calls = value.parse()?,
-            "--callers" => o.callers = value.parse()?,
-            "--bin-dir" => o.bin_dir = Some(value.into()),
-            "--bin-layout" => o.lambda_layout = value == "lambda",
-            "--functions" => o.functions = list(&value),
-            "--rounds" => o.rounds = value.parse()?,
-            "--env" => {
-                let (k, v) = value
-                    .split_once('=')
-                    .with_context(|| format!("--env {value}: expected KEY=VALUE"))?;
-                o.env.push((k.to_owned(), v.to_owned()));
-            }
-            "--build" => o.build = value,
-            "--command" => o.command = value,
-            "--out" => o.out = Some(value.into()),
-            _ => bail!("unknown option {flag}\n{USAGE}"),
-        }
+fn millis(raw: &str) -> Result<Duration, String> {
+    raw.parse()
+        .map(Duration::from_millis)
+        .map_err(|e| format!("{e}"))
+}
+
+fn lambda_layout(raw: &str) -> Result<bool, String> {
+    match raw {
+        "lambda" => Ok(true),
+        "plain" => Ok(false),
+        other => Err(format!("'{other}': lambda or plain")),
     }
+}
+
+fn key_value(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{raw}: expected KEY=VALUE"))
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = <Options as clap::Parser>::parse();
+    o.only.retain(|s| !s.trim().is_empty());
+    o.functions.retain(|s| !s.trim().is_empty());
     if o.functions.is_empty() {
         let dir = api::repo_root().join("functions");
         let mut names: Vec<String> = std::fs::read_dir(&dir)

@@ -23,58 +23,122 @@ mod mail_samples;
 mod routes;
 mod seed;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-const USAGE: &str =
-    "usage: devtool gateway|token|seed|events|mail-samples [--flag value]... (see infra/LOCAL.md)";
+/// The local run's own tooling (see infra/LOCAL.md).
+#[derive(Debug, Parser)]
+#[command(name = "devtool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-/// `--name value` pairs.
-struct Flags(BTreeMap<String, String>);
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// API Gateway's stand-in: the template's routes, the JWT authorizer, payload 2.0.
+    Gateway(GatewayArgs),
+    /// A demo JWT signed with the local key.
+    Token(TokenArgs),
+    /// The table, secrets, KMS key and demo data of the local run.
+    Seed(SeedArgs),
+    /// The table's stream to events-publisher, as Lambda's event source mapping.
+    Events(EventsArgs),
+    /// Sample renderings of the mails into a folder.
+    MailSamples(MailSamplesArgs),
+}
 
-impl Flags {
-    fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<Self> {
-        let mut map = BTreeMap::new();
-        let mut args = args.peekable();
-        while let Some(arg) = args.next() {
-            let name = arg
-                .strip_prefix("--")
-                .ok_or_else(|| anyhow!("unexpected argument '{arg}' ({USAGE})"))?;
-            let (name, value) = match name.split_once('=') {
-                Some((n, v)) => (n.to_owned(), v.to_owned()),
-                None => (
-                    name.to_owned(),
-                    args.next()
-                        .ok_or_else(|| anyhow!("--{name} needs a value"))?,
-                ),
-            };
-            map.insert(name, value);
-        }
-        Ok(Self(map))
-    }
+#[derive(Debug, Args)]
+struct GatewayArgs {
+    #[arg(long, default_value = "infra/template.yaml")]
+    template: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    #[arg(long, default_value = "http://[::1]:9000/")]
+    invoke_url: url::Url,
+    #[arg(long)]
+    key_file: String,
+    #[arg(long)]
+    issuer: String,
+    /// Accepted audiences, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    audience: Vec<String>,
+    /// Frontend origins, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    origins: Vec<String>,
+    #[arg(long)]
+    demo_token: Option<String>,
+}
 
-    fn get(&mut self, name: &str) -> anyhow::Result<String> {
-        self.0
-            .remove(name)
-            .ok_or_else(|| anyhow!("--{name} is required ({USAGE})"))
-    }
+#[derive(Debug, Args)]
+struct TokenArgs {
+    #[arg(long)]
+    key_file: String,
+    #[arg(long)]
+    issuer: String,
+    #[arg(long)]
+    audience: String,
+    #[arg(long, default_value = "team-demo")]
+    team: String,
+    #[arg(long, default_value = "user-demo")]
+    user: String,
+    /// The user's own address (sent as verified).
+    #[arg(long, default_value = "ana@example.com")]
+    email: String,
+    #[arg(long, default_value_t = 12)]
+    hours: i64,
+}
 
-    fn or(&mut self, name: &str, default: &str) -> String {
-        self.0.remove(name).unwrap_or_else(|| default.to_owned())
-    }
+#[derive(Debug, Args)]
+struct SeedArgs {
+    #[arg(long)]
+    table: String,
+    #[arg(long)]
+    sealing_secret: String,
+    #[arg(long)]
+    credentials_secret: String,
+    #[arg(long)]
+    fakes_url: url::Url,
+    #[arg(long)]
+    callback_base: String,
+    #[arg(long)]
+    origins: String,
+    #[arg(long)]
+    frontend_url: String,
+    #[arg(long, default_value = "team-demo")]
+    team: String,
+    #[arg(long, default_value = "user-demo")]
+    user: String,
+    #[arg(long, default_value = "ana@example.com")]
+    recipient: String,
+    #[arg(long, default_value = "alias/tokenwarden-local-mail-links")]
+    mail_link_key: String,
+}
 
-    fn done(self) -> anyhow::Result<()> {
-        match self.0.keys().next() {
-            Some(unknown) => bail!("unknown flag --{unknown} ({USAGE})"),
-            None => Ok(()),
-        }
-    }
+#[derive(Debug, Args)]
+struct EventsArgs {
+    #[arg(long)]
+    table: String,
+    #[arg(long)]
+    bus: String,
+    #[arg(long, default_value = "http://[::1]:9000")]
+    invoke_url: String,
+    #[arg(long, default_value = "events-publisher")]
+    function: String,
+    #[arg(long, default_value_t = 500)]
+    interval_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct MailSamplesArgs {
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// The HS256 key: the file holds it base64-encoded (what `infra/local/run` writes).
@@ -105,120 +169,92 @@ pub async fn stopped() {
     }
 }
 
-async fn gateway(mut flags: Flags) -> anyhow::Result<()> {
-    let template = PathBuf::from(flags.or("template", "infra/template.yaml"));
+async fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
     let config = gateway::Config {
-        listen: flags
-            .or("listen", "127.0.0.1:0")
-            .parse()
-            .context("--listen")?,
-        api: routes::load(&template)?,
-        invoke: flags
-            .or("invoke-url", "http://[::1]:9000/")
-            .parse()
-            .context("--invoke-url")?,
-        key: read_key(&flags.get("key-file")?)?,
+        listen: a.listen,
+        api: routes::load(&a.template)?,
+        invoke: a.invoke_url,
+        key: read_key(&a.key_file)?,
         expect: jwt::Expect {
-            issuer: flags.get("issuer")?,
-            audiences: flags
-                .get("audience")?
-                .split(',')
-                .map(|a| a.trim().to_owned())
-                .collect(),
+            issuer: a.issuer,
+            audiences: a.audience.iter().map(|x| x.trim().to_owned()).collect(),
         },
-        origins: flags
-            .get("origins")?
-            .split(',')
+        origins: a
+            .origins
+            .iter()
             .map(|o| o.trim().to_owned())
             .filter(|o| !o.is_empty())
             .collect(),
-        demo_token: flags.0.remove("demo-token"),
+        demo_token: a.demo_token,
     };
-    flags.done()?;
     gateway::run(config).await
 }
 
-fn token(mut flags: Flags) -> anyhow::Result<()> {
-    let key = read_key(&flags.get("key-file")?)?;
-    let hours: i64 = flags.or("hours", "12").parse().context("--hours")?;
+fn token(a: TokenArgs) -> anyhow::Result<()> {
+    let key = read_key(&a.key_file)?;
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
-        "iss": flags.get("issuer")?,
-        "aud": flags.get("audience")?,
-        "sub": flags.or("user", "user-demo"),
-        "team_id": flags.or("team", "team-demo"),
-        "email": flags.or("email", "ana@example.com"),
+        "iss": a.issuer,
+        "aud": a.audience,
+        "sub": a.user,
+        "team_id": a.team,
+        "email": a.email,
+        "email_verified": true,
         "iat": now,
         "nbf": now - 5,
-        "exp": now + hours * 3600,
+        "exp": now + a.hours * 3600,
     });
-    flags.done()?;
     println!("{}", jwt::sign(&key, &claims)?);
     Ok(())
 }
 
-async fn seed(mut flags: Flags) -> anyhow::Result<()> {
-    let opts = seed::Options {
-        table: flags.get("table")?,
-        sealing_secret: flags.get("sealing-secret")?,
-        credentials_secret: flags.get("credentials-secret")?,
-        fakes: flags.get("fakes-url")?.parse().context("--fakes-url")?,
-        callback_base: flags.get("callback-base")?,
-        origins: flags.get("origins")?,
-        frontend_url: flags.get("frontend-url")?,
-        team: flags.or("team", "team-demo"),
-        user: flags.or("user", "user-demo"),
-        recipient: flags.or("recipient", "ana@example.com"),
-        mail_link_key: flags.or("mail-link-key", "alias/tokenwarden-local-mail-links"),
-    };
-    flags.done()?;
-    seed::run(opts).await
+async fn seed(a: SeedArgs) -> anyhow::Result<()> {
+    seed::run(seed::Options {
+        table: a.table,
+        sealing_secret: a.sealing_secret,
+        credentials_secret: a.credentials_secret,
+        fakes: a.fakes_url,
+        callback_base: a.callback_base,
+        origins: a.origins,
+        frontend_url: a.frontend_url,
+        team: a.team,
+        user: a.user,
+        recipient: a.recipient,
+        mail_link_key: a.mail_link_key,
+    })
+    .await
 }
 
-async fn events(mut flags: Flags) -> anyhow::Result<()> {
-    let opts = events::Options {
-        table: flags.get("table")?,
-        bus: flags.get("bus")?,
-        invoke_url: flags.or("invoke-url", "http://[::1]:9000"),
-        function: flags.or("function", "events-publisher"),
-        interval: std::time::Duration::from_millis(
-            flags
-                .or("interval-ms", "500")
-                .parse()
-                .context("--interval-ms")?,
-        ),
-    };
-    flags.done()?;
-    events::run(opts).await
-}
-
-fn mail_samples(mut flags: Flags) -> anyhow::Result<()> {
-    let opts = mail_samples::Options {
-        out: PathBuf::from(flags.get("out")?),
-    };
-    flags.done()?;
-    mail_samples::run(opts)
+async fn events(a: EventsArgs) -> anyhow::Result<()> {
+    events::run(events::Options {
+        table: a.table,
+        bus: a.bus,
+        invoke_url: a.invoke_url,
+        function: a.function,
+        interval: std::time::Duration::from_millis(a.interval_ms),
+    })
+    .await
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let command = args.next().unwrap_or_default();
-    let result = match Flags::parse(args) {
-        Err(e) => Err(e),
-        Ok(flags) => match command.as_str() {
-            "gateway" => gateway(flags).await,
-            "token" => token(flags),
-            "seed" => seed(flags).await,
-            "events" => events(flags).await,
-            "mail-samples" => mail_samples(flags),
-            _ => Err(anyhow!("{USAGE}")),
-        },
+    let cli = Cli::parse();
+    let name = format!("{:?}", cli.command)
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    let result = match cli.command {
+        Command::Gateway(a) => gateway(a).await,
+        Command::Token(a) => token(a),
+        Command::Seed(a) => seed(a).await,
+        Command::Events(a) => events(a).await,
+        Command::MailSamples(a) => mail_samples::run(mail_samples::Options { out: a.out }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("devtool {command}: {e:#}");
+            eprintln!("devtool {name}: {e:#}");
             ExitCode::FAILURE
         }
     }

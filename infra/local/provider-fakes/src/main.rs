@@ -7,31 +7,13 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const DEFAULT_PORT: u16 = 4610;
-
-fn port() -> Result<u16, String> {
-    let mut args = std::env::args().skip(1);
-    let mut from_args = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" => from_args = Some(args.next().ok_or("--port needs a value")?),
-            other => match other.strip_prefix("--port=") {
-                Some(v) => from_args = Some(v.to_owned()),
-                None => {
-                    return Err(format!(
-                        "unknown argument '{other}' (usage: provider-fakes [--port N])"
-                    ))
-                }
-            },
-        }
-    }
-    match from_args.or_else(|| std::env::var("PROVIDER_FAKES_PORT").ok()) {
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map_err(|_| format!("the port '{raw}' is not a number from 0 to 65535")),
-        None => Ok(DEFAULT_PORT),
-    }
+/// Serves the fake networks on 127.0.0.1 for the local run.
+#[derive(Debug, clap::Parser)]
+#[command(name = "provider-fakes")]
+struct Cli {
+    /// The port (0: any free port).
+    #[arg(long, env = "PROVIDER_FAKES_PORT", default_value_t = 4610)]
+    port: u16,
 }
 
 async fn stopped() {
@@ -59,13 +41,7 @@ async fn stopped() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let port = match port() {
-        Ok(p) => p,
-        Err(message) => {
-            eprintln!("provider-fakes: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    let port = <Cli as clap::Parser>::parse().port;
     let fakes = match provider_fakes::start(SocketAddr::from(([127, 0, 0, 1], port))).await {
         Ok(f) => f,
         Err(e) => {
