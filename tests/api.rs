@@ -1860,3 +1860,87 @@ async fn a_team_sends_at_most_its_daily_allowance_of_confirmation_mails() {
     h.clock.advance(Duration::days(1));
     assert_eq!(h.prefs(&add(cap)).await.status, 201);
 }
+
+// ---- the document is what callers get -----------------------------------------------------------
+
+/// API Gateway's JWT authorizer answers 401 `{"message":"Unauthorized"}` itself, before any
+/// function runs: every JWT route's documented 401 takes that body (and the functions' own
+/// `Error` body), and the public routes document none.
+#[test]
+fn every_jwt_routes_401_documents_the_authorizers_own_answer() {
+    let doc = openapi::document();
+    let refusal = json!({"message": "Unauthorized"});
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(ops) = op.as_object() else { continue };
+            if !ops.contains_key("responses") {
+                continue;
+            }
+            let public = op.get("security") == Some(&json!([]));
+            let documented = op["responses"].get("401").is_some();
+            assert_eq!(
+                documented, !public,
+                "{method} {path}: a 401 exactly when behind the JWT"
+            );
+            if !public {
+                openapi::validate(
+                    "/components/responses/Unauthenticated/content/application~1json/schema",
+                    &refusal,
+                    &format!("{method} {path}"),
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "{checked}");
+}
+
+#[tokio::test]
+async fn integral_numbers_written_as_floats_and_an_empty_cursor_are_read_as_callers_mean_them() {
+    let (h, _) = Harness::with_recorder().await;
+    let put = Event::load("notification-prefs/put.json").caller("team-f", "u1");
+    let mut body = put.body_json();
+    body["lead_days"] = json!([14.0, 7.0, 1]);
+    body["version"] = json!(0.0);
+    let saved = h.prefs(&put.clone().body(&body)).await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    assert_eq!(saved.json["lead_days"], json!([14, 7, 1]));
+    body["lead_days"] = json!([7.5]);
+    body["version"] = json!(1);
+    let fraction = h.prefs(&put.clone().body(&body)).await;
+    assert_eq!(
+        fraction.status, 400,
+        "a fraction is no whole number of days"
+    );
+
+    seed_every_state(&h, "team-f").await;
+    let list = Event::load("accounts/list.json").caller("team-f", "u1");
+    let first = h.accounts(&list.clone()).await;
+    let empty = h.accounts(&list.query(&[("cursor", "")])).await;
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    assert_eq!(empty.json, first.json, "an empty cursor is the first page");
+}
+
+#[tokio::test]
+async fn an_error_message_never_repeats_a_control_character_the_request_carried() {
+    let (h, _) = Harness::with_recorder().await;
+    let list = Event::load("accounts/list.json").caller("team-c", "u1");
+    let resp = h
+        .accounts(&list.query(&[("bad\u{1b}[31mname\u{7}", "1")]))
+        .await;
+    assert_eq!(resp.status, 400);
+    let message = resp.error_message();
+    assert!(message.contains("unknown query parameter"), "{message}");
+    assert!(!message.chars().any(char::is_control), "{message:?}");
+    let put = Event::load("notification-prefs/put.json").caller("team-c", "u1");
+    let mut body = put.body_json();
+    body["bad\u{1}field"] = json!(1);
+    let resp = h.prefs(&put.body(&body)).await;
+    assert_eq!(resp.status, 400);
+    assert!(
+        !resp.error_message().chars().any(char::is_control),
+        "{}",
+        resp.text
+    );
+}

@@ -311,7 +311,7 @@ pub mod openapi {
         }
     }
 
-    fn validate(pointer: &str, instance: &Value, what: &str) {
+    pub fn validate(pointer: &str, instance: &Value, what: &str) {
         let mut schema = document().clone();
         schema
             .as_object_mut()

@@ -333,7 +333,8 @@ async fn list(
         filter.providers.push(provider);
     }
     let limit = page_limit(q.one("limit")?)?;
-    let start = match q.one("cursor")? {
+    // An empty `cursor=` is no cursor (the first page), as a client generator sends it.
+    let start = match q.one("cursor")?.filter(|c| !c.is_empty()) {
         Some(raw) => ListCursor::decode(raw, &caller.team, &filter)?,
         None => ListCursor {
             s: None,
@@ -477,7 +478,10 @@ async fn history(
         .get_account(&caller.team, id)
         .await?
         .ok_or_else(not_found)?;
-    let cursor = q.one("cursor")?.map(Cursor::from_client);
+    let cursor = q
+        .one("cursor")?
+        .filter(|c| !c.is_empty())
+        .map(Cursor::from_client);
     let page = api
         .history
         .history(&caller.team, id, limit, cursor.as_ref())

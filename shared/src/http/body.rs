@@ -39,7 +39,12 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, 
             "a JSON body is required",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    // JSON Schema (2020-12) counts `2.0` as the integer 2, and client generators write
+    // integers so: a number with no fraction is read as the integer it is.
+    let value = serde_json::from_slice::<serde_json::Value>(bytes)
+        .map(integral_numbers)
+        .and_then(serde_json::from_value);
+    value.map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => ApiError::bad_request(
@@ -52,6 +57,25 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, 
             ),
         }
     })
+}
+
+/// Every number of `value` that is a float with no fraction, as an integer.
+fn integral_numbers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= 0.0 && f < u64::MAX as f64 => Value::from(f as u64),
+            Some(f) if f.fract() == 0.0 && f < 0.0 && f >= i64::MIN as f64 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// serde's message names the field and the expected type; keep an echoed value short.

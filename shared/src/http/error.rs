@@ -108,14 +108,20 @@ impl ApiError {
 
     /// What the caller reads. A 500 says nothing internal; a 401 does not say which claim
     /// was missing (that goes to the log).
+    /// A message that repeats part of the request (a field name, a parameter) never
+    /// carries its control characters: each is shown as U+FFFD.
     pub fn public_message(&self) -> String {
-        match self {
+        let message = match self {
             ApiError::Unauthenticated(_) => {
                 "the request carries no usable identity (team and user claims)".into()
             }
             ApiError::Internal(_) => "something went wrong on our side; try again later".into(),
             other => other.to_string(),
-        }
+        };
+        message
+            .chars()
+            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+            .collect()
     }
 
     /// The offending field of a 422, as a path like `recipients[2].email`.
