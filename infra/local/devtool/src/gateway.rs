@@ -49,6 +49,9 @@ struct Gateway {
     client: reqwest::Client,
 }
 
+/// How long API Gateway (HTTP API) waits for a Lambda integration before it answers 504.
+const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -57,8 +60,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let routes = config.api.routes.len();
     let gateway = Arc::new(Gateway {
         client: reqwest::Client::builder()
-            // The first invocation of a function waits for cargo lambda watch to compile it.
-            .timeout(Duration::from_secs(900))
+            // API Gateway's own limit for an HTTP API integration (the run command has had
+            // every function answer once before it says it is ready).
+            .timeout(INTEGRATION_TIMEOUT)
             .build()?,
         config,
     });
@@ -173,6 +177,18 @@ impl Gateway {
         let event = event(peer, &parts, route, &matched.params, authorizer, &body);
         let mut response = match self.invoke(&route.function, &event).await {
             Ok(r) => r,
+            Err(e)
+                if e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(reqwest::Error::is_timeout) =>
+            {
+                eprintln!(
+                    "gateway: {method} {path}: {} did not answer within {} s: 504 (if every call \
+                     does this, cargo lambda watch has lost the function: restart infra/local/run)",
+                    route.function,
+                    INTEGRATION_TIMEOUT.as_secs()
+                );
+                message(StatusCode::GATEWAY_TIMEOUT, "Service Unavailable")
+            }
             Err(e) => {
                 eprintln!("gateway: {method} {path}: {} failed: {e:#}", route.function);
                 message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
