@@ -573,9 +573,14 @@ fn clone_accounts_api(h: &Harness) -> accounts::AccountsApi {
     accounts::AccountsApi {
         accounts: h.accounts_api.accounts.clone(),
         history: h.accounts_api.history.clone(),
-        ledger: h.accounts_api.ledger.clone(),
         providers: h.accounts_api.providers.clone(),
-        keyring: h.accounts_api.keyring.clone(),
+        disconnection: tokenwarden::disconnect::Disconnection {
+            accounts: h.accounts_api.disconnection.accounts.clone(),
+            ledger: h.accounts_api.disconnection.ledger.clone(),
+            providers: h.accounts_api.disconnection.providers.clone(),
+            keyring: h.accounts_api.disconnection.keyring.clone(),
+            clock: h.accounts_api.disconnection.clock.clone(),
+        },
         clock: h.accounts_api.clock.clone(),
         http: h.accounts_api.http.clone(),
     }

@@ -569,9 +569,14 @@ impl Harness {
         let accounts_api = AccountsApi {
             accounts: counting.clone(),
             history: store.clone(),
-            ledger: store.clone(),
-            providers,
-            keyring: keyring.clone(),
+            providers: providers.clone(),
+            disconnection: tokenwarden::disconnect::Disconnection {
+                accounts: counting.clone(),
+                ledger: store.clone(),
+                providers,
+                keyring: keyring.clone(),
+                clock: clock.clone(),
+            },
             clock: clock.clone(),
             http: http_config(),
         };

@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the HTTP handlers (decode, call one operation, map the answer).
 //! - [`credentials`]: the credentials function (get_token, report_failure) for the platform's services.
+//! - [`disconnect`]: disconnecting an account (revocation at the network, removal).
 //! - [`domain`]: ids, the provider catalogue, accounts and their token column, preferences; no AWS types.
 //! - [`error_chain`]: an error's cause chain as one log field, for every layer.
 //! - [`events`]: history items from the table's stream to EventBridge.
@@ -29,6 +30,7 @@
 
 pub mod api;
 pub mod credentials;
+pub mod disconnect;
 pub mod domain;
 pub mod error_chain;
 pub mod events;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::accounts::{self, AccountsApi};
+use tokenwarden::disconnect::Disconnection;
 use tokenwarden::domain::SystemClock;
 use tokenwarden::runtime;
 
@@ -32,12 +33,18 @@ async fn main() -> Result<(), Error> {
     )?;
     let store = runtime::store(&aws);
 
+    let providers = Arc::new(providers);
     let api = AccountsApi {
         accounts: store.clone(),
         history: store.clone(),
-        ledger: store,
-        providers: Arc::new(providers),
-        keyring: Arc::new(keyring),
+        providers: providers.clone(),
+        disconnection: Disconnection {
+            accounts: store.clone(),
+            ledger: store,
+            providers,
+            keyring: Arc::new(keyring),
+            clock: Arc::new(SystemClock),
+        },
         clock: Arc::new(SystemClock),
         http,
     };

@@ -10,14 +10,14 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::disconnect::{Disconnection, Revocation};
 use crate::domain::{
-    Account, AccountId, Cause, Clock, Disconnect, HistoryEntry, HistoryKind, KeepAlive, LastChange,
-    Provider, StateAt, Status, TeamId, TokenColumn,
+    Account, AccountId, Clock, Disconnect, HistoryEntry, HistoryKind, KeepAlive, LastChange,
+    Provider, Status, TeamId, TokenColumn,
 };
 use crate::http::{self, query, ApiError, HttpConfig, Route, Tenant};
-use crate::providers::{HeldTokens, ProviderClient, ProviderError};
-use crate::seal::Keyring;
-use crate::store::{AccountStore, Cursor, HistoryStore, Ledger, StoreError};
+use crate::providers::ProviderClient;
+use crate::store::{AccountStore, Cursor, HistoryStore};
 
 /// Page size when the caller gives none.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -40,10 +40,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub struct AccountsApi {
     pub accounts: Arc<dyn AccountStore>,
     pub history: Arc<dyn HistoryStore>,
-    pub ledger: Arc<dyn Ledger>,
+    /// The networks offered (GET /providers).
     pub providers: Arc<dyn ProviderClient>,
-    /// Opens the access token for revocation at disconnect.
-    pub keyring: Arc<Keyring>,
+    /// Disconnect with revocation: the one operation that opens tokens, behind a service.
+    pub disconnection: Disconnection,
     pub clock: Arc<dyn Clock>,
     pub http: HttpConfig,
 }
@@ -502,194 +502,36 @@ async fn history(
 
 // ---- DELETE /accounts/{id} -------------------------------------------------------------
 
-/// Disconnects: revokes at the network where it offers revocation (best effort: a failure
-/// is logged and does not keep the account), then removes the account's ledger entries and
-/// the account itself (its sealed tokens, lease and external-id items go with it).
+/// Disconnects (the rules are [`crate::disconnect`]'s) and answers what it did at the
+/// network.
 async fn disconnect(
     api: &AccountsApi,
     caller: &Tenant,
     id: &AccountId,
 ) -> Result<Response<Body>, ApiError> {
-    let account = match api.accounts.get_account(&caller.team, id).await {
-        Ok(Some(account)) => account,
-        Ok(None) => return Err(not_found()),
-        // A damaged record is still removable: its raw keys are enough, nothing is revoked.
-        Err(StoreError::Malformed { key, what }) => {
-            tracing::error!(key = %key, what = %what, metric = "unreadable_account_items",
-                "disconnecting an account whose record cannot be read; not revoking");
-            api.ledger.clear_account(&caller.team, id).await?;
-            api.accounts.delete_account(&caller.team, id).await?;
-            return Ok(http::json(
-                StatusCode::OK,
-                &Disconnected {
-                    id,
-                    removed: true,
-                    revocation: Revocation::UnreadableRecord,
-                    message: Revocation::UnreadableRecord.sentence("the network"),
-                },
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let revocation = revocation(api, &account).await;
-    let revoked = revocation == Revocation::Revoked;
-    let cleared = api.ledger.clear_account(&caller.team, id).await?;
-    let now = api.clock.now();
-    let mut removal = HistoryEntry::of(
-        HistoryKind::Disconnected,
-        Some(StateAt::of(&account, now)),
-        &account,
-        now,
-        &Cause::Api {
-            user: caller.user.clone(),
-        },
-    );
-    removal.after = None;
-    removal.reconnect_by = None;
-    let removed = api
-        .accounts
-        .delete_account_with(&caller.team, id, &removal)
-        .await?;
-    tracing::info!(
-        account = %id,
-        provider = %account.provider,
-        revoked,
-        ledger_entries = cleared,
-        removed,
-        by = %caller.user,
-        revocation = revocation.as_str(),
-        "account disconnected"
-    );
+    let done = api
+        .disconnection
+        .disconnect(&caller.team, id, &caller.user)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(http::json(
         StatusCode::OK,
-        &Disconnected {
+        &DisconnectedView {
             id,
             removed: true,
-            revocation,
-            message: revocation.sentence(account.provider.spec().display_name),
+            revocation: done.revocation,
+            message: done.message,
         },
     ))
 }
 
 /// The answer of a disconnect.
 #[derive(Serialize)]
-struct Disconnected<'a> {
+struct DisconnectedView<'a> {
     id: &'a AccountId,
     removed: bool,
     revocation: Revocation,
     message: String,
-}
-
-/// What a disconnect did at the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Revocation {
-    /// The network confirmed the revocation.
-    Revoked,
-    /// The network refused or could not be reached; the account is removed anyway.
-    Failed,
-    /// Another account (in any team) stands on the same person's grant, which Meta's
-    /// revocation would end too.
-    KeptForOtherConnections,
-    /// Whether another account stands on the same person's grant is not known (the
-    /// account predates the record of its grant's owner, or the lookup failed): kept.
-    KeptGrantUnknown,
-    /// The network offers no revocation.
-    NotOffered,
-    /// The stored record could not be read: removed without knowing what to revoke.
-    UnreadableRecord,
-}
-
-impl Revocation {
-    fn as_str(self) -> &'static str {
-        match self {
-            Revocation::Revoked => "revoked",
-            Revocation::Failed => "failed",
-            Revocation::KeptForOtherConnections => "kept_for_other_connections",
-            Revocation::KeptGrantUnknown => "kept_grant_unknown",
-            Revocation::NotOffered => "not_offered",
-            Revocation::UnreadableRecord => "unreadable_record",
-        }
-    }
-
-    fn sentence(self, network: &str) -> String {
-        match self {
-            Revocation::Revoked => format!("Disconnected, and the app's access was revoked at {network}."),
-            Revocation::Failed => format!(
-                "Disconnected. {network} did not confirm the revocation: remove the app in the account's {network} settings if it should lose access now."
-            ),
-            Revocation::KeptForOtherConnections => format!(
-                "Disconnected. The app's access at {network} was kept because other connected accounts depend on the same person's sign-in."
-            ),
-            Revocation::KeptGrantUnknown => format!(
-                "Disconnected. The app's access at {network} was kept: tokenwarden cannot tell whether other connected accounts depend on the same person's sign-in. Remove the app in the {network} settings if it should lose access everywhere."
-            ),
-            Revocation::NotOffered => format!(
-                "Disconnected. {network} offers no revocation: remove the app in the account's {network} settings if it should lose access."
-            ),
-            Revocation::UnreadableRecord => "Removed. Its stored record could not be read, so nothing was revoked at the network: remove the app in the network's settings if it should lose access.".into(),
-        }
-    }
-}
-
-/// Revokes where the catalogue says a disconnect revokes, with the token the network
-/// revokes by; Meta's person-wide revocation only when nothing else stands on the grant.
-async fn revocation(api: &AccountsApi, account: &Account) -> Revocation {
-    let disconnect = account.provider.spec().disconnect;
-    if disconnect == Disconnect::NotOffered {
-        return Revocation::NotOffered;
-    }
-    // A revocation that ends the person's grant to the app (Meta's, Google's) is made only
-    // when no other account, in any team, stands on that grant.
-    match (&account.grant_owner, disconnect) {
-        (None, Disconnect::RemovesAppForPerson) => {
-            // Connected before the grant's owner was recorded (the weekly check fills it
-            // in): nothing can tell whether other accounts need the grant.
-            return Revocation::KeptGrantUnknown;
-        }
-        (None, _) => {}
-        (Some(owner), _) => match api
-            .accounts
-            .others_on_grant(owner, &account.team, &account.id)
-            .await
-        {
-            Ok(false) => {}
-            Ok(true) => return Revocation::KeptForOtherConnections,
-            Err(e) => {
-                tracing::warn!(account = %account.id, error = %http::cause_chain(&e), "cannot tell whether other accounts stand on the grant; not revoking");
-                return Revocation::KeptGrantUnknown;
-            }
-        },
-    }
-    if revoke(api, account).await {
-        Revocation::Revoked
-    } else {
-        Revocation::Failed
-    }
-}
-
-/// Whether the network confirmed the revocation.
-async fn revoke(api: &AccountsApi, account: &Account) -> bool {
-    let provider = account.provider;
-    let tokens = match crate::refresh::open_tokens(&api.keyring, account) {
-        Ok(tokens) => tokens,
-        Err(e) => {
-            tracing::warn!(account = %account.id, provider = %provider, error = %http::cause_chain(&e), "cannot open the tokens to revoke them; disconnecting without revoking");
-            return false;
-        }
-    };
-    let held = HeldTokens {
-        access: &tokens.access,
-        refresh: tokens.refresh.as_ref(),
-    };
-    match api.providers.revoke(provider, held).await {
-        Ok(()) => true,
-        Err(ProviderError::Unsupported { .. }) => false,
-        Err(e) => {
-            tracing::warn!(account = %account.id, provider = %provider, error = %http::cause_chain(&e), "revocation at the network failed; disconnecting anyway");
-            false
-        }
-    }
 }
 
 #[cfg(test)]

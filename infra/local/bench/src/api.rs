@@ -220,9 +220,14 @@ pub async fn list_cost(
     let api = AccountsApi {
         accounts: counting.clone(),
         history: store.clone(),
-        ledger: store,
         providers: rig.providers.clone(),
-        keyring: rig.keyring.clone(),
+        disconnection: tokenwarden::disconnect::Disconnection {
+            accounts: counting.clone(),
+            ledger: store,
+            providers: rig.providers.clone(),
+            keyring: rig.keyring.clone(),
+            clock: Arc::new(SystemClock),
+        },
         clock: Arc::new(SystemClock),
         http: HttpConfig::new(OriginAllowlist::parse(FRONTEND)?),
     };
