@@ -1144,28 +1144,6 @@ fn alarms_on(namespace: &str, metric: &str, on: &Value) -> Vec<(&'static String,
         .collect()
 }
 
-/// The string constants of a module of the item codec (`attr`, `kind` in
-/// shared/src/store/dynamo/codec.rs, private to the store): NAME -> "value".
-fn codec_constants(module: &str) -> BTreeMap<String, String> {
-    let source = read("shared/src/store/dynamo/codec.rs");
-    let opening = format!("mod {module} {{");
-    let body = source
-        .split_once(opening.as_str())
-        .unwrap_or_else(|| panic!("codec.rs has mod {module}"))
-        .1
-        .split_once("\n}")
-        .expect("the module ends")
-        .0;
-    body.lines()
-        .filter_map(|line| {
-            let rest = line.trim().strip_prefix("pub const ")?;
-            let (name, rest) = rest.split_once(':')?;
-            let value = rest.split('"').nth(1)?;
-            Some((name.trim().to_owned(), value.to_owned()))
-        })
-        .collect()
-}
-
 /// Whether an event pattern of exact values (lists of values, nested objects: all the
 /// filter uses) matches a record, as Lambda's event filtering decides.
 fn pattern_matches(pattern: &Value, record: &Value) -> bool {
@@ -1235,14 +1213,14 @@ fn the_events_publisher_reads_only_inserted_history_items_from_the_tables_stream
         json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["history"]}}}}),
         "{name}: the filter"
     );
-    let attributes = codec_constants("attr");
-    let kinds = codec_constants("kind");
     assert_eq!(
-        attributes["KIND"], "kind",
+        tokenwarden::store::dynamo::KIND_ATTRIBUTE,
+        "kind",
         "the filter reads the attribute the store writes"
     );
     assert_eq!(
-        kinds["HISTORY"], "history",
+        tokenwarden::store::dynamo::HISTORY_KIND,
+        "history",
         "the filter passes the kind the store gives history items"
     );
     let record = |event_name: &str, kind: Option<&str>| {
@@ -1255,15 +1233,16 @@ fn the_events_publisher_reads_only_inserted_history_items_from_the_tables_stream
         }
         json!({"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb})
     };
-    let history = kinds["HISTORY"].as_str();
+    let history = tokenwarden::store::dynamo::HISTORY_KIND;
     assert!(
         pattern_matches(&pattern, &record("INSERT", Some(history))),
         "{name}: an inserted history item reaches it"
     );
-    for (constant, kind) in &kinds {
-        if constant != "HISTORY" {
+    assert!(tokenwarden::store::dynamo::ITEM_KINDS.contains(&history));
+    for kind in tokenwarden::store::dynamo::ITEM_KINDS {
+        if *kind != history {
             assert!(
-                !pattern_matches(&pattern, &record("INSERT", Some(kind.as_str()))),
+                !pattern_matches(&pattern, &record("INSERT", Some(kind))),
                 "{name}: an inserted {kind} item does not reach it"
             );
         }

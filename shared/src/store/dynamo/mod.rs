@@ -40,6 +40,13 @@ pub use table::{
     create_table, IndexLayout, TableLayout, BY_URGENCY, DEFAULT_SHARDS, DUE, LAYOUT, PENDING,
 };
 
+/// The attribute every item names its kind in, and the history items' kind: what the
+/// template's stream filter for the events publisher matches on.
+pub const KIND_ATTRIBUTE: &str = codec::attr::KIND;
+pub const HISTORY_KIND: &str = codec::kind::HISTORY;
+/// Every kind of item the store writes.
+pub const ITEM_KINDS: &[&str] = codec::kind::ALL;
+
 /// Every storage port (`AccountStore`, `DueIndex`, `StateStore`, `PrefsStore`, `Ledger`,
 /// `Leases`) on one DynamoDB table. Cheap to clone: the SDK client is shared.
 #[derive(Debug, Clone)]
