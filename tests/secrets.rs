@@ -124,3 +124,33 @@ async fn a_malformed_credentials_secret_names_the_position_not_the_content() {
     assert!(err.contains("line 1"), "{err}");
     assert!(!err.contains("canary"), "{err}");
 }
+
+/// A cold start reads both secrets in one `BatchGetSecretValue`, each in the order asked;
+/// a secret that is not there is named in the error.
+#[tokio::test]
+async fn several_secrets_are_read_in_one_call_in_the_order_asked() {
+    let sm = client().await;
+    let (a, b) = (unique("batch-a"), unique("batch-b"));
+    for (name, value) in [(&a, "value-a"), (&b, "value-b")] {
+        sm.create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    let source = SecretsManager::new(sm);
+    let read = source.secrets(&[&b, &a]).await.unwrap();
+    assert_eq!(
+        read.iter()
+            .map(|s| s.expose().to_owned())
+            .collect::<Vec<_>>(),
+        ["value-b", "value-a"]
+    );
+    let missing = unique("batch-missing");
+    match source.secrets(&[&a, &missing]).await {
+        Err(SecretError::NotFound(name)) => assert_eq!(name, missing),
+        Err(other) => panic!("expected NotFound({missing}), got {other:?}"),
+        Ok(_) => panic!("a missing secret is an error"),
+    }
+}

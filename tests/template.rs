@@ -1697,7 +1697,12 @@ fn every_alarm_notifies_the_alarm_topic_and_the_throttles_alarm_counts_every_fun
 // ---- IAM and checkov ----------------------------------------------------------------------
 
 /// Actions AWS offers no resource-level permission for.
-const NO_RESOURCE_LEVEL: &[&str] = &["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+const NO_RESOURCE_LEVEL: &[&str] = &[
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    // What it returns is bounded by GetSecretValue on each secret (granted per secret).
+    "secretsmanager:BatchGetSecretValue",
+];
 
 #[test]
 fn roles_use_star_resources_only_where_aws_has_no_resource_level_permission_and_say_why() {

@@ -317,6 +317,38 @@ pub async fn client_credentials(
     )
 }
 
+/// The sealing keyring and the provider client, from their two secrets read in one round
+/// trip (`BatchGetSecretValue`).
+pub async fn keyring_and_providers(
+    secrets: &dyn crate::secrets::SecretSource,
+    timeout: std::time::Duration,
+) -> Result<(crate::seal::Keyring, crate::providers::HttpProviderClient), lambda_http::Error> {
+    let keys = required(vars::SEALING_KEYS_SECRET);
+    let credentials = required(vars::CLIENT_CREDENTIALS_SECRET);
+    let read = startup(
+        secrets.secrets(&[&keys, &credentials]).await,
+        "read the sealing keys and the client credentials",
+    )?;
+    let [key_secret, credential_secret] =
+        <[crate::seal::Secret; 2]>::try_from(read).map_err(|_| {
+            lambda_http::Error::from("the secret source answered another number of secrets")
+        })?;
+    let keyring = startup(
+        crate::seal::Keyring::from_secret(&key_secret),
+        &format!("parse the sealing keys (secret {keys})"),
+    )?;
+    let credentials = startup(
+        crate::providers::Credentials::from_secret(&credential_secret),
+        &format!("parse the client credentials (secret {credentials})"),
+    )?;
+    let providers = startup(
+        crate::providers::HttpProviderClient::new(credentials, provider_endpoints(), timeout)
+            .map(|c| c.with_settings(network_settings())),
+        "build the provider client",
+    )?;
+    Ok((keyring, providers))
+}
+
 /// The Secrets Manager source every cold start reads its secrets from.
 pub fn secrets(aws: &aws_config::SdkConfig) -> crate::secrets::SecretsManager {
     crate::secrets::SecretsManager::new(aws_sdk_secretsmanager::Client::new(aws))

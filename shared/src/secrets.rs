@@ -55,6 +55,16 @@ pub enum SecretError {
 pub trait SecretSource: Send + Sync {
     /// The current string value of the secret named (or ARN'd) `name`.
     async fn secret(&self, name: &str) -> Result<Secret, SecretError>;
+
+    /// Several secrets, in the order of `names`. Sources that can read them in one call do
+    /// (Secrets Manager's `BatchGetSecretValue`); the default reads them one by one.
+    async fn secrets(&self, names: &[&str]) -> Result<Vec<Secret>, SecretError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.push(self.secret(name).await?);
+        }
+        Ok(out)
+    }
 }
 
 /// AWS Secrets Manager. Reaches a local stand-in through `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
@@ -91,6 +101,35 @@ impl SecretSource for SecretsManager {
         out.secret_string()
             .map(Secret::new)
             .ok_or_else(|| SecretError::NotAString(name.to_owned()))
+    }
+
+    /// One `BatchGetSecretValue` for all of them: a cold start waits for one round trip.
+    /// A secret the answer lacks is named in the error (its `Errors` entry or its absence).
+    async fn secrets(&self, names: &[&str]) -> Result<Vec<Secret>, SecretError> {
+        let out = self
+            .client
+            .batch_get_secret_value()
+            .set_secret_id_list(Some(names.iter().map(|n| (*n).to_owned()).collect()))
+            .send()
+            .await
+            .map_err(|e| SecretError::Backend {
+                name: names.join(", "),
+                source: Box::new(e.into_service_error()),
+            })?;
+        let values = out.secret_values();
+        names
+            .iter()
+            .map(|name| {
+                let found = values
+                    .iter()
+                    .find(|v| v.name() == Some(*name) || v.arn() == Some(*name))
+                    .ok_or_else(|| SecretError::NotFound((*name).to_owned()))?;
+                found
+                    .secret_string()
+                    .map(Secret::new)
+                    .ok_or_else(|| SecretError::NotAString((*name).to_owned()))
+            })
+            .collect()
     }
 }
 

@@ -29,11 +29,8 @@ async fn main() -> Result<(), Error> {
 
     let aws = runtime::aws_config().await;
     let secrets = runtime::secrets(&aws);
-    // The two secrets are read at once: cold start waits for one round trip, not two.
-    let (keyring, providers) = tokio::try_join!(
-        runtime::sealing_keyring(&secrets),
-        runtime::provider_client(&secrets, PROVIDER_TIMEOUT),
-    )?;
+    // Both secrets in one round trip (BatchGetSecretValue).
+    let (keyring, providers) = runtime::keyring_and_providers(&secrets, PROVIDER_TIMEOUT).await?;
     let store = runtime::store(&aws);
     let http = runtime::http_config();
 
