@@ -265,13 +265,14 @@ async fn pagination_over_several_pages_has_no_duplicates_and_no_gaps() {
 async fn a_list_of_n_accounts_costs_about_n_over_page_size_store_reads() {
     let (h, _) = Harness::with_recorder().await;
     seed_many(&h, "team-a", 40).await;
-    h.counting.reset();
+    h.counting.observer.reset();
 
     let (all, pages) = walk(&h, "team-a", &[("limit", "10")]).await;
 
-    let calls = h.counting.calls();
+    let calls = h.counting.observer.of(tokenwarden_integration::Op::List);
     let items_read = h
         .counting
+        .observer
         .items_read
         .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(all.len(), 40);

@@ -559,7 +559,7 @@ impl Harness {
     pub async fn new(providers: Arc<dyn ProviderClient>) -> Self {
         let (dynamo, table) = tokenwarden_integration::dynamo().await;
         let store = Arc::new(DynamoStore::new(dynamo.clone(), table.clone()));
-        let counting = Arc::new(CountingAccounts::new(store.clone()));
+        let counting = Arc::new(CountingAccounts::counting(store.clone()));
         let keyring = Arc::new(
             Keyring::from_secret(&Keyring::generate_secret("k1")).expect("a fresh keyring"),
         );

@@ -17,12 +17,13 @@ use chrono::Duration;
 use futures::stream::{self, StreamExt};
 use provider_fakes::{EndpointKind, Fault};
 use serde_json::{json, Value};
-use sweep_support::{sqs_event, sqs_queue, take, FlakyAccounts, Rig};
+use sweep_support::{sqs_event, sqs_queue, take, Rig};
 use tokenwarden::credentials::{CredentialsConfig, CredentialsService};
 use tokenwarden::domain::{Account, Cause, Clock, HistoryKind, Milestone, Provider, Status};
 use tokenwarden::store::{AccountStore, HistoryStore, Leases, Ledger, PrefsStore};
 use tokenwarden::sweep::invoke::{self, MailSoon, SqsShardQueue};
 use tokenwarden::sweep::Budget;
+use tokenwarden_integration::FlakyAccounts;
 use tokenwarden_integration::{CountingAccounts, LogCapture};
 
 // ---- the rig --------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ async fn a_fresh_token_costs_one_store_read_no_provider_call_and_never_reaches_a
     let rig = Rig::new().await;
     let team = rig.team("shop", &["ana"], &[7]).await;
     let x = rig.connect(Provider::X, &team).await;
-    let counting = Arc::new(CountingAccounts::new(Arc::new(rig.store.clone())));
+    let counting = Arc::new(CountingAccounts::counting(Arc::new(rig.store.clone())));
     let service = service(&rig, counting.clone());
     rig.clock.advance(Duration::minutes(10));
     let calls_before = rig.log().await.len();
@@ -150,7 +151,7 @@ async fn a_fresh_token_costs_one_store_read_no_provider_call_and_never_reaches_a
     assert_eq!(answer["external_id"], json!(x.external_id));
     assert_eq!(answer["token"]["status"], "active");
     assert_eq!(
-        counting.get_calls.load(Ordering::SeqCst),
+        counting.observer.of(tokenwarden_integration::Op::Get),
         1,
         "one store read"
     );
@@ -172,7 +173,10 @@ async fn expiring_tokens_are_refreshed_once_with_the_rotated_pair_stored_first_d
         let old_refresh = rig.refresh_token_of(&account);
         let old_access = rig.access_token_of(&account).expose().to_owned();
         // The first write of the refreshed pair fails; it is retried.
-        let flaky = Arc::new(FlakyAccounts::failing_first_updates(rig.store.clone(), 1));
+        let flaky = Arc::new(FlakyAccounts::failing_first_updates(
+            Arc::new(rig.store.clone()),
+            1,
+        ));
         let service = service(&rig, flaky.clone());
         near_expiry(&rig, &account, Duration::minutes(4));
 
@@ -184,7 +188,11 @@ async fn expiring_tokens_are_refreshed_once_with_the_rotated_pair_stored_first_d
             1,
             "{provider}: one refresh"
         );
-        assert_eq!(flaky.failed.load(Ordering::SeqCst), 1, "{provider}");
+        assert_eq!(
+            flaky.observer.failed.load(Ordering::SeqCst),
+            1,
+            "{provider}"
+        );
         let stored = rig.account(&team, &account.id).await;
         let stored_access = rig.access_token_of(&stored).expose().to_owned();
         assert_eq!(answer["access_token"], json!(stored_access), "{provider}");

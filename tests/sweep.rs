@@ -16,9 +16,7 @@ use chrono::Duration;
 use futures::{stream, StreamExt};
 use provider_fakes::{EndpointKind, Fault};
 use serde_json::{json, Value};
-use sweep_support::{
-    at_day, sqs_event, sqs_queue, take, FlakyAccounts, HangsAfter, Rig, SesFault, SesProxy,
-};
+use sweep_support::{at_day, sqs_event, sqs_queue, take, HangsAfter, Rig, SesFault, SesProxy};
 use tokenwarden::domain::{
     Account, Clock, EmailAddress, Failures, KeepAlive, Milestone, Provider, Reason, SchedulePolicy,
     Status, TeamId,
@@ -30,6 +28,7 @@ use tokenwarden::store::{AccountStore, PrefsStore};
 use tokenwarden::sweep::invoke::{self, ShardQueue, ShardTask, SqsShardQueue};
 use tokenwarden::sweep::{Budget, Report, Sweep};
 use tokenwarden_integration::t0;
+use tokenwarden_integration::FlakyAccounts;
 
 const LEADS: &[u32] = &[14, 7, 3, 1];
 
@@ -695,7 +694,10 @@ async fn a_rotated_refresh_token_survives_a_failed_store_write_and_the_old_one_i
     let team = rig.team("press", &["ana"], LEADS).await;
     let x = rig.connect(Provider::X, &team).await;
     let r0 = rig.refresh_token_of(&x);
-    let flaky = Arc::new(FlakyAccounts::failing_first_updates(rig.store.clone(), 1));
+    let flaky = Arc::new(FlakyAccounts::failing_first_updates(
+        Arc::new(rig.store.clone()),
+        1,
+    ));
     let sweep = rig.sweep_with(
         rig.config(),
         flaky.clone(),
@@ -706,7 +708,10 @@ async fn a_rotated_refresh_token_survives_a_failed_store_write_and_the_old_one_i
 
     assert_eq!(report.refreshed, 1, "{report:?}");
     assert_eq!(
-        flaky.failed.load(std::sync::atomic::Ordering::SeqCst),
+        flaky
+            .observer
+            .failed
+            .load(std::sync::atomic::Ordering::SeqCst),
         1,
         "the first store write of the new pair failed"
     );

@@ -5,7 +5,6 @@
 //! front of SES, and the decorators the failure tests need.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -30,7 +29,7 @@ use tokenwarden::providers::{
 };
 use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
-use tokenwarden::store::{AccountStore, Cursor, Ledger, LedgerEntry, Page, PrefsStore, StoreError};
+use tokenwarden::store::{AccountStore, Ledger, LedgerEntry, PrefsStore};
 use tokenwarden::sweep::{Sweep, SweepConfig};
 use tokenwarden_integration::{
     aws_config, dynamo, dynamo_with_stream, link_signer, mail_settings, t0,
@@ -1103,142 +1102,6 @@ async fn forward(
 }
 
 // ---- decorators -----------------------------------------------------------------------------
-
-/// The account store with the next `fail` updates failing as a database fault would.
-pub struct FlakyAccounts {
-    inner: DynamoStore,
-    fail: AtomicU32,
-    pub updates: AtomicU32,
-    pub failed: AtomicU32,
-}
-
-impl FlakyAccounts {
-    pub fn failing_first_updates(inner: DynamoStore, fail: u32) -> Self {
-        Self {
-            inner,
-            fail: AtomicU32::new(fail),
-            updates: AtomicU32::new(0),
-            failed: AtomicU32::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl AccountStore for FlakyAccounts {
-    async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
-        self.inner.create_account(account).await
-    }
-
-    async fn get_account(
-        &self,
-        team: &TeamId,
-        id: &AccountId,
-    ) -> Result<Option<Account>, StoreError> {
-        self.inner.get_account(team, id).await
-    }
-
-    async fn find_by_external_id(
-        &self,
-        team: &TeamId,
-        provider: Provider,
-        external_id: &str,
-    ) -> Result<Option<Account>, StoreError> {
-        self.inner
-            .find_by_external_id(team, provider, external_id)
-            .await
-    }
-
-    async fn list_accounts(
-        &self,
-        team: &TeamId,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<Page<Account>, StoreError> {
-        self.inner.list_accounts(team, limit, cursor).await
-    }
-
-    async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
-        if self.fail_now() {
-            return Err(StoreError::Backend(
-                "injected: the database could not be reached".into(),
-            ));
-        }
-        self.inner.update_account(account).await
-    }
-
-    async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
-        self.inner.delete_account(team, id).await
-    }
-
-    async fn create_account_with(
-        &self,
-        account: &Account,
-        history: &[HistoryEntry],
-    ) -> Result<Account, StoreError> {
-        self.inner.create_account_with(account, history).await
-    }
-
-    async fn update_account_with(
-        &self,
-        account: &Account,
-        history: &[HistoryEntry],
-    ) -> Result<Account, StoreError> {
-        if self.fail_now() {
-            return Err(StoreError::Backend(
-                "injected: the database could not be reached".into(),
-            ));
-        }
-        self.inner.update_account_with(account, history).await
-    }
-
-    async fn delete_account_with(
-        &self,
-        team: &TeamId,
-        id: &AccountId,
-        history: &HistoryEntry,
-    ) -> Result<bool, StoreError> {
-        self.inner.delete_account_with(team, id, history).await
-    }
-
-    async fn count_accounts(&self, team: &TeamId, up_to: u64) -> Result<u64, StoreError> {
-        self.inner.count_accounts(team, up_to).await
-    }
-
-    async fn sealed_with_other_keys(
-        &self,
-        key_id: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<Page<Account>, StoreError> {
-        self.inner
-            .sealed_with_other_keys(key_id, limit, cursor)
-            .await
-    }
-
-    async fn others_on_grant(
-        &self,
-        grant_owner: &str,
-        team: &TeamId,
-        id: &AccountId,
-    ) -> Result<bool, StoreError> {
-        self.inner.others_on_grant(grant_owner, team, id).await
-    }
-}
-
-impl FlakyAccounts {
-    /// Counts an update; `true` when this one is to fail.
-    fn fail_now(&self) -> bool {
-        self.updates.fetch_add(1, Ordering::SeqCst);
-        let fail = self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if fail {
-            self.failed.fetch_add(1, Ordering::SeqCst);
-        }
-        fail
-    }
-}
 
 /// A mailer that sends `sends` messages through `inner`, then hangs on the next one, as
 /// an invocation does when it is killed there (the test aborts the task).

@@ -314,38 +314,147 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
 
 // ---- store decorators ----------------------------------------------------------------------
 
-/// The account store, counting single reads, listing calls and the items they read.
-pub struct CountingAccounts {
+/// One operation of the account store, as an observer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Create,
+    Get,
+    FindByExternalId,
+    List,
+    Update,
+    Delete,
+    CreateWith,
+    UpdateWith,
+    DeleteWith,
+    Count,
+    SealedWithOtherKeys,
+    OthersOnGrant,
+}
+
+/// What an observed store tells around each call: `before` may refuse the call (a fault
+/// injected as the database would answer it); `listed` sees each page.
+pub trait Observer: Send + Sync {
+    fn before(&self, _op: Op) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn listed(&self, _page: &Page<Account>) {}
+}
+
+/// The one decorator of the account store the tests and the bench use: every call goes
+/// to `inner`, told to the observer first.
+pub struct Observed<O> {
     inner: Arc<dyn AccountStore>,
-    pub get_calls: AtomicU64,
-    pub list_calls: AtomicU64,
+    pub observer: O,
+}
+
+impl<O: Observer> Observed<O> {
+    pub fn new(inner: Arc<dyn AccountStore>, observer: O) -> Self {
+        Self { inner, observer }
+    }
+}
+
+/// Counts every call by operation, and the items the listing read.
+#[derive(Default)]
+pub struct Counts {
+    by_op: Mutex<std::collections::HashMap<Op, u64>>,
     pub items_read: AtomicU64,
 }
 
-impl CountingAccounts {
-    pub fn new(inner: Arc<dyn AccountStore>) -> Self {
-        Self {
-            inner,
-            get_calls: AtomicU64::new(0),
-            list_calls: AtomicU64::new(0),
-            items_read: AtomicU64::new(0),
-        }
+impl Counts {
+    /// Calls of `op` so far.
+    pub fn of(&self, op: Op) -> u64 {
+        let by_op = self.by_op.lock().unwrap_or_else(|e| e.into_inner());
+        by_op.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Calls of any operation so far.
+    pub fn total(&self) -> u64 {
+        let by_op = self.by_op.lock().unwrap_or_else(|e| e.into_inner());
+        by_op.values().sum()
     }
 
     pub fn reset(&self) {
-        self.get_calls.store(0, Ordering::SeqCst);
-        self.list_calls.store(0, Ordering::SeqCst);
+        self.by_op.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.items_read.store(0, Ordering::SeqCst);
     }
+}
 
-    pub fn calls(&self) -> u64 {
-        self.list_calls.load(Ordering::SeqCst)
+impl Observer for Counts {
+    fn before(&self, op: Op) -> Result<(), StoreError> {
+        *self
+            .by_op
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(op)
+            .or_default() += 1;
+        Ok(())
+    }
+
+    fn listed(&self, page: &Page<Account>) {
+        self.items_read.fetch_add(page.items_read, Ordering::SeqCst);
+    }
+}
+
+/// The account store counting its calls.
+pub type CountingAccounts = Observed<Counts>;
+
+impl CountingAccounts {
+    pub fn counting(inner: Arc<dyn AccountStore>) -> Self {
+        Observed::new(inner, Counts::default())
+    }
+}
+
+/// Fails the first `n` updates (plain or with history) as a database fault would, counting
+/// every update and every failure.
+pub struct FailFirstUpdates {
+    fail: std::sync::atomic::AtomicU32,
+    pub updates: std::sync::atomic::AtomicU32,
+    pub failed: std::sync::atomic::AtomicU32,
+}
+
+impl FailFirstUpdates {
+    pub fn new(n: u32) -> Self {
+        Self {
+            fail: std::sync::atomic::AtomicU32::new(n),
+            updates: Default::default(),
+            failed: Default::default(),
+        }
+    }
+}
+
+impl Observer for FailFirstUpdates {
+    fn before(&self, op: Op) -> Result<(), StoreError> {
+        if !matches!(op, Op::Update | Op::UpdateWith) {
+            return Ok(());
+        }
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        let fail = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Backend(
+                "injected: the database could not be reached".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The account store with its first updates failing.
+pub type FlakyAccounts = Observed<FailFirstUpdates>;
+
+impl FlakyAccounts {
+    pub fn failing_first_updates(inner: Arc<dyn AccountStore>, n: u32) -> Self {
+        Observed::new(inner, FailFirstUpdates::new(n))
     }
 }
 
 #[async_trait]
-impl AccountStore for CountingAccounts {
+impl<O: Observer> AccountStore for Observed<O> {
     async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
+        self.observer.before(Op::Create)?;
         self.inner.create_account(account).await
     }
 
@@ -354,7 +463,7 @@ impl AccountStore for CountingAccounts {
         team: &TeamId,
         id: &AccountId,
     ) -> Result<Option<Account>, StoreError> {
-        self.get_calls.fetch_add(1, Ordering::SeqCst);
+        self.observer.before(Op::Get)?;
         self.inner.get_account(team, id).await
     }
 
@@ -364,6 +473,7 @@ impl AccountStore for CountingAccounts {
         provider: Provider,
         external_id: &str,
     ) -> Result<Option<Account>, StoreError> {
+        self.observer.before(Op::FindByExternalId)?;
         self.inner
             .find_by_external_id(team, provider, external_id)
             .await
@@ -375,17 +485,19 @@ impl AccountStore for CountingAccounts {
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Account>, StoreError> {
+        self.observer.before(Op::List)?;
         let page = self.inner.list_accounts(team, limit, cursor).await?;
-        self.list_calls.fetch_add(1, Ordering::SeqCst);
-        self.items_read.fetch_add(page.items_read, Ordering::SeqCst);
+        self.observer.listed(&page);
         Ok(page)
     }
 
     async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
+        self.observer.before(Op::Update)?;
         self.inner.update_account(account).await
     }
 
     async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
+        self.observer.before(Op::Delete)?;
         self.inner.delete_account(team, id).await
     }
 
@@ -394,6 +506,7 @@ impl AccountStore for CountingAccounts {
         account: &Account,
         history: &[HistoryEntry],
     ) -> Result<Account, StoreError> {
+        self.observer.before(Op::CreateWith)?;
         self.inner.create_account_with(account, history).await
     }
 
@@ -402,6 +515,7 @@ impl AccountStore for CountingAccounts {
         account: &Account,
         history: &[HistoryEntry],
     ) -> Result<Account, StoreError> {
+        self.observer.before(Op::UpdateWith)?;
         self.inner.update_account_with(account, history).await
     }
 
@@ -411,10 +525,12 @@ impl AccountStore for CountingAccounts {
         id: &AccountId,
         history: &HistoryEntry,
     ) -> Result<bool, StoreError> {
+        self.observer.before(Op::DeleteWith)?;
         self.inner.delete_account_with(team, id, history).await
     }
 
     async fn count_accounts(&self, team: &TeamId, up_to: u64) -> Result<u64, StoreError> {
+        self.observer.before(Op::Count)?;
         self.inner.count_accounts(team, up_to).await
     }
 
@@ -424,6 +540,7 @@ impl AccountStore for CountingAccounts {
         limit: u32,
         cursor: Option<&Cursor>,
     ) -> Result<Page<Account>, StoreError> {
+        self.observer.before(Op::SealedWithOtherKeys)?;
         self.inner
             .sealed_with_other_keys(key_id, limit, cursor)
             .await
@@ -435,6 +552,7 @@ impl AccountStore for CountingAccounts {
         team: &TeamId,
         id: &AccountId,
     ) -> Result<bool, StoreError> {
+        self.observer.before(Op::OthersOnGrant)?;
         self.inner.others_on_grant(grant_owner, team, id).await
     }
 }

@@ -216,7 +216,7 @@ pub async fn list_cost(
     walks: usize,
 ) -> anyhow::Result<ApiCost> {
     let store = rig.store(&data.table);
-    let counting = Arc::new(CountingAccounts::new(store.clone()));
+    let counting = Arc::new(CountingAccounts::counting(store.clone()));
     let api = AccountsApi {
         accounts: counting.clone(),
         history: store.clone(),
@@ -235,7 +235,7 @@ pub async fn list_cost(
 
     // One walk to open connections; then every page is timed.
     walk(&api, &template, page_size, None).await?;
-    let (q0, o0) = counting.calls();
+    let (q0, o0) = crate::rig::calls(&counting);
     let mut samples = Vec::new();
     let mut logged = Vec::new();
     let log = FunctionsLog::install()?;
@@ -253,7 +253,7 @@ pub async fn list_cost(
         log.switch(false)?;
         w?;
     }
-    let (q1, o1) = counting.calls();
+    let (q1, o1) = crate::rig::calls(&counting);
     if listed != data.accounts {
         bail!(
             "a walk listed {listed} accounts, the team has {}",

@@ -66,7 +66,7 @@ pub async fn measure(
         now,
     );
     let account = store.create_account(&account).await?;
-    let counting = Arc::new(CountingAccounts::new(store.clone()));
+    let counting = Arc::new(CountingAccounts::counting(store.clone()));
     let clock = Arc::new(ManualClock::at(now));
     let service = CredentialsService {
         accounts: counting.clone(),
@@ -88,7 +88,7 @@ pub async fn measure(
         service.handle(&format!("warm-{i}"), request.clone()).await;
     }
     let calls_before = rig.fakes.control.requests().await?.len();
-    let (_, store_before) = counting.calls();
+    let (_, store_before) = crate::rig::calls(&counting);
     let mut times = Vec::with_capacity(calls);
     for i in 0..calls {
         let started = Instant::now();
@@ -101,7 +101,7 @@ pub async fn measure(
         );
     }
     let provider_calls = rig.fakes.control.requests().await?.len() - calls_before;
-    let (_, store_after) = counting.calls();
+    let (_, store_after) = crate::rig::calls(&counting);
     times.sort();
 
     // Single flight: the token two minutes from its end, `callers` at once, the network

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use provider_fakes::FakeHandle;
 use tokenwarden::domain::{
-    Account, AccountId, Clock, Failures, HistoryEntry, Provider, SealedTokens, TeamId, UserId,
+    Account, AccountId, Clock, Failures, Provider, SealedTokens, TeamId, UserId,
 };
 use tokenwarden::grant::{lifetimes, seal_grant};
 use tokenwarden::mail::links::KmsLinkSigner;
@@ -481,141 +481,13 @@ impl DueIndex for CountingDue {
     }
 }
 
-/// The account store, counting every call by operation.
-pub struct CountingAccounts {
-    inner: Arc<dyn AccountStore>,
-    pub list: AtomicU64,
-    pub other: AtomicU64,
-    pub items_read: AtomicU64,
-}
+/// The account store counting its calls (the test kit's decorator).
+pub use tokenwarden_integration::{CountingAccounts, Op};
 
-impl CountingAccounts {
-    pub fn new(inner: Arc<dyn AccountStore>) -> Self {
-        Self {
-            inner,
-            list: AtomicU64::new(0),
-            other: AtomicU64::new(0),
-            items_read: AtomicU64::new(0),
-        }
-    }
-
-    /// (list queries, other store calls) so far.
-    pub fn calls(&self) -> (u64, u64) {
-        (
-            self.list.load(Ordering::SeqCst),
-            self.other.load(Ordering::SeqCst),
-        )
-    }
-
-    fn other(&self) {
-        self.other.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl AccountStore for CountingAccounts {
-    async fn create_account(&self, account: &Account) -> Result<Account, StoreError> {
-        self.other();
-        self.inner.create_account(account).await
-    }
-
-    async fn get_account(
-        &self,
-        team: &TeamId,
-        id: &AccountId,
-    ) -> Result<Option<Account>, StoreError> {
-        self.other();
-        self.inner.get_account(team, id).await
-    }
-
-    async fn find_by_external_id(
-        &self,
-        team: &TeamId,
-        provider: Provider,
-        external_id: &str,
-    ) -> Result<Option<Account>, StoreError> {
-        self.other();
-        self.inner
-            .find_by_external_id(team, provider, external_id)
-            .await
-    }
-
-    async fn list_accounts(
-        &self,
-        team: &TeamId,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<Page<Account>, StoreError> {
-        self.list.fetch_add(1, Ordering::SeqCst);
-        let page = self.inner.list_accounts(team, limit, cursor).await?;
-        self.items_read.fetch_add(page.items_read, Ordering::SeqCst);
-        Ok(page)
-    }
-
-    async fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
-        self.other();
-        self.inner.update_account(account).await
-    }
-
-    async fn delete_account(&self, team: &TeamId, id: &AccountId) -> Result<bool, StoreError> {
-        self.other();
-        self.inner.delete_account(team, id).await
-    }
-
-    async fn create_account_with(
-        &self,
-        account: &Account,
-        history: &[HistoryEntry],
-    ) -> Result<Account, StoreError> {
-        self.other();
-        self.inner.create_account_with(account, history).await
-    }
-
-    async fn update_account_with(
-        &self,
-        account: &Account,
-        history: &[HistoryEntry],
-    ) -> Result<Account, StoreError> {
-        self.other();
-        self.inner.update_account_with(account, history).await
-    }
-
-    async fn delete_account_with(
-        &self,
-        team: &TeamId,
-        id: &AccountId,
-        history: &HistoryEntry,
-    ) -> Result<bool, StoreError> {
-        self.other();
-        self.inner.delete_account_with(team, id, history).await
-    }
-
-    async fn count_accounts(&self, team: &TeamId, up_to: u64) -> Result<u64, StoreError> {
-        self.other();
-        self.inner.count_accounts(team, up_to).await
-    }
-
-    async fn sealed_with_other_keys(
-        &self,
-        key_id: &str,
-        limit: u32,
-        cursor: Option<&Cursor>,
-    ) -> Result<Page<Account>, StoreError> {
-        self.other();
-        self.inner
-            .sealed_with_other_keys(key_id, limit, cursor)
-            .await
-    }
-
-    async fn others_on_grant(
-        &self,
-        grant_owner: &str,
-        team: &TeamId,
-        id: &AccountId,
-    ) -> Result<bool, StoreError> {
-        self.other();
-        self.inner.others_on_grant(grant_owner, team, id).await
-    }
+/// (list queries, other store calls) so far.
+pub fn calls(counting: &CountingAccounts) -> (u64, u64) {
+    let list = counting.observer.of(Op::List);
+    (list, counting.observer.total() - list)
 }
 
 /// The provider client, recording the most calls in flight at once, per network and in
