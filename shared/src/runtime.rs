@@ -292,31 +292,6 @@ pub fn network_settings() -> crate::providers::NetworkSettings {
     }
 }
 
-/// The sealing keyring, from the secret named by `TOKENWARDEN_SEALING_KEYS_SECRET`.
-pub async fn sealing_keyring(
-    secrets: &dyn crate::secrets::SecretSource,
-) -> Result<crate::seal::Keyring, lambda_http::Error> {
-    let name = required(vars::SEALING_KEYS_SECRET);
-    let secret = startup(secrets.secret(&name).await, "read the sealing keys")?;
-    startup(
-        crate::seal::Keyring::from_secret(&secret),
-        &format!("parse the sealing keys (secret {name})"),
-    )
-}
-
-/// The networks' client credentials, from the secret named by
-/// `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`. A network missing there is not offered.
-pub async fn client_credentials(
-    secrets: &dyn crate::secrets::SecretSource,
-) -> Result<crate::providers::Credentials, lambda_http::Error> {
-    let name = required(vars::CLIENT_CREDENTIALS_SECRET);
-    let secret = startup(secrets.secret(&name).await, "read the client credentials")?;
-    startup(
-        crate::providers::Credentials::from_secret(&secret),
-        &format!("parse the client credentials (secret {name})"),
-    )
-}
-
 /// The sealing keyring and the provider client, from their two secrets read in one round
 /// trip (`BatchGetSecretValue`).
 pub async fn keyring_and_providers(
@@ -361,21 +336,6 @@ pub fn store(aws: &aws_config::SdkConfig) -> std::sync::Arc<crate::store::dynamo
         aws_sdk_dynamodb::Client::new(aws),
         table,
     ))
-}
-
-/// The provider client: the networks' client credentials from their secret, endpoints
-/// from `TOKENWARDEN_PROVIDER_BASE_URL` or the real ones, calls bounded by `timeout`.
-pub async fn provider_client(
-    secrets: &dyn crate::secrets::SecretSource,
-    timeout: std::time::Duration,
-) -> Result<crate::providers::HttpProviderClient, lambda_http::Error> {
-    let endpoints = provider_endpoints();
-    let credentials = client_credentials(secrets).await?;
-    startup(
-        crate::providers::HttpProviderClient::new(credentials, endpoints, timeout)
-            .map(|c| c.with_settings(network_settings())),
-        "build the provider client",
-    )
 }
 
 /// The base of the networks' redirect URIs, from `TOKENWARDEN_CALLBACK_BASE_URL`.

@@ -285,6 +285,15 @@ struct RecipientInput {
     name: String,
 }
 
+/// Who asks, as the recipient rules know the caller.
+fn asker(caller: &Tenant) -> Asker {
+    Asker {
+        team: caller.team.clone(),
+        user: caller.user.clone(),
+        email: caller.email.clone(),
+    }
+}
+
 fn recipient_error(e: RecipientError) -> ApiError {
     match e {
         RecipientError::Invalid { field, message } => ApiError::unprocessable(field, message),
@@ -309,14 +318,9 @@ async fn add(api: &PrefsApi, req: &Request, caller: &Tenant) -> Result<Response<
         .map(EmailAddress::parse)
         .transpose()
         .map_err(|e| ApiError::unprocessable("email", e.to_string()))?;
-    let asker = Asker {
-        team: caller.team.clone(),
-        user: caller.user.clone(),
-        email: caller.email.clone(),
-    };
     let added = api
         .recipients
-        .add(&asker, email, &input.name)
+        .add(&asker(caller), email, &input.name)
         .await
         .map_err(recipient_error)?;
     Ok(http::json(
@@ -328,13 +332,8 @@ async fn add(api: &PrefsApi, req: &Request, caller: &Tenant) -> Result<Response<
 async fn remove(api: &PrefsApi, caller: &Tenant, id: &str) -> Result<Response<Body>, ApiError> {
     let id = RecipientId::parse(id)
         .ok_or_else(|| ApiError::NotFound("no recipient by that id in this team".into()))?;
-    let asker = Asker {
-        team: caller.team.clone(),
-        user: caller.user.clone(),
-        email: caller.email.clone(),
-    };
     api.recipients
-        .remove(&asker, &id)
+        .remove(&asker(caller), &id)
         .await
         .map_err(recipient_error)?;
     Ok(http::json(

@@ -326,15 +326,6 @@ impl Recipients {
         Ok(())
     }
 
-    /// The unsubscribe link of one recipient of one team.
-    pub async fn unsubscribe_url(
-        &self,
-        team: &TeamId,
-        recipient: &RecipientId,
-    ) -> Result<Url, LinkError> {
-        unsubscribe_url(self.signer.as_ref(), &self.settings, team, recipient).await
-    }
-
     /// Opens a link for `purpose` and moves the recipient it names to `to` if it is in one
     /// of `from` (a confirm link's nonce must match too). Returns the claims and whether it
     /// moved.

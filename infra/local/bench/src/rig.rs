@@ -91,7 +91,8 @@ impl Rig {
         let browser = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let mail_link_key = mail_link_key(&aws).await?;
+        // The test kit's key in moto for the links in mails.
+        let mail_link_key = tokenwarden_integration::mail_link_key().await;
         let signer = Arc::new(KmsLinkSigner::new(
             aws_sdk_kms::Client::new(&aws),
             mail_link_key.clone(),
@@ -289,20 +290,6 @@ impl Rig {
             config,
         }
     }
-}
-
-/// A KMS HMAC key in moto for the links in mails.
-async fn mail_link_key(aws: &aws_config::SdkConfig) -> anyhow::Result<String> {
-    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-    let key = aws_sdk_kms::Client::new(aws)
-        .create_key()
-        .key_spec(KeySpec::Hmac256)
-        .key_usage(KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await?;
-    key.key_metadata()
-        .map(|m| m.key_id().to_owned())
-        .ok_or_else(|| anyhow::anyhow!("KMS made a key without an id"))
 }
 
 /// The bench's mail settings (its digests go to the null mailer).
