@@ -11,8 +11,8 @@
 //!   role (for the sweep) and `CredentialsInvokePolicy` (for it, attached by the platform to
 //!   its own roles) grant `lambda:InvokeFunction`, and its breakage mails go to the queue
 //!   the sweep reads;
-//! - each function's environment holds every variable its `main.rs` requires and nothing
-//!   it does not read, and never the local-only provider override;
+//! - each function's environment holds every variable its configuration struct requires and
+//!   nothing it does not read, and never the local-only provider override;
 //! - the schedule's input is an event the sweep understands, and the SQS event source
 //!   reports partial batch failures;
 //! - the events publisher reads the table's stream only, and only inserted history items
@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
+use tokenwarden::runtime::config;
 use tokenwarden::store::dynamo::{IndexLayout, LAYOUT};
 
 fn repo_root() -> PathBuf {
@@ -533,176 +534,37 @@ fn no_function_is_reachable_except_through_the_jwt_api_the_schedule_its_queue_an
 
 // ---- environment ---------------------------------------------------------------------------
 
-/// `runtime::vars` constants: NAME -> "TOKENWARDEN_...".
-fn runtime_vars() -> BTreeMap<String, String> {
-    let source = read("shared/src/runtime.rs");
-    let module = source
-        .split_once("pub mod vars {")
-        .expect("runtime.rs has pub mod vars")
-        .1
-        .split_once("\n}")
-        .expect("the vars module ends")
-        .0;
-    module
-        .lines()
-        .filter_map(|line| {
-            let rest = line.trim().strip_prefix("pub const ")?;
-            let (name, rest) = rest.split_once(':')?;
-            let value = rest.split('"').nth(1)?;
-            Some((name.trim().to_owned(), value.to_owned()))
-        })
-        .collect()
-}
-
-/// The variables a piece of code reads, required or optional: `required(vars::X)`,
-/// `optional(vars::X)`, and what the `runtime` helpers it calls read.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Reads {
-    required: BTreeSet<String>,
-    optional: BTreeSet<String>,
-}
-
-fn code_lines(source: &str) -> String {
-    source
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn direct_reads(code: &str, call: &str) -> BTreeSet<String> {
-    let pattern = format!("{call}(vars::");
-    code.match_indices(&pattern)
-        .filter(|(at, _)| {
-            // `required(` itself, not `something_required(`.
-            code[..*at]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-        })
-        .map(|(at, _)| {
-            code[at + pattern.len()..]
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect()
-        })
-        .collect()
-}
-
-/// What each `runtime` helper reads, helpers calling helpers included.
-fn helper_reads() -> BTreeMap<String, Reads> {
-    let source = code_lines(&read("shared/src/runtime.rs"));
-    let mut bodies: BTreeMap<String, String> = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in source.lines() {
-        let trimmed = line.trim_start();
-        let signature = ["pub async fn ", "pub fn ", "async fn ", "fn "]
-            .iter()
-            .find_map(|p| trimmed.strip_prefix(p));
-        if let Some(rest) = signature.filter(|_| !line.starts_with("    ")) {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            current = Some(name.clone());
-            bodies.insert(name, String::new());
-        }
-        if let Some(name) = &current {
-            let body = bodies.get_mut(name).expect("current body");
-            body.push_str(line);
-            body.push('\n');
-        }
-    }
-    let mut reads: BTreeMap<String, Reads> = bodies
+/// What `functions/<binary>` reads, required and optional: the list of its configuration
+/// struct (`tokenwarden::runtime::config`, held to what the struct reads by its own tests).
+fn function_reads(binary: &str) -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+    let (_, variables) = config::FUNCTIONS
         .iter()
-        .map(|(name, body)| {
-            (
-                name.clone(),
-                Reads {
-                    required: direct_reads(body, "required"),
-                    optional: direct_reads(body, "optional"),
-                },
-            )
-        })
-        .collect();
-    // Helpers calling helpers, until nothing changes.
-    loop {
-        let before = reads.clone();
-        for (name, body) in &bodies {
-            for (other, other_reads) in &before {
-                if other != name && calls(body, other) {
-                    let entry = reads.get_mut(name).expect("entry");
-                    entry.required.extend(other_reads.required.iter().cloned());
-                    entry.optional.extend(other_reads.optional.iter().cloned());
-                }
-            }
-        }
-        if reads == before {
-            return reads;
-        }
-    }
-}
-
-fn calls(code: &str, helper: &str) -> bool {
-    if ["required", "optional"].contains(&helper) {
-        return false;
-    }
-    let pattern = format!("{helper}(");
-    code.match_indices(&pattern).any(|(at, _)| {
-        code[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-    })
-}
-
-/// What `functions/<binary>/src/main.rs` reads, as `TOKENWARDEN_...` names.
-fn function_reads(binary: &str) -> Reads {
-    let main = code_lines(&read(&format!("functions/{binary}/src/main.rs")));
-    let helpers = helper_reads();
-    let mut reads = Reads {
-        required: direct_reads(&main, "required"),
-        optional: direct_reads(&main, "optional"),
-    };
-    for (helper, helper_reads) in &helpers {
-        if main.contains(&format!("runtime::{helper}(")) {
-            reads.required.extend(helper_reads.required.iter().cloned());
-            reads.optional.extend(helper_reads.optional.iter().cloned());
-        }
-    }
-    let vars = runtime_vars();
-    let to_env = |names: BTreeSet<String>| -> BTreeSet<String> {
-        names
-            .into_iter()
-            .map(|n| {
-                vars.get(&n)
-                    .unwrap_or_else(|| panic!("{binary} reads vars::{n}, not in runtime::vars"))
-                    .clone()
-            })
+        .find(|(b, _)| *b == binary)
+        .unwrap_or_else(|| panic!("{binary} has no struct in runtime::config::FUNCTIONS"));
+    let names = |required: bool| {
+        variables
+            .iter()
+            .filter(|v| v.required == required)
+            .map(|v| v.name)
             .collect()
     };
-    let required = to_env(reads.required);
-    let optional = to_env(reads.optional)
-        .difference(&required)
-        .cloned()
-        .collect();
-    Reads { required, optional }
+    (names(true), names(false))
 }
 
 #[test]
-fn the_source_reader_finds_what_a_function_requires() {
-    // Guards the text analysis below: the accounts function is known to need these.
-    let reads = function_reads("accounts");
-    for name in [
-        "TOKENWARDEN_TABLE_NAME",
-        "TOKENWARDEN_SEALING_KEYS_SECRET",
-        "TOKENWARDEN_CLIENT_CREDENTIALS_SECRET",
-        "TOKENWARDEN_ALLOWED_ORIGINS",
-    ] {
-        assert!(reads.required.contains(name), "{name} in {reads:?}");
+fn each_function_reads_its_configuration_struct_once_at_cold_start() {
+    for (binary, _) in config::FUNCTIONS {
+        let main = read(&format!("functions/{binary}/src/main.rs"));
+        assert_eq!(
+            main.matches("runtime::config()").count(),
+            1,
+            "functions/{binary}/src/main.rs reads its configuration once"
+        );
+        assert!(
+            !main.contains("std::env") && !main.contains("env::var"),
+            "functions/{binary}/src/main.rs reads the environment only through its struct"
+        );
     }
-    assert!(reads.optional.contains("TOKENWARDEN_PROVIDER_BASE_URL"));
-    assert!(reads.optional.contains("TOKENWARDEN_TEAM_CLAIM"));
 }
 
 fn environment(function: &Value) -> BTreeMap<String, Value> {
@@ -728,15 +590,15 @@ fn each_function_gets_every_variable_it_requires_and_only_ones_it_reads() {
         "one template function per functions/* workspace member"
     );
     for (binary, (name, function)) in &functions {
-        let reads = function_reads(binary);
+        let (required, optional) = function_reads(binary);
         let env = environment(function);
-        let set: BTreeSet<String> = env.keys().cloned().collect();
-        let missing: Vec<_> = reads.required.difference(&set).collect();
+        let set: BTreeSet<&str> = env.keys().map(String::as_str).collect();
+        let missing: Vec<_> = required.difference(&set).collect();
         assert!(
             missing.is_empty(),
             "{name}: functions/{binary}/src/main.rs requires {missing:?}, not set in the template"
         );
-        let read: BTreeSet<String> = reads.required.union(&reads.optional).cloned().collect();
+        let read: BTreeSet<&str> = required.union(&optional).copied().collect();
         let unread: Vec<_> = set.difference(&read).collect();
         assert!(
             unread.is_empty(),
@@ -747,17 +609,19 @@ fn each_function_gets_every_variable_it_requires_and_only_ones_it_reads() {
 
 #[test]
 fn no_deployed_function_has_a_local_override_or_a_bypass_switch() {
-    let vars = runtime_vars();
-    let known: BTreeSet<&String> = vars.values().collect();
+    let known: BTreeSet<&str> = config::FUNCTIONS
+        .iter()
+        .flat_map(|(_, variables)| variables.iter().map(|v| v.name))
+        .collect();
     for (binary, (name, function)) in functions() {
         for var in environment(function).into_keys() {
             assert!(
-                known.contains(&var),
-                "{name} ({binary}) sets {var}, which is not one of runtime::vars"
+                known.contains(var.as_str()),
+                "{name} ({binary}) sets {var}, which no function reads"
             );
             // Provider calls go to the networks themselves; the fakes' base URL is for the
             // local run and the tests only.
-            assert_ne!(var, vars["PROVIDER_BASE_URL"], "{name}");
+            assert_ne!(var, config::vars::PROVIDER_BASE_URL, "{name}");
             assert!(
                 !var.starts_with("AWS_ENDPOINT_URL"),
                 "{name}: AWS endpoints are the real ones"
@@ -1296,13 +1160,15 @@ fn the_events_publisher_reads_only_inserted_history_items_from_the_tables_stream
     );
 
     // Its environment: the bus and the frontend, nothing else.
-    let vars = runtime_vars();
     let bus = of_type("AWS::Events::EventBus")[0].0;
     assert_eq!(
         environment(publisher),
         BTreeMap::from([
-            (vars["EVENT_BUS_NAME"].clone(), reference(bus)),
-            (vars["FRONTEND_URL"].clone(), reference("FrontendUrl")),
+            (config::vars::EVENT_BUS_NAME.to_owned(), reference(bus)),
+            (
+                config::vars::FRONTEND_URL.to_owned(),
+                reference("FrontendUrl")
+            ),
         ]),
         "{name}: its environment"
     );

@@ -12,7 +12,7 @@
 //! - [`oauth`]: connecting and reconnecting accounts (state, PKCE, code exchange, storing).
 //! - [`providers`]: the provider client port and one module per network.
 //! - [`refresh`]: refreshing one account and storing the answer first.
-//! - [`runtime`]: cold-start configuration and client construction for every function.
+//! - [`runtime`]: cold start: one typed configuration per function, the clients built from it.
 //! - [`seal`]: tokens at rest (AES-256-GCM envelopes bound to their row) and the redacting [`seal::Secret`].
 //! - [`secrets`]: the secret source port and the Secrets Manager adapter.
 //! - [`store`]: storage ports and the DynamoDB adapter.
@@ -20,8 +20,9 @@
 //!
 //! The request and sweep paths are panic-free by construction: release builds abort on a
 //! panic, which would end a whole sweep run or lose an answer a network already gave. The
-//! lints below refuse `unwrap`, `expect` and `panic!` outside tests; the few places that
-//! may stop a function are cold-start configuration (`runtime`), each allowed where it is.
+//! lints below refuse `unwrap`, `expect` and `panic!` outside tests. Cold start does not
+//! panic either: a function's configuration ([`runtime::config`]) names every problem and
+//! its init fails.
 
 #![cfg_attr(
     not(test),

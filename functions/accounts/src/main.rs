@@ -1,10 +1,8 @@
 //! Lambda function `accounts`: `GET /providers`, `GET /accounts`, `GET /accounts/{id}`,
 //! `DELETE /accounts/{id}`. Wiring only; the handler is `tokenwarden::api::accounts`.
 //!
-//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
-//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`, `TOKENWARDEN_ALLOWED_ORIGINS` (required);
-//! `TOKENWARDEN_PROVIDER_BASE_URL`, `TOKENWARDEN_TEAM_CLAIM`, `TOKENWARDEN_USER_CLAIM`,
-//! `TOKENWARDEN_MAX_BODY_BYTES` (optional); the AWS SDK's own variables.
+//! Environment: `tokenwarden::runtime::config::Accounts` (every variable it reads, in
+//! `VARIABLES`); the AWS SDK's own variables.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,7 +12,7 @@ use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::accounts::{self, AccountsApi};
 use tokenwarden::disconnect::Disconnection;
 use tokenwarden::domain::SystemClock;
-use tokenwarden::runtime;
+use tokenwarden::runtime::{self, clients, config};
 
 /// A revocation at disconnect waits at most this long for the network.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
@@ -22,13 +20,18 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let http = runtime::http_config();
+    let config: config::Accounts = runtime::config()?;
 
     let aws = runtime::aws_config().await;
-    let secrets = runtime::secrets(&aws);
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = runtime::keyring_and_providers(&secrets, PROVIDER_TIMEOUT).await?;
-    let store = runtime::store(&aws);
+    let (keyring, providers) = clients::keyring_and_providers(
+        &clients::secrets(&aws),
+        &config.secrets,
+        &config.networks,
+        PROVIDER_TIMEOUT,
+    )
+    .await?;
+    let store = clients::store(&aws, &config.table);
 
     let providers = Arc::new(providers);
     let api = AccountsApi {
@@ -43,7 +46,7 @@ async fn main() -> Result<(), Error> {
             clock: Arc::new(SystemClock),
         },
         clock: Arc::new(SystemClock),
-        http,
+        http: config.http,
     };
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {

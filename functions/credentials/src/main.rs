@@ -3,10 +3,8 @@
 //! `get_token` with a working token and checks `report_failure`s. Wiring only; the work
 //! is `tokenwarden::credentials`.
 //!
-//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
-//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET` (required); `TOKENWARDEN_SWEEP_QUEUE_URL` (the
-//! sweep's queue: a breakage found here is mailed through it within minutes),
-//! `TOKENWARDEN_PROVIDER_BASE_URL` (optional); the AWS SDK's own variables.
+//! Environment: `tokenwarden::runtime::config::CredentialsFunction` (every variable it reads, in
+//! `VARIABLES`); the AWS SDK's own variables.
 //!
 //! The answer carries a token: it is returned to the caller and never logged.
 
@@ -17,8 +15,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tokenwarden::credentials::{CredentialsConfig, CredentialsService};
 use tokenwarden::domain::SystemClock;
-use tokenwarden::runtime::{self, vars};
-use tokenwarden::sweep::invoke::{MailSoon, SqsShardQueue};
+use tokenwarden::runtime::{self, clients, config};
+use tokenwarden::sweep::invoke::MailSoon;
 
 /// A provider call waits at most this long (callers wait for a refresh at most ~3 s more).
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,14 +24,21 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
+    let config: config::CredentialsFunction = runtime::config()?;
+
     let aws = runtime::aws_config().await;
-    let secrets = runtime::secrets(&aws);
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = runtime::keyring_and_providers(&secrets, PROVIDER_TIMEOUT).await?;
-    let store = runtime::store(&aws);
-    let mail_soon = runtime::optional(vars::SWEEP_QUEUE_URL).map(|url| {
-        Arc::new(SqsShardQueue::new(aws_sdk_sqs::Client::new(&aws), url)) as Arc<dyn MailSoon>
-    });
+    let (keyring, providers) = clients::keyring_and_providers(
+        &clients::secrets(&aws),
+        &config.secrets,
+        &config.networks,
+        PROVIDER_TIMEOUT,
+    )
+    .await?;
+    let store = clients::store(&aws, &config.table);
+    let mail_soon =
+        (config.queue_url.as_deref()).map(|url| clients::queue(&aws, url) as Arc<dyn MailSoon>);
+
     let service = CredentialsService {
         accounts: store.clone(),
         leases: store.clone(),

@@ -1,14 +1,8 @@
 //! Lambda function `expiry-sweep`: the nightly sweep (EventBridge Scheduler) and, with
 //! fan-out, its shard tasks (SQS). Wiring only; the work is `tokenwarden::sweep`.
 //!
-//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
-//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`, `TOKENWARDEN_FRONTEND_URL`,
-//! `TOKENWARDEN_MAIL_FROM`, `TOKENWARDEN_PRODUCT_NAME`, `TOKENWARDEN_MAIL_LINK_KEY_ID`,
-//! `TOKENWARDEN_CALLBACK_BASE_URL` (required); `TOKENWARDEN_MAIL_FROM_NAME`,
-//! `TOKENWARDEN_SES_CONFIGURATION_SET`, `TOKENWARDEN_SUPPORT_URL`, `TOKENWARDEN_LOGO_URL`,
-//! `TOKENWARDEN_DIGESTS_PER_DAY`, `TOKENWARDEN_SWEEP_QUEUE_URL` (fan-out),
-//! `TOKENWARDEN_SWEEP_CONCURRENCY`, `TOKENWARDEN_PROVIDER_CONCURRENCY`,
-//! `TOKENWARDEN_PROVIDER_BASE_URL` (optional); the AWS SDK's own variables.
+//! Environment: `tokenwarden::runtime::config::ExpirySweep` (every variable it reads, in
+//! `VARIABLES`); the AWS SDK's own variables.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tokenwarden::domain::SystemClock;
-use tokenwarden::runtime::{self, vars};
-use tokenwarden::sweep::invoke::{self, MailSoon, ShardQueue, SqsShardQueue};
+use tokenwarden::runtime::{self, clients, config};
+use tokenwarden::sweep::invoke::{self, MailSoon, ShardQueue};
 use tokenwarden::sweep::{Budget, Sweep, SweepConfig};
 
 /// A provider call waits at most this long.
@@ -28,19 +22,24 @@ const STOP_MARGIN: Duration = Duration::from_secs(20);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let mail = runtime::mail_settings();
+    let config: config::ExpirySweep = runtime::config()?;
 
     let aws = runtime::aws_config().await;
-    let secrets = runtime::secrets(&aws);
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = runtime::keyring_and_providers(&secrets, PROVIDER_TIMEOUT).await?;
-    let store = runtime::store(&aws);
-    let queue = runtime::optional(vars::SWEEP_QUEUE_URL)
-        .map(|url| Arc::new(SqsShardQueue::new(aws_sdk_sqs::Client::new(&aws), url)));
+    let (keyring, providers) = clients::keyring_and_providers(
+        &clients::secrets(&aws),
+        &config.secrets,
+        &config.networks,
+        PROVIDER_TIMEOUT,
+    )
+    .await?;
+    let store = clients::store(&aws, &config.table);
+    let queue = (config.queue_url.as_deref()).map(|url| clients::queue(&aws, url));
 
-    let mut config = SweepConfig::new("cold-start");
-    config.concurrency = runtime::sweep_concurrency(config.concurrency);
-    config.provider_concurrency = runtime::provider_concurrency();
+    let mut sweep_config = SweepConfig::new("cold-start");
+    sweep_config.concurrency = config.concurrency.unwrap_or(sweep_config.concurrency);
+    sweep_config.provider_concurrency = config.provider_concurrency;
+
     let sweep = Sweep {
         accounts: store.clone(),
         due: store.clone(),
@@ -48,13 +47,13 @@ async fn main() -> Result<(), Error> {
         ledger: store.clone(),
         leases: store,
         providers: Arc::new(providers),
-        mailer: Arc::new(runtime::mailer(&aws)),
-        signer: Arc::new(runtime::link_signer(&aws)),
-        mail: Arc::new(mail),
+        mailer: Arc::new(clients::mailer(&aws, &config.mail)),
+        signer: Arc::new(clients::link_signer(&aws, &config.mail)),
+        mail: Arc::new(config.mail.settings),
         mail_soon: queue.clone().map(|q| q as Arc<dyn MailSoon>),
         keyring: Arc::new(keyring),
         clock: Arc::new(SystemClock),
-        config,
+        config: sweep_config,
     };
     let sweep = &sweep;
     let queue = queue.as_deref().map(|q| q as &dyn ShardQueue);

@@ -3,7 +3,8 @@
 //! responses) in; dispatches confirmed, bounced and complained recipients marked. Wiring
 //! only; the work is `tokenwarden::mail::feedback`.
 //!
-//! Environment: `TOKENWARDEN_TABLE_NAME` (required); the AWS SDK's own variables.
+//! Environment: `tokenwarden::runtime::config::MailFeedback` (every variable it reads, in
+//! `VARIABLES`); the AWS SDK's own variables.
 
 use std::sync::Arc;
 
@@ -11,13 +12,15 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use tokenwarden::domain::SystemClock;
 use tokenwarden::mail::feedback::FeedbackService;
-use tokenwarden::runtime;
+use tokenwarden::runtime::{self, clients, config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
+    let config: config::MailFeedback = runtime::config()?;
+
     let aws = runtime::aws_config().await;
-    let store = runtime::store(&aws);
+    let store = clients::store(&aws, &config.table);
     let service = FeedbackService {
         prefs: store.clone(),
         ledger: store,

@@ -2,25 +2,24 @@
 //! `/mail/unsubscribe` the links in mails open. Wiring only; the handler is
 //! `tokenwarden::api::mail_links`.
 //!
-//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_MAIL_FROM`,
-//! `TOKENWARDEN_PRODUCT_NAME`, `TOKENWARDEN_MAIL_LINK_KEY_ID`,
-//! `TOKENWARDEN_CALLBACK_BASE_URL`, `TOKENWARDEN_FRONTEND_URL` (required);
-//! `TOKENWARDEN_SUPPORT_URL`, `TOKENWARDEN_LOGO_URL` (optional); the AWS SDK's own
-//! variables.
+//! Environment: `tokenwarden::runtime::config::MailLinks` (every variable it reads, in
+//! `VARIABLES`); the AWS SDK's own variables.
 
 use std::convert::Infallible;
 
 use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::mail_links::{self, MailLinksApi};
-use tokenwarden::runtime;
+use tokenwarden::runtime::{self, clients, config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
+    let config: config::MailLinks = runtime::config()?;
+
     let aws = runtime::aws_config().await;
-    let store = runtime::store(&aws);
+    let store = clients::store(&aws, &config.table);
     let api = MailLinksApi {
-        recipients: runtime::recipients(&aws, store),
+        recipients: clients::recipients(&aws, store, &config.mail),
     };
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -3,11 +3,8 @@
 //! who started the authorization). Wiring only; the handler is
 //! `tokenwarden::api::oauth_callback`.
 //!
-//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_SEALING_KEYS_SECRET`,
-//! `TOKENWARDEN_CLIENT_CREDENTIALS_SECRET`, `TOKENWARDEN_ALLOWED_ORIGINS` (required);
-//! `TOKENWARDEN_TEAM_CLAIM`, `TOKENWARDEN_USER_CLAIM`, `TOKENWARDEN_MAX_BODY_BYTES`,
-//! `TOKENWARDEN_PROVIDER_BASE_URL`, the networks' settings (optional); the AWS SDK's own
-//! variables. The redirect URI and the return URL come from the stored state.
+//! Environment: `tokenwarden::runtime::config::OAuthCallback` (every variable it reads, in
+//! `VARIABLES`); the AWS SDK's own variables.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +14,7 @@ use lambda_http::{service_fn, Error, Request};
 use tokenwarden::api::oauth_callback::{self, CallbackApi};
 use tokenwarden::domain::SystemClock;
 use tokenwarden::oauth::Callback;
-use tokenwarden::runtime;
+use tokenwarden::runtime::{self, clients, config};
 
 /// Each network call (code exchange, long-lived exchange, profile or Pages read) waits at
 /// most this long: three in a row stay under API Gateway's 30 s.
@@ -26,16 +23,21 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
+    let config: config::OAuthCallback = runtime::config()?;
 
     let aws = runtime::aws_config().await;
-    let secrets = runtime::secrets(&aws);
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = runtime::keyring_and_providers(&secrets, PROVIDER_TIMEOUT).await?;
-    let store = runtime::store(&aws);
-    let http = runtime::http_config();
+    let (keyring, providers) = clients::keyring_and_providers(
+        &clients::secrets(&aws),
+        &config.secrets,
+        &config.networks,
+        PROVIDER_TIMEOUT,
+    )
+    .await?;
+    let store = clients::store(&aws, &config.table);
 
     let api = CallbackApi {
-        http,
+        http: config.http,
         callback: Callback {
             team_account_limit: tokenwarden::oauth::MAX_ACCOUNTS_PER_TEAM,
             accounts: store.clone(),

@@ -2,34 +2,30 @@
 //! `POST /accounts/{id}/reconnect` (JWT authorizer). Wiring only; the handler is
 //! `tokenwarden::api::oauth_start`.
 //!
-//! Environment: `TOKENWARDEN_TABLE_NAME`, `TOKENWARDEN_CLIENT_IDS` (the networks' public
-//! client ids), `TOKENWARDEN_ALLOWED_ORIGINS`, `TOKENWARDEN_CALLBACK_BASE_URL` (required);
-//! `TOKENWARDEN_FRONTEND_URL` (default `return_to`; else the first allowed origin),
-//! `TOKENWARDEN_PROVIDER_BASE_URL`, `TOKENWARDEN_TEAM_CLAIM`, `TOKENWARDEN_USER_CLAIM`,
-//! `TOKENWARDEN_MAX_BODY_BYTES`, the networks' settings (optional); the AWS SDK's own
-//! variables. It reads no secret: it stores no token (the PKCE verifier is sealed under
-//! the state itself) and needs no client secret.
-
-use std::convert::Infallible;
-use std::sync::Arc;
+//! Environment: `tokenwarden::runtime::config::OAuthStart` (every variable it reads, in
+//! `VARIABLES`); the AWS SDK's own variables.
 
 use lambda_http::{service_fn, Error, Request};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
 use tokenwarden::api::oauth_start::{self, StartApi};
 use tokenwarden::domain::SystemClock;
 use tokenwarden::oauth::Start;
-use tokenwarden::runtime;
+use tokenwarden::runtime::{self, clients, config};
+
+/// The provider client's bound on a network call (it makes none: authorize URLs only).
+const TIMEOUT: Duration = Duration::from_secs(8);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let http = runtime::http_config();
-    let callback = runtime::callback_base();
-    let default_return_to = runtime::default_return_to(&http.origins);
-
+    let config: config::OAuthStart = runtime::config()?;
     // Building an authorize URL calls no network: the public client ids are all it needs.
-    let providers = runtime::authorize_only_client()?;
+    let providers = clients::provider_client(config.client_ids, &config.networks, TIMEOUT)?;
+
     let aws = runtime::aws_config().await;
-    let store = runtime::store(&aws);
+    let store = clients::store(&aws, &config.table);
 
     let api = StartApi {
         start: Start {
@@ -37,10 +33,10 @@ async fn main() -> Result<(), Error> {
             states: store,
             providers: Arc::new(providers),
             clock: Arc::new(SystemClock),
-            callback,
+            callback: config.callback,
         },
-        default_return_to,
-        http,
+        default_return_to: config.default_return_to,
+        http: config.http,
     };
     let api = &api;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -33,7 +33,7 @@ pub use tenancy::{tenant, ClaimNames, Tenant};
 use crate::domain::OriginAllowlist;
 
 /// What every API function is configured with (read from the environment once, at cold
-/// start: see [`crate::runtime::http_config`]).
+/// start: see [`crate::runtime::config`]).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub claims: ClaimNames,
