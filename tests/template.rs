@@ -556,7 +556,7 @@ fn each_function_reads_its_configuration_struct_once_at_cold_start() {
     for (binary, _) in config::FUNCTIONS {
         let main = read(&format!("functions/{binary}/src/main.rs"));
         assert_eq!(
-            main.matches("runtime::config()").count(),
+            main.matches("runtime::read_config()").count(),
             1,
             "functions/{binary}/src/main.rs reads its configuration once"
         );

@@ -24,7 +24,7 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::CredentialsFunction = runtime::config()?;
+    let config: config::CredentialsFunction = runtime::read_config()?;
 
     let aws = runtime::aws_config().await;
     // Both secrets in one round trip (BatchGetSecretValue).

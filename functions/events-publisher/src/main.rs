@@ -16,7 +16,7 @@ use tokenwarden::runtime::{self, config};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::EventsPublisher = runtime::config()?;
+    let config: config::EventsPublisher = runtime::read_config()?;
 
     let aws = runtime::aws_config().await;
     let publisher = Publisher {

@@ -22,7 +22,7 @@ const STOP_MARGIN: Duration = Duration::from_secs(20);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::ExpirySweep = runtime::config()?;
+    let config: config::ExpirySweep = runtime::read_config()?;
 
     let aws = runtime::aws_config().await;
     // Both secrets in one round trip (BatchGetSecretValue).

@@ -17,7 +17,7 @@ use tokenwarden::runtime::{self, clients, config};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::MailFeedback = runtime::config()?;
+    let config: config::MailFeedback = runtime::read_config()?;
 
     let aws = runtime::aws_config().await;
     let store = clients::store(&aws, &config.table);

@@ -14,7 +14,7 @@ use tokenwarden::runtime::{self, clients, config};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::MailLinks = runtime::config()?;
+    let config: config::MailLinks = runtime::read_config()?;
 
     let aws = runtime::aws_config().await;
     let store = clients::store(&aws, &config.table);

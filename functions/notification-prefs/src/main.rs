@@ -15,7 +15,7 @@ use tokenwarden::runtime::{self, clients, config};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::NotificationPrefs = runtime::config()?;
+    let config: config::NotificationPrefs = runtime::read_config()?;
 
     let aws = runtime::aws_config().await;
     let store = clients::store(&aws, &config.table);

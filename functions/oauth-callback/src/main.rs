@@ -23,7 +23,7 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::OAuthCallback = runtime::config()?;
+    let config: config::OAuthCallback = runtime::read_config()?;
 
     let aws = runtime::aws_config().await;
     // Both secrets in one round trip (BatchGetSecretValue).

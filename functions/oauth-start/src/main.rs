@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(8);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config: config::OAuthStart = runtime::config()?;
+    let config: config::OAuthStart = runtime::read_config()?;
     // Building an authorize URL calls no network: the public client ids are all it needs.
     let providers = clients::provider_client(config.client_ids, &config.networks, TIMEOUT)?;
 

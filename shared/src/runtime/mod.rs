@@ -93,6 +93,6 @@ where
 
 /// The function's configuration from the environment, read once at cold start; every
 /// problem is logged and the function's init fails.
-pub fn config<C: FunctionConfig>() -> Result<C, lambda_http::Error> {
+pub fn read_config<C: FunctionConfig>() -> Result<C, lambda_http::Error> {
     startup(C::from_env(), "read the configuration")
 }
