@@ -14,6 +14,7 @@ use tokenwarden::api::accounts::{self, AccountsApi};
 use tokenwarden::api::mail_links::{self, MailLinksApi};
 use tokenwarden::api::prefs::{self, PrefsApi};
 use tokenwarden::domain::{Account, EmailAddress, ManualClock, OriginAllowlist, Provider};
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::http::HttpConfig;
 use tokenwarden::mail::recipients::Recipients;
 use tokenwarden::mail::SesMailer;
@@ -21,7 +22,7 @@ use tokenwarden::providers::{
     AuthorizeRequest, HeldTokens, ProviderClient, ProviderError, RemoteAccount, TokenCheck,
     TokenGrant,
 };
-use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
+use tokenwarden::seal::{Binding, Keyring, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::store::AccountStore;
 pub use tokenwarden_integration::{CountingAccounts, LogCapture};
@@ -494,7 +495,7 @@ impl ProviderClient for RecordingProviders {
         self.revoked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((provider, tokens.access.expose().to_owned()));
+            .push((provider, tokens.access.expose_secret().to_owned()));
         if self.fail_revoke {
             return Err(ProviderError::Rejected {
                 provider,
@@ -618,13 +619,13 @@ impl Harness {
         };
         let id = account.id.as_str().to_owned();
         let access = self.keyring.seal(
-            &Secret::new(canary(&id, "access")),
+            &Secret::from(canary(&id, "access")),
             binding,
             TokenSlot::Access,
         );
         let refresh = account.tokens.refresh.as_ref().map(|_| {
             self.keyring.seal(
-                &Secret::new(canary(&id, "refresh")),
+                &Secret::from(canary(&id, "refresh")),
                 binding,
                 TokenSlot::Refresh,
             )

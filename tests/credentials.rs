@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration as StdDuration, Instant};
+use tokenwarden::domain::ExposeSecret;
 
 use chrono::Duration;
 use futures::stream::{self, StreamExt};
@@ -137,7 +138,7 @@ async fn a_fresh_token_costs_one_store_read_no_provider_call_and_never_reaches_a
     let service = service(&rig, counting.clone());
     rig.clock.advance(Duration::minutes(10));
     let calls_before = rig.log().await.len();
-    let token = rig.access_token_of(&x).expose().to_owned();
+    let token = rig.access_token_of(&x).expose_secret().to_owned();
 
     let logs = LogCapture::start();
     let answer = call(&service, get_token(&x, 300)).await;
@@ -171,7 +172,7 @@ async fn expiring_tokens_are_refreshed_once_with_the_rotated_pair_stored_first_d
         let team = rig.team("shop", &["ana"], &[7]).await;
         let account = rig.connect(provider, &team).await;
         let old_refresh = rig.refresh_token_of(&account);
-        let old_access = rig.access_token_of(&account).expose().to_owned();
+        let old_access = rig.access_token_of(&account).expose_secret().to_owned();
         // The first write of the refreshed pair fails; it is retried.
         let flaky = Arc::new(FlakyAccounts::failing_first_updates(
             Arc::new(rig.store.clone()),
@@ -194,7 +195,7 @@ async fn expiring_tokens_are_refreshed_once_with_the_rotated_pair_stored_first_d
             "{provider}"
         );
         let stored = rig.account(&team, &account.id).await;
-        let stored_access = rig.access_token_of(&stored).expose().to_owned();
+        let stored_access = rig.access_token_of(&stored).expose_secret().to_owned();
         assert_eq!(answer["access_token"], json!(stored_access), "{provider}");
         assert_ne!(stored_access, old_access, "{provider}: a new access token");
         let new_refresh = rig.refresh_token_of(&stored);
@@ -345,7 +346,7 @@ async fn a_hundred_concurrent_callers_make_one_provider_call_and_all_get_the_new
     let rig = Rig::new().await;
     let team = rig.team("shop", &["ana"], &[7]).await;
     let x = rig.connect(Provider::X, &team).await;
-    let old = rig.access_token_of(&x).expose().to_owned();
+    let old = rig.access_token_of(&x).expose_secret().to_owned();
     let mut service = plain(&rig);
     // What is under test is the single flight, not the waiting limit: room for a slow
     // machine.
@@ -366,7 +367,7 @@ async fn a_hundred_concurrent_callers_make_one_provider_call_and_all_get_the_new
         "exactly one provider call"
     );
     let stored = rig.account(&team, &x.id).await;
-    let new = rig.access_token_of(&stored).expose().to_owned();
+    let new = rig.access_token_of(&stored).expose_secret().to_owned();
     let tokens: BTreeSet<&str> = answers
         .iter()
         .map(|a| a["access_token"].as_str().unwrap_or("<none>"))
@@ -409,7 +410,7 @@ async fn get_token_racing_the_nightly_sweep_makes_one_provider_call_between_them
     let stored = rig.account(&team, &x.id).await;
     assert_eq!(
         answer["access_token"],
-        json!(rig.access_token_of(&stored).expose()),
+        json!(rig.access_token_of(&stored).expose_secret()),
         "the answer is the stored, refreshed token"
     );
     assert!(stored.next_due_at.expect("still due later") > rig.clock.now());
@@ -455,7 +456,7 @@ async fn dead_connections_answer_reconnect_needed_and_never_a_token() {
         assert!(
             !answer
                 .to_string()
-                .contains(rig.access_token_of(account).expose()),
+                .contains(rig.access_token_of(account).expose_secret()),
             "no token in the answer"
         );
         assert_eq!(
@@ -491,7 +492,7 @@ async fn an_outage_during_a_needed_refresh_answers_the_still_valid_token_flagged
     assert_eq!(degraded["degraded"], true, "{degraded}");
     assert_eq!(
         degraded["access_token"],
-        json!(rig.access_token_of(&x).expose())
+        json!(rig.access_token_of(&x).expose_secret())
     );
     rig.clock.advance(Duration::minutes(5));
     let expired = call(&service, get_token(&x, 300)).await;
@@ -542,7 +543,7 @@ async fn callers_during_an_outage_make_one_provider_call_between_them() {
         if let Some(token) = answer["access_token"].as_str() {
             assert_eq!(
                 token,
-                rig.access_token_of(&x).expose(),
+                rig.access_token_of(&x).expose_secret(),
                 "the still-valid token"
             );
         }

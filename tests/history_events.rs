@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
+use tokenwarden::domain::ExposeSecret;
 
 use async_trait::async_trait;
 use chrono::Duration;
@@ -166,7 +167,7 @@ async fn a_reconnect_of_a_revoked_account_is_one_recovered_item_and_one_connecti
         .expect("stored");
     rig.clock.advance(Duration::days(1));
     let reconnected = rig.reconnect(&account).await;
-    let token = rig.access_token_of(&reconnected).expose().to_owned();
+    let token = rig.access_token_of(&reconnected).expose_secret().to_owned();
 
     let logs = tokenwarden_integration::LogCapture::start();
     pump(&mut poller, &publisher).await;
@@ -306,7 +307,7 @@ async fn sixty_five_days_on_nine_networks_arrive_as_events_matching_the_history_
     let text = serde_json::to_string(&events).unwrap();
     for account in accounts.values() {
         let token = rig.access_token_of(&rig.account(&team, &account.id).await);
-        assert!(!text.contains(token.expose()), "a token in an event");
+        assert!(!text.contains(token.expose_secret()), "a token in an event");
     }
     assert!(!text.contains("tw1."), "a sealed token in an event");
 }

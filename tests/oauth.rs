@@ -22,12 +22,13 @@ use tokenwarden::domain::{
     Account, AccountId, Broken, Clock, ManualClock, Milestone, OriginAllowlist, Provider, Reason,
     ReturnUrl, Status,
 };
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::oauth::{Callback, CallbackBase, Start, STATE_LIFETIME};
 use tokenwarden::providers::{
     AuthorizeRequest, Credentials, GraphVersion, HeldTokens, HttpProviderClient, NetworkSettings,
     ProviderClient, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
 };
-use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
+use tokenwarden::seal::{Binding, Keyring, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::store::{AccountStore, Ledger, LedgerEntry, MailState, OAuthState, StateStore};
 use tokenwarden_integration::{account_id, team};
@@ -366,7 +367,7 @@ impl OAuth {
             self.keyring
                 .open(sealed, binding, slot)
                 .expect("the sealed token opens on its row")
-                .expose()
+                .expose_secret()
                 .to_owned(),
         )
     }
@@ -646,7 +647,7 @@ async fn connects(provider: Provider) {
         Provider::Facebook | Provider::Instagram => kinds(&log, EndpointKind::Accounts),
         _ => kinds(&log, EndpointKind::Profile),
     };
-    let user_token = grant.access_token.expose().to_owned();
+    let user_token = grant.access_token.expose_secret().to_owned();
     assert_eq!(
         reads.last().and_then(|r| r.access_token.clone()),
         Some(user_token.clone())
@@ -688,7 +689,10 @@ async fn connects(provider: Provider) {
             .unwrap_or_else(|| user_token.clone());
         assert_eq!(access, issued, "{provider}");
         let refresh = h.open(account, TokenSlot::Refresh);
-        let issued_refresh = grant.refresh_token.as_ref().map(|r| r.expose().to_owned());
+        let issued_refresh = grant
+            .refresh_token
+            .as_ref()
+            .map(|r| r.expose_secret().to_owned());
         assert_eq!(refresh, issued_refresh, "{provider}: refresh token");
         assert_eq!(
             refresh.is_some(),
@@ -1508,7 +1512,7 @@ async fn seed_state(
         .spec()
         .pkce
         .used()
-        .then(|| Secret::new(format!("verifier-{id}-{}", "0".repeat(43))));
+        .then(|| Secret::from(format!("verifier-{id}-{}", "0".repeat(43))));
     let state = OAuthState {
         id: id.to_owned(),
         team: team(TEAM),
@@ -1746,8 +1750,8 @@ async fn google_in_testing_status_shows_seven_days_and_a_reconnect_revokes_nothi
         .providers
         .refresh(
             Provider::Google,
-            &tokenwarden::seal::Secret::new(h.open(&after, TokenSlot::Access).unwrap()),
-            Some(&tokenwarden::seal::Secret::new(token)),
+            &tokenwarden::domain::Secret::from(h.open(&after, TokenSlot::Access).unwrap()),
+            Some(&tokenwarden::domain::Secret::from(token)),
         )
         .await;
     assert!(refreshed.is_ok(), "the new grant works: {refreshed:?}");

@@ -11,11 +11,11 @@ use provider_fakes::{
     SettingsPatch,
 };
 use tokenwarden::domain::{Endpoints, KeepAlive, Pkce, Provider, Reason, Status, Verdict};
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::providers::{
     AuthorizeRequest, ClientCredentials, Consent, Credentials, HeldTokens, HttpProviderClient,
     ProviderClient, ProviderError, TokenGrant,
 };
-use tokenwarden::seal::Secret;
 use url::Url;
 
 const REDIRECT_URI: &str = "https://app.tokenwarden.test/oauth/callback";
@@ -148,7 +148,7 @@ impl Rig {
     /// takes one).
     async fn authorize(&self, provider: Provider) -> (Secret, Option<Secret>) {
         let verifier = provider.spec().pkce.used().then(new_verifier);
-        let verifier_secret = verifier.clone().map(Secret::new);
+        let verifier_secret = verifier.clone().map(Secret::from);
         let state = format!("state-{}", uuid::Uuid::new_v4().simple());
         let back = self
             .follow_authorize(provider, &state, verifier_secret.as_ref())
@@ -164,7 +164,7 @@ impl Rig {
             "{provider}: state returned"
         );
         let code = param("code").unwrap_or_else(|| panic!("{provider}: a code in {back}"));
-        (Secret::new(code), verifier.map(Secret::new))
+        (Secret::from(code), verifier.map(Secret::from))
     }
 
     async fn connect(&self, provider: Provider) -> TokenGrant {
@@ -214,7 +214,10 @@ async fn full_flow(provider: Provider) {
         .await
         .unwrap_or_else(|e| panic!("{provider}: code exchange: {e}"));
     let (expires, refresh_expires, has_refresh) = code_grant_lifetimes(provider);
-    assert!(grant.access_token.expose().starts_with(&canary_access));
+    assert!(grant
+        .access_token
+        .expose_secret()
+        .starts_with(&canary_access));
     assert_eq!(secs(grant.expires_in), expires, "{provider}: expires_in");
     assert_eq!(
         secs(grant.refresh_expires_in),
@@ -255,7 +258,7 @@ async fn full_flow(provider: Provider) {
     assert_eq!(seen.redirect_uri.as_deref(), Some(REDIRECT_URI));
     assert_eq!(
         seen.code_verifier.as_deref(),
-        verifier.as_ref().map(Secret::expose),
+        verifier.as_ref().map(ExposeSecret::expose_secret),
         "{provider}: PKCE verifier sent exactly where a challenge was"
     );
     let authorize = &Rig::provider_calls(&log, provider, EndpointKind::Authorize)[0];
@@ -277,7 +280,8 @@ async fn full_flow(provider: Provider) {
         Provider::Facebook | Provider::Instagram | Provider::InstagramLogin | Provider::Threads
     ) {
         assert_ne!(
-            grant.access_token, short_token,
+            grant.access_token.expose_secret(),
+            short_token.expose_secret(),
             "{provider}: a new long-lived token"
         );
         assert_eq!(
@@ -287,7 +291,8 @@ async fn full_flow(provider: Provider) {
         );
     } else {
         assert_eq!(
-            grant.access_token, short_token,
+            grant.access_token.expose_secret(),
+            short_token.expose_secret(),
             "{provider}: nothing to exchange"
         );
     }
@@ -316,7 +321,7 @@ async fn full_flow(provider: Provider) {
             assert!(accounts.iter().all(|a| a
                 .access_token
                 .as_ref()
-                .is_some_and(|t| t.expose().starts_with("canary-facebook-page-"))));
+                .is_some_and(|t| t.expose_secret().starts_with("canary-facebook-page-"))));
             assert_eq!(accounts[0].display_name, "Fake Bakery");
         }
         Provider::Instagram => {
@@ -384,7 +389,10 @@ async fn full_flow(provider: Provider) {
                 .await
                 .unwrap_or_else(|e| panic!("{provider}: refresh: {e}"));
             assert_eq!(secs(refreshed.expires_in), Some(5_184_000));
-            assert_ne!(refreshed.access_token, grant.access_token);
+            assert_ne!(
+                refreshed.access_token.expose_secret(),
+                grant.access_token.expose_secret()
+            );
             refreshed.access_token
         }
         KeepAlive::RefreshGrant | KeepAlive::RefreshGrantRotating => {
@@ -394,7 +402,10 @@ async fn full_flow(provider: Provider) {
                 .refresh(provider, &grant.access_token, Some(&old_refresh))
                 .await
                 .unwrap_or_else(|e| panic!("{provider}: refresh: {e}"));
-            assert_ne!(refreshed.access_token, grant.access_token);
+            assert_ne!(
+                refreshed.access_token.expose_secret(),
+                grant.access_token.expose_secret()
+            );
             assert_eq!(
                 secs(refreshed.expires_in),
                 expires,
@@ -403,8 +414,11 @@ async fn full_flow(provider: Provider) {
             match provider {
                 Provider::Linkedin => {
                     assert_eq!(
-                        refreshed.refresh_token.as_ref(),
-                        Some(&old_refresh),
+                        refreshed
+                            .refresh_token
+                            .as_ref()
+                            .map(ExposeSecret::expose_secret),
+                        Some(old_refresh.expose_secret()),
                         "not rotated"
                     );
                     let left = secs(refreshed.refresh_expires_in).expect("the seconds left");
@@ -415,7 +429,11 @@ async fn full_flow(provider: Provider) {
                 }
                 Provider::X | Provider::Tiktok | Provider::Pinterest => {
                     let new = refreshed.refresh_token.as_ref().expect("rotated");
-                    assert_ne!(new, &old_refresh, "{provider}: a new refresh token");
+                    assert_ne!(
+                        new.expose_secret(),
+                        old_refresh.expose_secret(),
+                        "{provider}: a new refresh token"
+                    );
                     assert_eq!(secs(refreshed.refresh_expires_in), refresh_expires);
                 }
                 _ => assert!(
@@ -432,7 +450,7 @@ async fn full_flow(provider: Provider) {
             );
             assert_eq!(
                 refresh_call.refresh_token.as_deref(),
-                Some(old_refresh.expose())
+                Some(old_refresh.expose_secret())
             );
             refreshed.access_token
         }
@@ -499,7 +517,7 @@ async fn a_wrong_pkce_verifier_is_refused_and_the_right_one_then_accepted() {
     let rig = rig().await;
     for provider in Provider::ALL.into_iter().filter(|p| p.spec().pkce.used()) {
         let (code, verifier) = rig.authorize(provider).await;
-        let wrong = Secret::new(new_verifier());
+        let wrong = Secret::from(new_verifier());
 
         let err = rig
             .client
@@ -540,7 +558,7 @@ async fn x_requires_pkce_at_authorize() {
             provider: Provider::X,
             state: "s",
             redirect_uri: REDIRECT_URI,
-            code_verifier: Some(&Secret::new("v".repeat(43))),
+            code_verifier: Some(&Secret::from("v".repeat(43))),
             consent: Consent::Connect,
         })
         .unwrap();
@@ -596,7 +614,7 @@ async fn a_denied_authorization_comes_back_as_access_denied() {
     let rig = rig().await;
     for provider in [Provider::Facebook, Provider::X, Provider::Tiktok] {
         rig.fakes.control.set_deny(provider, true).await.unwrap();
-        let verifier = Secret::new(new_verifier());
+        let verifier = Secret::from(new_verifier());
 
         let back = rig
             .follow_authorize(provider, "st-9", Some(&verifier))
@@ -621,7 +639,7 @@ async fn a_denied_authorization_comes_back_as_access_denied() {
 #[tokio::test]
 async fn server_errors_timeouts_and_rate_limits_are_transient_on_every_network() {
     let rig = rig_with_timeout(Duration::from_millis(400)).await;
-    let code = Secret::new("canary-bogus-code-1");
+    let code = Secret::from("canary-bogus-code-1");
     for provider in Provider::ALL {
         let faults = [
             Fault::Status5xx { status: Some(502) },
@@ -672,7 +690,7 @@ async fn server_errors_timeouts_and_rate_limits_are_transient_on_every_network()
 #[tokio::test]
 async fn transient_failures_on_checks_never_break_a_connection() {
     let rig = rig().await;
-    let token = Secret::new("canary-bogus-access-1");
+    let token = Secret::from("canary-bogus-access-1");
     for provider in Provider::ALL {
         // The networks that check by introspection; the others read the profile.
         let kind = match provider {
@@ -697,8 +715,8 @@ async fn transient_failures_on_checks_never_break_a_connection() {
 #[tokio::test]
 async fn invalid_grant_marks_the_connection_revoked_on_every_network() {
     let rig = rig().await;
-    let access = Secret::new("canary-bogus-access-2");
-    let refresh = Secret::new("canary-bogus-refresh-2");
+    let access = Secret::from("canary-bogus-access-2");
+    let refresh = Secret::from("canary-bogus-refresh-2");
     for provider in Provider::ALL {
         let spec = provider.spec();
         let err = if spec.keep_alive == KeepAlive::None {
@@ -803,7 +821,7 @@ async fn meta_190_subcode_460_reads_as_password_changed() {
 #[tokio::test]
 async fn a_redirect_from_the_token_endpoint_is_never_followed() {
     let rig = rig().await;
-    let code = Secret::new("canary-bogus-code-3");
+    let code = Secret::from("canary-bogus-code-3");
     for provider in Provider::ALL {
         rig.fakes
             .control
@@ -854,7 +872,7 @@ async fn rotating_replay_kills_the_chain(provider: Provider) {
         .await
         .expect("the first refresh works");
     let second = refreshed.refresh_token.clone().expect("rotated");
-    assert_ne!(first, second);
+    assert_ne!(first.expose_secret(), second.expose_secret());
 
     let replay = rig
         .client
@@ -1021,7 +1039,7 @@ async fn a_wrong_client_secret_is_refused_and_never_shown() {
                     p,
                     ClientCredentials {
                         client_id: provider_fakes::default_client_id(p),
-                        client_secret: Secret::new(format!("canary-{}-wrong-secret", p.id())),
+                        client_secret: Secret::from(format!("canary-{}-wrong-secret", p.id())),
                     },
                 )
             })
@@ -1032,7 +1050,7 @@ async fn a_wrong_client_secret_is_refused_and_never_shown() {
         let err = client
             .exchange_code(
                 provider,
-                &Secret::new("canary-bogus-code-4"),
+                &Secret::from("canary-bogus-code-4"),
                 REDIRECT_URI,
                 None,
             )
@@ -1061,7 +1079,7 @@ async fn echoed_secrets_are_scrubbed_from_every_error() {
     let rig = rig().await;
     for provider in Provider::ALL {
         let grant = rig.connect(provider).await;
-        let refresh = Secret::new(format!("canary-{}-refresh-echo", provider.id()));
+        let refresh = Secret::from(format!("canary-{}-refresh-echo", provider.id()));
         for kind in [
             EndpointKind::Token,
             EndpointKind::Refresh,
@@ -1077,8 +1095,8 @@ async fn echoed_secrets_are_scrubbed_from_every_error() {
                 .await
                 .unwrap();
         }
-        let code = Secret::new("canary-echo-code");
-        let v = Secret::new(new_verifier());
+        let code = Secret::from("canary-echo-code");
+        let v = Secret::from(new_verifier());
         let errors = [
             rig.client
                 .exchange_code(provider, &code, REDIRECT_URI, Some(&v))
@@ -1132,7 +1150,7 @@ async fn transport_errors_do_not_carry_the_url_or_its_token() {
     let fakes = provider_fakes::start_local().await.unwrap();
     let client =
         HttpProviderClient::new(fakes.credentials(), endpoints, Duration::from_secs(2)).unwrap();
-    let token = Secret::new("canary-instagram_login-access-77");
+    let token = Secret::from("canary-instagram_login-access-77");
 
     // Instagram Login sends the token in the query string.
     let err = client
@@ -1191,7 +1209,7 @@ async fn a_network_without_credentials_is_not_offered() {
     .unwrap();
 
     let err = client
-        .exchange_code(Provider::X, &Secret::new("c"), REDIRECT_URI, None)
+        .exchange_code(Provider::X, &Secret::from("c"), REDIRECT_URI, None)
         .await
         .expect_err("no credentials");
 
@@ -1235,7 +1253,7 @@ async fn x_and_google_revoke_the_refresh_token_and_the_grant_dies() {
             .expect("a revoke call");
         assert_eq!(
             revoke.params.get("token").map(String::as_str),
-            Some(refresh.expose())
+            Some(refresh.expose_secret())
         );
         assert_eq!(
             revoke.params.get("token_type_hint").map(String::as_str),
@@ -1282,7 +1300,7 @@ async fn tiktok_revokes_a_fresh_access_token() {
     let revoked_token = revoke.params.get("token").expect("a token");
     assert_ne!(
         revoked_token,
-        grant.access_token.expose(),
+        grant.access_token.expose_secret(),
         "not the stored one"
     );
     assert!(revoked_token.starts_with("canary-tiktok-access-"));

@@ -3,8 +3,9 @@
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use tokenwarden::domain::{AccountId, Provider};
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::providers::Credentials;
-use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
+use tokenwarden::seal::{Binding, Keyring, TokenSlot};
 use tokenwarden::secrets::{SecretError, SecretSource, SecretsManager};
 use tokenwarden_integration::{aws_config, team};
 
@@ -23,7 +24,7 @@ async fn a_rotated_keyring_opens_old_envelopes_and_seals_with_the_new_key() {
     let first = Keyring::generate_secret("2026-05");
     sm.create_secret()
         .name(&name)
-        .secret_string(first.expose())
+        .secret_string(first.expose_secret())
         .send()
         .await
         .unwrap();
@@ -38,13 +39,13 @@ async fn a_rotated_keyring_opens_old_envelopes_and_seals_with_the_new_key() {
         provider: Provider::Linkedin,
         account: &a,
     };
-    let sealed = ring.seal(&Secret::new("canary-refresh"), b, TokenSlot::Refresh);
+    let sealed = ring.seal(&Secret::from("canary-refresh"), b, TokenSlot::Refresh);
     assert_eq!(sealed.key_id(), Some("2026-05"));
 
     // An operator adds a key and makes it active.
-    let mut json: serde_json::Value = serde_json::from_str(first.expose()).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(first.expose_secret()).unwrap();
     let second: serde_json::Value =
-        serde_json::from_str(Keyring::generate_secret("2026-11").expose()).unwrap();
+        serde_json::from_str(Keyring::generate_secret("2026-11").expose_secret()).unwrap();
     json["keys"]["2026-11"] = second["keys"]["2026-11"].clone();
     json["active"] = "2026-11".into();
     sm.put_secret_value()
@@ -61,10 +62,10 @@ async fn a_rotated_keyring_opens_old_envelopes_and_seals_with_the_new_key() {
         rotated
             .open(&sealed, b, TokenSlot::Refresh)
             .unwrap()
-            .expose(),
+            .expose_secret(),
         "canary-refresh"
     );
-    let resealed = rotated.seal(&Secret::new("canary-refresh"), b, TokenSlot::Refresh);
+    let resealed = rotated.seal(&Secret::from("canary-refresh"), b, TokenSlot::Refresh);
     assert_eq!(resealed.key_id(), Some("2026-11"));
 }
 
@@ -90,7 +91,11 @@ async fn client_credentials_name_the_networks_offered() {
 
     assert_eq!(credentials.offered(), [Provider::Facebook, Provider::X]);
     assert_eq!(
-        credentials.get(Provider::X).unwrap().client_secret.expose(),
+        credentials
+            .get(Provider::X)
+            .unwrap()
+            .client_secret
+            .expose_secret(),
         "canary-x-secret"
     );
     assert!(!format!("{credentials:?}").contains("canary"));
@@ -119,7 +124,7 @@ async fn a_missing_or_binary_secret_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_malformed_credentials_secret_names_the_position_not_the_content() {
-    let secret = Secret::new(r#"{"x": {"client_id": "a", "client_secret": canary-oops}}"#);
+    let secret = Secret::from(r#"{"x": {"client_id": "a", "client_secret": canary-oops}}"#);
     let err = Credentials::from_secret(&secret).unwrap_err().to_string();
     assert!(err.contains("line 1"), "{err}");
     assert!(!err.contains("canary"), "{err}");
@@ -143,7 +148,7 @@ async fn several_secrets_are_read_in_one_call_in_the_order_asked() {
     let read = source.secrets(&[&b, &a]).await.unwrap();
     assert_eq!(
         read.iter()
-            .map(|s| s.expose().to_owned())
+            .map(|s| s.expose_secret().to_owned())
             .collect::<Vec<_>>(),
         ["value-b", "value-a"]
     );

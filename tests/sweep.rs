@@ -21,9 +21,10 @@ use tokenwarden::domain::{
     Account, Clock, EmailAddress, Failures, KeepAlive, Milestone, Provider, Reason, SchedulePolicy,
     Status, TeamId,
 };
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::mail::{Email, MailError, Mailer};
 use tokenwarden::providers::ProviderClient;
-use tokenwarden::seal::{Keyring, Secret};
+use tokenwarden::seal::Keyring;
 use tokenwarden::store::{AccountStore, PrefsStore};
 use tokenwarden::sweep::invoke::{self, ShardQueue, ShardTask, SqsShardQueue};
 use tokenwarden::sweep::{Budget, Report, Sweep};
@@ -1583,11 +1584,11 @@ async fn retiring_a_key_reseals_every_account_and_then_the_old_key_can_go() {
     let mut broken = rig.connect(Provider::Linkedin, &team).await;
     broken.broke(Status::Revoked, Reason::AccessRevoked, rig.clock.now());
     let broken = rig.store.update_account(&broken).await.unwrap();
-    let k1: Value = serde_json::from_str(rig.keyring_secret.expose()).unwrap();
-    let k2: Value = serde_json::from_str(Keyring::generate_secret("k2").expose()).unwrap();
+    let k1: Value = serde_json::from_str(rig.keyring_secret.expose_secret()).unwrap();
+    let k2: Value = serde_json::from_str(Keyring::generate_secret("k2").expose_secret()).unwrap();
     let both = json!({"active": "k2", "keys": {"k1": k1["keys"]["k1"], "k2": k2["keys"]["k2"]}});
     let only_k2 = json!({"active": "k2", "keys": {"k2": k2["keys"]["k2"]}});
-    let rotated = Keyring::from_secret(&Secret::new(both.to_string())).unwrap();
+    let rotated = Keyring::from_secret(&Secret::from(both.to_string())).unwrap();
     let mut sweep = rig.sweep();
     sweep.keyring = Arc::new(rotated);
 
@@ -1612,15 +1613,22 @@ async fn retiring_a_key_reseals_every_account_and_then_the_old_key_can_go() {
     .await
     .unwrap();
     assert_eq!(again["resealed"], 0, "nothing left to re-seal: {again}");
-    let new_only = Keyring::from_secret(&Secret::new(only_k2.to_string())).unwrap();
+    let new_only = Keyring::from_secret(&Secret::from(only_k2.to_string())).unwrap();
     for (t, a) in [(&team, &x), (&other, &page), (&team, &broken)] {
         let stored = rig.account(t, &a.id).await;
         assert_eq!(stored.tokens.access.key_id(), Some("k2"));
         let opened = tokenwarden::refresh::open_tokens(&new_only, &stored)
             .unwrap_or_else(|e| panic!("{}: {e}", a.provider));
         let before = tokenwarden::refresh::open_tokens(&rig.keyring, a).unwrap();
-        assert_eq!(opened.access, before.access, "the same token, sealed anew");
-        assert_eq!(opened.refresh, before.refresh);
+        assert_eq!(
+            opened.access.expose_secret(),
+            before.access.expose_secret(),
+            "the same token, sealed anew"
+        );
+        assert_eq!(
+            opened.refresh.as_ref().map(ExposeSecret::expose_secret),
+            before.refresh.as_ref().map(ExposeSecret::expose_secret)
+        );
     }
     let unknown = invoke::handle(
         &sweep,

@@ -21,13 +21,14 @@ use tokenwarden::domain::{
     Account, AccountId, Cause, Clock, EmailAddress, Failures, HistoryEntry, ManualClock, Milestone,
     NotificationPrefs, Provider, Recipient, SchedulePolicy, StateAt, TeamId, Transition, UserId,
 };
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::grant::{lifetimes, renewal, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer, SesMailer};
 use tokenwarden::providers::{
     AuthorizeRequest, HeldTokens, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount,
     TokenCheck, TokenGrant,
 };
-use tokenwarden::seal::{Binding, Keyring, Secret, TokenSlot};
+use tokenwarden::seal::{Binding, Keyring, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::store::{AccountStore, Ledger, LedgerEntry, PrefsStore};
 use tokenwarden::sweep::{Sweep, SweepConfig};
@@ -105,7 +106,7 @@ impl ObservedProviders {
         self.issued
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(grant.access_token.expose().to_owned(), offset);
+            .insert(grant.access_token.expose_secret().to_owned(), offset);
     }
 
     fn simulated(&self, token: &Secret, t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -113,7 +114,7 @@ impl ObservedProviders {
             .issued
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(token.expose())
+            .get(token.expose_secret())
             .copied();
         match (t, offset) {
             (Some(t), Some(offset)) => Some(t + offset),
@@ -377,7 +378,7 @@ impl Rig {
             .pkce
             .used()
             .then(|| format!("verifier-{}-0123456789", uuid::Uuid::new_v4().simple()));
-        let verifier_secret = verifier.clone().map(Secret::new);
+        let verifier_secret = verifier.clone().map(Secret::from);
         let state = format!("state-{}", uuid::Uuid::new_v4().simple());
         let url = self
             .providers
@@ -410,9 +411,9 @@ impl Rig {
             .providers
             .exchange_code(
                 provider,
-                &Secret::new(code),
+                &Secret::from(code),
                 REDIRECT_URI,
-                verifier.map(Secret::new).as_ref(),
+                verifier.map(Secret::from).as_ref(),
             )
             .await
             .unwrap_or_else(|e| panic!("{provider}: code exchange: {e}"));
@@ -577,7 +578,7 @@ impl Rig {
         self.keyring
             .open(sealed, binding, TokenSlot::Refresh)
             .expect("the refresh token opens")
-            .expose()
+            .expose_secret()
             .to_owned()
     }
 

@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::SealedToken;
 use crate::domain::{Account, AccountId, Provider, Renewal, SealedTokens, TeamId, Transition};
 use crate::providers::TokenGrant;
-use crate::seal::{Binding, Keyring, SealedToken, TokenSlot};
+use crate::seal::{Binding, Keyring, TokenSlot};
 
 /// Lifetimes a grant gives, as moments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,13 +120,13 @@ pub fn apply_grant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::Secret;
+    use crate::domain::Secret;
     use chrono::TimeZone;
 
     fn grant(refresh: bool, expires: Option<i64>, refresh_expires: Option<i64>) -> TokenGrant {
         TokenGrant {
-            access_token: Secret::new("a"),
-            refresh_token: refresh.then(|| Secret::new("r")),
+            access_token: Secret::from("a"),
+            refresh_token: refresh.then(|| Secret::from("r")),
             expires_in: expires.map(Duration::seconds),
             refresh_expires_in: refresh_expires.map(Duration::seconds),
             scopes: None,

@@ -3,7 +3,7 @@
 //! - [`api`]: the HTTP handlers (decode, call one operation, map the answer).
 //! - [`credentials`]: the credentials function (get_token, report_failure) for the platform's services.
 //! - [`disconnect`]: disconnecting an account (revocation at the network, removal).
-//! - [`domain`]: ids, the provider catalogue, accounts and their token column, preferences; no AWS types.
+//! - [`domain`]: ids, the provider catalogue, accounts and their token column, preferences, secrets as values (`secrecy`) and sealed envelopes; no AWS types, no sealing.
 //! - [`error_chain`]: an error's cause chain as one log field, for every layer.
 //! - [`events`]: history items from the table's stream to EventBridge.
 //! - [`grant`]: a token grant turned into sealed tokens and lifetimes.
@@ -13,7 +13,7 @@
 //! - [`providers`]: the provider client port and one module per network.
 //! - [`refresh`]: refreshing one account and storing the answer first.
 //! - [`runtime`]: cold start: one typed configuration per function, the clients built from it.
-//! - [`seal`]: tokens at rest (AES-256-GCM envelopes bound to their row) and the redacting [`seal::Secret`].
+//! - [`seal`]: sealing and opening tokens at rest (AES-256-GCM envelopes bound to their row).
 //! - [`secrets`]: the secret source port and the Secrets Manager adapter.
 //! - [`store`]: storage ports and the DynamoDB adapter.
 //! - [`sweep`]: the expiry sweep (accounts phase, mail phase, fan-out, mail tasks, re-seal).

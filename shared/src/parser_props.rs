@@ -7,9 +7,10 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use crate::domain::SealedToken;
 use crate::domain::{OriginAllowlist, Provider, ProviderReply, ReturnUrl, TeamId};
 use crate::providers::{classify, error_code};
-use crate::seal::{Binding, Keyring, SealedToken, TokenSlot};
+use crate::seal::{Binding, Keyring, TokenSlot};
 
 /// Inputs tried per property.
 pub(crate) const CASES: u32 = 2_000;

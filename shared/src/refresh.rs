@@ -9,10 +9,11 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
+use crate::domain::Secret;
 use crate::domain::{Account, Cause, HistoryEntry, SchedulePolicy, StateAt, Transition};
 use crate::grant::renewal;
 use crate::providers::{ProviderClient, ProviderError, TokenGrant};
-use crate::seal::{Binding, Keyring, SealError, Secret, TokenSlot};
+use crate::seal::{Binding, Keyring, SealError, TokenSlot};
 use crate::store::{AccountStore, StoreError};
 
 /// An account's tokens, opened.

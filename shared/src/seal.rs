@@ -15,71 +15,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rand::RngCore;
 use serde::Deserialize;
-use zeroize::Zeroize;
 
-use crate::domain::{AccountId, Provider, TeamId};
-
-/// A secret string: a token, an authorization code, a PKCE verifier, a client secret.
-/// Debug and Display print a redaction; only `expose` gives the text.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        // Overwrite the bytes before the allocation is freed.
-        self.0.zeroize();
-    }
-}
-
-/// A sealed token as stored. Its Debug names only the key id.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SealedToken(String);
-
-impl SealedToken {
-    /// Wraps an envelope read from storage; it is checked when opened.
-    pub fn from_stored(envelope: String) -> Self {
-        Self(envelope)
-    }
-
-    pub fn as_stored(&self) -> &str {
-        &self.0
-    }
-
-    pub fn key_id(&self) -> Option<&str> {
-        let mut parts = self.0.split('.');
-        (parts.next() == Some(VERSION))
-            .then(|| parts.next())
-            .flatten()
-    }
-}
-
-impl fmt::Debug for SealedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealedToken(key={})", self.key_id().unwrap_or("?"))
-    }
-}
+use crate::domain::secret::ENVELOPE_VERSION;
+use crate::domain::{AccountId, ExposeSecret, Provider, SealedToken, Secret, TeamId};
 
 /// Which token of the pair an envelope holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,9 +70,9 @@ pub fn seal_for_state(value: &Secret, state: &str) -> Option<SealedToken> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), value.expose().as_bytes())
+        .encrypt(Nonce::from_slice(&nonce), value.expose_secret().as_bytes())
         .ok()?;
-    Some(SealedToken(format!(
+    Some(SealedToken::from_stored(format!(
         "{VERSION}.{STATE_KEY_ID}.{}.{}",
         URL_SAFE_NO_PAD.encode(nonce),
         URL_SAFE_NO_PAD.encode(ct)
@@ -143,7 +81,7 @@ pub fn seal_for_state(value: &Secret, state: &str) -> Option<SealedToken> {
 
 /// Opens what [`seal_for_state`] sealed under `state`.
 pub fn open_for_state(sealed: &SealedToken, state: &str) -> Result<Secret, SealError> {
-    let mut parts = sealed.0.split('.');
+    let mut parts = sealed.as_stored().split('.');
     let (Some(VERSION), Some(STATE_KEY_ID), Some(nonce), Some(ct), None) = (
         parts.next(),
         parts.next(),
@@ -166,7 +104,7 @@ pub fn open_for_state(sealed: &SealedToken, state: &str) -> Result<Secret, SealE
         .decrypt(Nonce::from_slice(&nonce), ct.as_slice())
         .map_err(|_| SealError::Open)?;
     String::from_utf8(plain)
-        .map(Secret::new)
+        .map(Secret::from)
         .map_err(|_| SealError::Open)
 }
 
@@ -198,7 +136,7 @@ pub enum SealError {
     Open,
 }
 
-const VERSION: &str = "tw1";
+const VERSION: &str = ENVELOPE_VERSION;
 const NONCE_LEN: usize = 12;
 
 #[derive(Deserialize)]
@@ -253,7 +191,7 @@ impl Keyring {
     pub fn generate_secret(key_id: &str) -> Secret {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        Secret::new(
+        Secret::from(
             serde_json::json!({"active": key_id, "keys": {key_id: STANDARD.encode(key)}})
                 .to_string(),
         )
@@ -293,12 +231,12 @@ impl Keyring {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: token.expose().as_bytes(),
+                    msg: token.expose_secret().as_bytes(),
                     aad,
                 },
             )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-        SealedToken(format!(
+        SealedToken::from_stored(format!(
             "{VERSION}.{}.{}.{}",
             self.active,
             URL_SAFE_NO_PAD.encode(nonce),
@@ -316,7 +254,7 @@ impl Keyring {
     }
 
     fn open_with(&self, sealed: &SealedToken, aad: &[u8]) -> Result<Secret, SealError> {
-        let mut parts = sealed.0.split('.');
+        let mut parts = sealed.as_stored().split('.');
         let (Some(VERSION), Some(kid), Some(nonce), Some(ct), None) = (
             parts.next(),
             parts.next(),
@@ -342,7 +280,7 @@ impl Keyring {
             .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad })
             .map_err(|_| SealError::Open)?;
         String::from_utf8(plain)
-            .map(Secret::new)
+            .map(Secret::from)
             .map_err(|_| SealError::Open)
     }
 }
@@ -368,10 +306,15 @@ mod tests {
             provider: Provider::X,
             account: &a1,
         };
-        let token = Secret::new("canary-access-token-0001");
+        let token = Secret::from("canary-access-token-0001");
         let sealed = ring.seal(&token, here, TokenSlot::Access);
         assert!(!sealed.as_stored().contains("canary"));
-        assert_eq!(ring.open(&sealed, here, TokenSlot::Access).unwrap(), token);
+        assert_eq!(
+            ring.open(&sealed, here, TokenSlot::Access)
+                .unwrap()
+                .expose_secret(),
+            token.expose_secret()
+        );
 
         let elsewhere = Binding {
             team: &team,
@@ -413,21 +356,21 @@ mod tests {
         };
         let old_secret = Keyring::generate_secret("2026-05");
         let old = Keyring::from_secret(&old_secret).unwrap();
-        let sealed_old = old.seal(&Secret::new("t-old"), b, TokenSlot::Refresh);
+        let sealed_old = old.seal(&Secret::from("t-old"), b, TokenSlot::Refresh);
 
-        let mut json: serde_json::Value = serde_json::from_str(old_secret.expose()).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(old_secret.expose_secret()).unwrap();
         json["keys"]["2026-11"] = serde_json::Value::String(STANDARD.encode([7u8; 32]));
         json["active"] = "2026-11".into();
-        let rotated = Keyring::from_secret(&Secret::new(json.to_string())).unwrap();
+        let rotated = Keyring::from_secret(&Secret::from(json.to_string())).unwrap();
 
         assert_eq!(
             rotated
                 .open(&sealed_old, b, TokenSlot::Refresh)
                 .unwrap()
-                .expose(),
+                .expose_secret(),
             "t-old"
         );
-        let sealed_new = rotated.seal(&Secret::new("t-new"), b, TokenSlot::Refresh);
+        let sealed_new = rotated.seal(&Secret::from("t-new"), b, TokenSlot::Refresh);
         assert_eq!(sealed_new.key_id(), Some("2026-11"));
         assert!(matches!(
             old.open(&sealed_new, b, TokenSlot::Refresh),
@@ -444,11 +387,10 @@ mod tests {
             provider: Provider::X,
             account: &a1,
         };
-        let token = Secret::new("canary-token-9f8e7d");
+        let token = Secret::from("canary-token-9f8e7d");
         let sealed = ring.seal(&token, b, TokenSlot::Access);
         for shown in [
             format!("{token:?}"),
-            format!("{token}"),
             format!("{sealed:?}"),
             format!("{ring:?}"),
             format!("{:?}", ring.open(&sealed, b, TokenSlot::Access)),
@@ -465,7 +407,7 @@ mod tests {
             r#"{"active":"k","keys":{"k":"c2hvcnQ="}}"#,
             r#"{"active":"k","keys":{"k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},"extra":1}"#,
         ] {
-            assert!(Keyring::from_secret(&Secret::new(bad)).is_err(), "{bad}");
+            assert!(Keyring::from_secret(&Secret::from(bad)).is_err(), "{bad}");
         }
         let ring = Keyring::from_secret(&Keyring::generate_secret("k1")).unwrap();
         let (team, a1, _) = ids();

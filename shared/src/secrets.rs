@@ -5,13 +5,14 @@ use async_trait::async_trait;
 
 use serde::de::DeserializeOwned;
 
-use crate::seal::Secret;
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 
 /// Reads a secret's JSON into `T`. On failure, says where: the JSON path and the position,
 /// and what kind of fault (syntax, a wrong type or a missing field), never serde's message,
 /// which can quote the value it found (a key, a client secret).
 pub fn parse_json<T: DeserializeOwned>(secret: &Secret) -> Result<T, String> {
-    let mut de = serde_json::Deserializer::from_str(secret.expose());
+    let mut de = serde_json::Deserializer::from_str(secret.expose_secret());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner();
@@ -99,7 +100,7 @@ impl SecretSource for SecretsManager {
                 },
             })?;
         out.secret_string()
-            .map(Secret::new)
+            .map(Secret::from)
             .ok_or_else(|| SecretError::NotAString(name.to_owned()))
     }
 
@@ -126,7 +127,7 @@ impl SecretSource for SecretsManager {
                     .ok_or_else(|| SecretError::NotFound((*name).to_owned()))?;
                 found
                     .secret_string()
-                    .map(Secret::new)
+                    .map(Secret::from)
                     .ok_or_else(|| SecretError::NotAString((*name).to_owned()))
             })
             .collect()
@@ -154,13 +155,13 @@ mod json_tests {
             (r#"{"active":"k1","keys":{"k1":12345678901234}}"#, "keys.k1"),
             (r#"{"active":["s3cr3t-value"],"keys":{}}"#, "active"),
         ] {
-            let err = parse_json::<Shape>(&Secret::new(raw)).unwrap_err();
+            let err = parse_json::<Shape>(&Secret::from(raw)).unwrap_err();
             assert!(err.contains(&format!("`{path}`")), "{err}");
             for value in ["c2VjcmV0", "12345678901234", "s3cr3t"] {
                 assert!(!err.contains(value), "{err}");
             }
         }
-        let err = parse_json::<Shape>(&Secret::new("{\"active\": s3cr3t}")).unwrap_err();
+        let err = parse_json::<Shape>(&Secret::from("{\"active\": s3cr3t}")).unwrap_err();
         assert!(err.starts_with("not valid JSON"), "{err}");
         assert!(!err.contains("s3cr3t"), "{err}");
     }

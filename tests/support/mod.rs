@@ -11,11 +11,11 @@ use async_trait::async_trait;
 
 use aws_config::BehaviorVersion;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use tokenwarden::domain::SealedToken;
 use tokenwarden::domain::{
     Account, AccountId, Broken, Failures, HistoryEntry, Provider, Reason, SealedTokens, Status,
     TeamId, UserId,
 };
-use tokenwarden::seal::SealedToken;
 use tokenwarden::store::dynamo::{create_table, DynamoStore};
 use tokenwarden::store::{AccountStore, Cursor, Page, StoreError};
 

@@ -16,10 +16,10 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Secret;
 use crate::domain::{AccountId, Provider};
 use crate::http::{self, json_body, ApiError, HttpConfig, Route, Tenant};
 use crate::oauth::{Callback, CallbackParams, FinishError};
-use crate::seal::Secret;
 
 /// The routes of this function, as written in `infra/openapi.yaml`.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -185,7 +185,7 @@ fn params(req: &Request) -> CallbackParams {
     };
     CallbackParams {
         state: one("state"),
-        code: one("code").map(Secret::new),
+        code: one("code").map(Secret::from),
         error: one("error"),
     }
 }

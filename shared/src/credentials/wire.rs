@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 use crate::domain::{AccountId, Provider, TeamId, TokenColumn};
-use crate::seal::Secret;
 
 /// The largest `body` of a failure report: 16 KiB of the network's error answer.
 pub const MAX_REPORT_BODY: usize = 16 * 1024;
@@ -171,7 +172,7 @@ fn account(raw: &str) -> Result<AccountId, BadRequest> {
 }
 
 fn expose<S: Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(secret.expose())
+    s.serialize_str(secret.expose_secret())
 }
 
 /// A working token: the one designed exit of a token from tokenwarden. Its Debug
@@ -379,7 +380,7 @@ mod tests {
     #[test]
     fn a_token_answer_prints_no_token_in_debug() {
         let answer = TokenAnswer {
-            access_token: Secret::new("canary-token-123"),
+            access_token: Secret::from("canary-token-123"),
             token_type: "Bearer",
             expires_at: None,
             scopes: vec![],

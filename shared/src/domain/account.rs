@@ -8,7 +8,7 @@ use super::ids::{AccountId, TeamId, UserId};
 use super::prefs::NotificationPrefs;
 use super::provider::{KeepAlive, Provider};
 use super::provider_error::Verdict;
-use crate::seal::SealedToken;
+use crate::domain::SealedToken;
 
 /// The state shown in the token column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -784,7 +784,7 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::SealedToken;
+    use crate::domain::SealedToken;
     use chrono::TimeZone;
     use proptest::prelude::*;
 

@@ -7,6 +7,7 @@ mod ids;
 mod prefs;
 mod provider;
 mod provider_error;
+pub mod secret;
 
 pub use account::{
     Account, Broken, Failures, Milestone, Profile, Reason, Renewal, Reported, SchedulePolicy,
@@ -21,3 +22,4 @@ pub use prefs::{
 };
 pub use provider::{Disconnect, Endpoints, KeepAlive, Pkce, Provider, ProviderSpec};
 pub use provider_error::{ProviderReply, Verdict};
+pub use secret::{ExposeSecret, SealedToken, Secret};

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{random_token, OAuthResult};
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 use crate::domain::{
     Account, AccountId, Cause, Clock, Failures, HistoryEntry, HistoryKind, Milestone, Profile,
     Provider, ReturnUrl, SchedulePolicy, StateAt, TeamId, Transition, UserId,
 };
 use crate::grant::{lifetimes, renewal, seal_grant, Lifetimes};
 use crate::providers::{ProviderClient, ProviderError, RemoteAccount, TokenGrant};
-use crate::seal::{Keyring, Secret};
+use crate::seal::Keyring;
 use crate::store::{
     AccountStore, Consumed, Ledger, LedgerEntry, OAuthState, Parked, StateStore, StoreError,
 };
@@ -47,7 +49,7 @@ pub struct CallbackParams {
 pub const PARK_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Where the browser goes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Completion {
     /// No state we issued and still hold (garbage, unknown, already used): there is no
     /// trustworthy place to send the browser, so none is used.
@@ -74,9 +76,9 @@ impl Completion {
     pub fn location(&self) -> Option<url::Url> {
         match self {
             Completion::UnknownState => None,
-            Completion::Parked { return_to, handle } => {
-                Some(return_to.with_params(&[("result", "pending"), ("handle", handle.expose())]))
-            }
+            Completion::Parked { return_to, handle } => Some(
+                return_to.with_params(&[("result", "pending"), ("handle", handle.expose_secret())]),
+            ),
             Completion::Back {
                 return_to,
                 result,
@@ -224,7 +226,7 @@ impl Callback {
                 "the network sent the browser back without a code");
             return Ok(back(&state, result, Vec::new()));
         }
-        let Some(code) = params.code.filter(|c| !c.expose().is_empty()) else {
+        let Some(code) = params.code.filter(|c| !c.expose_secret().is_empty()) else {
             tracing::info!(team = %team, provider = %provider, "callback without a code or an error");
             return Ok(back(&state, OAuthResult::Error, Vec::new()));
         };
@@ -232,7 +234,7 @@ impl Callback {
         // The code is parked, not exchanged: only the person who started the authorization,
         // signed in, completes it (RFC 9700 §4.7.1).
         let handle = random_token();
-        let key = parked_key(handle.expose());
+        let key = parked_key(handle.expose_secret());
         let parked = Parked {
             code: self.keyring.seal_in_flight(&code, &key),
             verifier: state

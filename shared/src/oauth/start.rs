@@ -1,5 +1,6 @@
 //! Starting an authorization: the state, the PKCE verifier, the authorize URL.
 
+use crate::domain::ExposeSecret;
 use std::sync::Arc;
 
 use url::Url;
@@ -74,7 +75,7 @@ impl Start {
         let now = self.clock.now();
         let verifier = provider.spec().pkce.used().then(code_verifier);
         let state = OAuthState {
-            id: random_token().expose().to_owned(),
+            id: random_token().expose_secret().to_owned(),
             team: team.clone(),
             user: user.clone(),
             provider,

@@ -11,8 +11,8 @@ use super::{
     network, AuthorizeRequest, Call, Credentials, HeldTokens, NetworkSettings, ProviderClient,
     ProviderError, RemoteAccount, TokenCheck, TokenGrant,
 };
+use crate::domain::Secret;
 use crate::domain::{Endpoints, Provider};
-use crate::seal::Secret;
 
 /// Calls the networks over HTTPS (or the provider fakes, through [`Endpoints`]).
 #[derive(Debug, Clone)]
@@ -155,7 +155,7 @@ mod tests {
                     p,
                     ClientCredentials {
                         client_id: "app-123".to_owned(),
-                        client_secret: Secret::new("app-secret-xyz"),
+                        client_secret: Secret::from("app-secret-xyz"),
                     },
                 )
             })
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn authorize_url_carries_the_standard_parameters_for_every_network() {
-        let verifier = Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        let verifier = Secret::from("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         for provider in Provider::ALL {
             let url = url_for(provider, Some(&verifier), Consent::Connect).unwrap();
             let q = params(&url);
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn tiktok_names_its_client_key_and_google_asks_for_offline_access() {
-        let verifier = Secret::new("v".repeat(43));
+        let verifier = Secret::from("v".repeat(43));
         let tiktok = params(&url_for(Provider::Tiktok, None, Consent::Connect).unwrap());
         let google = params(&url_for(Provider::Google, Some(&verifier), Consent::Connect).unwrap());
 
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn x_scopes_are_space_separated_and_pkce_is_required() {
-        let verifier = Secret::new("v".repeat(43));
+        let verifier = Secret::from("v".repeat(43));
         let x = params(&url_for(Provider::X, Some(&verifier), Consent::Connect).unwrap());
         assert_eq!(
             x["scope"],
@@ -297,7 +297,7 @@ mod tests {
                 provider,
                 state: "s",
                 redirect_uri: "https://app.example/cb",
-                code_verifier: Some(&Secret::new("v".repeat(43))),
+                code_verifier: Some(&Secret::from("v".repeat(43))),
                 consent: Consent::Connect,
             })
             .unwrap()

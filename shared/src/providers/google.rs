@@ -36,7 +36,8 @@ use super::{
     AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
     TokenGrant,
 };
-use crate::seal::Secret;
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 
 const OAUTH: Rfc6749 = Rfc6749 {
     authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
@@ -96,7 +97,7 @@ impl Network for Google {
         cx: &Call<'_>,
         access_token: &Secret,
     ) -> Result<TokenCheck, ProviderError> {
-        let t = access_token.expose();
+        let t = access_token.expose_secret();
         let request = cx
             .transport
             .http

@@ -24,8 +24,9 @@ use super::{
     AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
     TokenGrant,
 };
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 use crate::domain::{Reason, Status, Verdict};
-use crate::seal::Secret;
 
 const OAUTH: Rfc6749 = Rfc6749 {
     authorize_url: "https://www.linkedin.com/oauth/v2/authorization",
@@ -78,13 +79,13 @@ impl Network for Linkedin {
         access_token: &Secret,
     ) -> Result<TokenCheck, ProviderError> {
         let creds = cx.creds()?;
-        let t = access_token.expose();
+        let t = access_token.expose_secret();
         let request = cx.transport.http.post(cx.url(INTROSPECT_URL)?).form(&[
             ("client_id", creds.client_id.as_str()),
-            ("client_secret", creds.client_secret.expose()),
+            ("client_secret", creds.client_secret.expose_secret()),
             ("token", t),
         ]);
-        let sent = [t, creds.client_secret.expose()];
+        let sent = [t, creds.client_secret.expose_secret()];
         let answer = cx.transport.send(cx.provider, request, &sent).await?;
         let json = parse_json(cx.provider, &answer.body)?;
         match introspection(&json).map_err(|what| unreadable(cx.provider, what))? {

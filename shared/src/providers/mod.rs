@@ -27,8 +27,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 use crate::domain::{Endpoints, Provider, ProviderReply, Verdict};
-use crate::seal::Secret;
 
 mod client;
 mod errors;
@@ -114,7 +115,7 @@ impl Call<'_> {
         query: &[(&str, &str)],
         token: &Secret,
     ) -> Result<Value, ProviderError> {
-        let t = token.expose();
+        let t = token.expose_secret();
         let mut request = self
             .transport
             .http
@@ -254,7 +255,7 @@ impl Credentials {
                 provider,
                 ClientCredentials {
                     client_id: entry.client_id,
-                    client_secret: Secret::new(entry.client_secret),
+                    client_secret: Secret::from(entry.client_secret),
                 },
             );
         }
@@ -289,7 +290,7 @@ impl Credentials {
                 provider,
                 ClientCredentials {
                     client_id: id.to_owned(),
-                    client_secret: Secret::new(""),
+                    client_secret: Secret::from(""),
                 },
             );
         }
@@ -669,7 +670,10 @@ mod tests {
             .unwrap();
         assert_eq!(ids.offered(), [Provider::X, Provider::Google]);
         assert_eq!(ids.get(Provider::X).unwrap().client_id, "abc");
-        assert_eq!(ids.get(Provider::X).unwrap().client_secret.expose(), "");
+        assert_eq!(
+            ids.get(Provider::X).unwrap().client_secret.expose_secret(),
+            ""
+        );
         assert!(Credentials::from_client_ids("myspace=1").is_err());
         assert!(Credentials::from_client_ids("x").is_err());
         assert!(Credentials::from_client_ids("x=").is_err());

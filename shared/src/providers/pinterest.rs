@@ -24,7 +24,7 @@ use super::wire::{self, text};
 use super::{
     AuthorizeRequest, Call, Network, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
 };
-use crate::seal::Secret;
+use crate::domain::Secret;
 
 const OAUTH: Rfc6749 = Rfc6749 {
     authorize_url: "https://www.pinterest.com/oauth/",

@@ -19,8 +19,9 @@ use url::Url;
 
 use super::transport::{from_oauth2, unreadable};
 use super::{wire, AuthorizeRequest, Call, HeldTokens, ProviderError, TokenGrant};
+use crate::domain::ExposeSecret;
 use crate::domain::Pkce;
-use crate::seal::Secret;
+use crate::domain::Secret;
 
 /// How an RFC 6749 network is reached.
 pub(crate) struct Rfc6749 {
@@ -61,7 +62,9 @@ impl Rfc6749 {
     fn client(&self, cx: &Call<'_>) -> Result<Client, ProviderError> {
         let creds = cx.creds()?;
         Ok(oauth2::Client::new(ClientId::new(creds.client_id.clone()))
-            .set_client_secret(ClientSecret::new(creds.client_secret.expose().to_owned()))
+            .set_client_secret(ClientSecret::new(
+                creds.client_secret.expose_secret().to_owned(),
+            ))
             .set_auth_type(if self.basic_auth {
                 AuthType::BasicAuth
             } else {
@@ -110,9 +113,11 @@ impl Rfc6749 {
         let client = self
             .client(cx)?
             .set_redirect_uri(redirect(cx, redirect_uri)?);
-        let mut request = client.exchange_code(AuthorizationCode::new(code.expose().to_owned()));
+        let mut request =
+            client.exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()));
         if let Some(v) = code_verifier {
-            request = request.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_owned()));
+            request =
+                request.set_pkce_verifier(PkceCodeVerifier::new(v.expose_secret().to_owned()));
         }
         for (key, value) in extra {
             request = request.add_extra_param(*key, *value);
@@ -135,7 +140,7 @@ impl Rfc6749 {
         let refresh_token =
             refresh_token.ok_or_else(|| cx.unsupported("refresh without a refresh token"))?;
         let client = self.client(cx)?;
-        let token = RefreshToken::new(refresh_token.expose().to_owned());
+        let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let mut request = client.exchange_refresh_token(&token);
         for (key, value) in extra {
             request = request.add_extra_param(*key, *value);
@@ -167,7 +172,7 @@ impl Rfc6749 {
             _ => (tokens.access, "access_token"),
         };
         let creds = cx.creds()?;
-        let mut form = vec![("token", token.expose()), ("token_type_hint", hint)];
+        let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
         let request = cx.transport.http.post(cx.url(url)?);
         let request = if self.basic_auth {
             // RFC 6749 §2.3.1: both URL-encoded before Base64, as the crate does it.
@@ -175,14 +180,14 @@ impl Rfc6749 {
                 |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
             request.basic_auth(
                 encode(&creds.client_id),
-                Some(encode(creds.client_secret.expose())),
+                Some(encode(creds.client_secret.expose_secret())),
             )
         } else {
             form.push(("client_id", creds.client_id.as_str()));
-            form.push(("client_secret", creds.client_secret.expose()));
+            form.push(("client_secret", creds.client_secret.expose_secret()));
             request
         };
-        let sent = [token.expose(), creds.client_secret.expose()];
+        let sent = [token.expose_secret(), creds.client_secret.expose_secret()];
         cx.transport
             .send(cx.provider, request.form(&form), &sent)
             .await
@@ -201,7 +206,7 @@ pub(crate) fn pkce_challenge(
         (_, None) => Ok(None),
         (_, Some(v)) => {
             // RFC 7636 §4.1: 43 to 128 unreserved characters (the crate asserts it).
-            let raw = v.expose();
+            let raw = v.expose_secret();
             let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
             if !(43..=128).contains(&raw.len()) || !raw.chars().all(unreserved) {
                 return Err(

@@ -24,8 +24,9 @@ use super::{
     AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
     TokenGrant,
 };
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 use crate::domain::{Reason, Verdict};
-use crate::seal::Secret;
 
 const AUTHORIZE_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
 const TOKEN_URL: &str = "https://open.tiktokapis.com/v2/oauth/token/";
@@ -46,9 +47,12 @@ impl Tiktok {
     ) -> Result<TokenGrant, ProviderError> {
         let creds = cx.creds()?;
         form.push(("client_key", creds.client_id.clone()));
-        form.push(("client_secret", creds.client_secret.expose().to_owned()));
+        form.push((
+            "client_secret",
+            creds.client_secret.expose_secret().to_owned(),
+        ));
         let request = cx.transport.http.post(cx.url(url)?).form(&form);
-        let sent = [secret, creds.client_secret.expose()];
+        let sent = [secret, creds.client_secret.expose_secret()];
         cx.transport.send_grant(cx.provider, request, &sent).await
     }
 }
@@ -81,10 +85,11 @@ impl Network for Tiktok {
     ) -> Result<TokenGrant, ProviderError> {
         let form = vec![
             ("grant_type", "authorization_code".to_owned()),
-            ("code", code.expose().to_owned()),
+            ("code", code.expose_secret().to_owned()),
             ("redirect_uri", redirect_uri.to_owned()),
         ];
-        self.token_post(cx, TOKEN_URL, form, code.expose()).await
+        self.token_post(cx, TOKEN_URL, form, code.expose_secret())
+            .await
     }
 
     async fn refresh(
@@ -97,9 +102,9 @@ impl Network for Tiktok {
             refresh_token.ok_or_else(|| cx.unsupported("refresh without a refresh token"))?;
         let form = vec![
             ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", refresh_token.expose().to_owned()),
+            ("refresh_token", refresh_token.expose_secret().to_owned()),
         ];
-        self.token_post(cx, TOKEN_URL, form, refresh_token.expose())
+        self.token_post(cx, TOKEN_URL, form, refresh_token.expose_secret())
             .await
     }
 
@@ -145,13 +150,13 @@ impl Network for Tiktok {
         };
         let access = fresh.as_ref().map_or(tokens.access, |g| &g.access_token);
         let creds = cx.creds()?;
-        let t = access.expose();
+        let t = access.expose_secret();
         let request = cx.transport.http.post(cx.url(REVOKE_URL)?).form(&[
             ("client_key", creds.client_id.as_str()),
-            ("client_secret", creds.client_secret.expose()),
+            ("client_secret", creds.client_secret.expose_secret()),
             ("token", t),
         ]);
-        let sent = [t, creds.client_secret.expose()];
+        let sent = [t, creds.client_secret.expose_secret()];
         let answer = cx.transport.send(cx.provider, request, &sent).await?;
         // TikTok can answer 200 with an error envelope.
         if let Ok(json) = serde_json::from_slice::<Value>(&answer.body) {

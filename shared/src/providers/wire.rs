@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 
 use super::{RemoteAccount, TokenGrant};
-use crate::seal::Secret;
+use crate::domain::Secret;
 
 /// The longest piece of a network's message kept in a summary.
 const MAX_FIELD_CHARS: usize = 200;
@@ -115,11 +115,11 @@ pub(crate) fn embedded_error(v: &Value) -> bool {
 pub(crate) fn grant(v: &Value) -> Result<TokenGrant, &'static str> {
     let t = token_object(v);
     let access_token = match t.get("access_token") {
-        Some(Value::String(s)) if !s.is_empty() => Secret::new(s.as_str()),
+        Some(Value::String(s)) if !s.is_empty() => Secret::from(s.as_str()),
         _ => return Err("no access_token in the token answer"),
     };
     let refresh_token = match t.get("refresh_token") {
-        Some(Value::String(s)) if !s.is_empty() => Some(Secret::new(s.as_str())),
+        Some(Value::String(s)) if !s.is_empty() => Some(Secret::from(s.as_str())),
         _ => None,
     };
     Ok(TokenGrant {
@@ -257,6 +257,7 @@ pub(crate) fn scrub(mut text: String, sent: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ExposeSecret;
     use serde_json::json;
 
     #[test]
@@ -267,9 +268,9 @@ mod tests {
         let a = grant(&flat).unwrap();
         let b = grant(&wrapped).unwrap();
 
-        assert_eq!(a.access_token.expose(), "IGQ-flat");
+        assert_eq!(a.access_token.expose_secret(), "IGQ-flat");
         assert_eq!(a.user_id.as_deref(), Some("17841400000001"));
-        assert_eq!(b.access_token.expose(), "IGQ-wrapped");
+        assert_eq!(b.access_token.expose_secret(), "IGQ-wrapped");
         assert_eq!(b.user_id.as_deref(), Some("17841400000002"));
         for g in [&a, &b] {
             assert_eq!(
@@ -316,7 +317,10 @@ mod tests {
 
         assert_eq!(g.expires_in, Some(Duration::seconds(86400)));
         assert_eq!(g.refresh_expires_in, Some(Duration::seconds(31536000)));
-        assert_eq!(g.refresh_token.as_ref().map(Secret::expose), Some("rft.1"));
+        assert_eq!(
+            g.refresh_token.as_ref().map(ExposeSecret::expose_secret),
+            Some("rft.1")
+        );
         assert_eq!(g.user_id.as_deref(), Some("open-1"));
         assert_eq!(g.scopes.unwrap().len(), 2);
     }
@@ -358,7 +362,7 @@ mod tests {
 
         let merged = merge_exchanged(short, long);
 
-        assert_eq!(merged.access_token.expose(), "l");
+        assert_eq!(merged.access_token.expose_secret(), "l");
         assert_eq!(merged.user_id.as_deref(), Some("7"));
         assert_eq!(merged.expires_in, Some(Duration::seconds(5184000)));
     }

@@ -25,8 +25,8 @@ use super::{
     AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
     TokenGrant,
 };
+use crate::domain::Secret;
 use crate::domain::{Reason, Verdict};
-use crate::seal::Secret;
 
 const OAUTH: Rfc6749 = Rfc6749 {
     authorize_url: "https://x.com/i/oauth2/authorize",

@@ -8,12 +8,13 @@ use aws_config::SdkConfig;
 
 use super::config::{Mail, Networks, SecretNames};
 use super::startup;
+use crate::domain::Secret;
 use crate::domain::SystemClock;
 use crate::mail::links::KmsLinkSigner;
 use crate::mail::recipients::Recipients;
 use crate::mail::SesMailer;
 use crate::providers::{Credentials, HttpProviderClient};
-use crate::seal::{Keyring, Secret};
+use crate::seal::Keyring;
 use crate::secrets::{SecretSource, SecretsManager};
 use crate::store::dynamo::DynamoStore;
 use crate::sweep::invoke::SqsShardQueue;

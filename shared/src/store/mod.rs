@@ -14,7 +14,7 @@ use crate::domain::{
     Account, AccountId, HistoryEntry, Milestone, NotificationPrefs, Provider, Recipient,
     RecipientId, RecipientState, ReturnUrl, TeamId, UserId,
 };
-use crate::seal::{SealedToken, Secret};
+use crate::domain::{SealedToken, Secret};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -216,7 +216,7 @@ pub trait DueIndex: Send + Sync {
 
 /// An OAuth authorization in flight: bound to who started it, where it goes back to, and
 /// (for a reconnect) which account it replaces.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct OAuthState {
     /// The random `state` parameter. Stored only as its SHA-256: a state read back from the
     /// store carries that hash here.
@@ -236,7 +236,7 @@ pub struct OAuthState {
 
 /// An authorization code the network sent back, parked until the person who started the
 /// authorization completes it with their own credentials (`POST /connections/complete`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Parked {
     /// SHA-256 (hex) of the handle the browser carries; the handle itself is never stored.
     pub key: String,
@@ -250,7 +250,7 @@ pub struct Parked {
 }
 
 /// What consuming a state found.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Consumed {
     /// The state was there and unexpired; it is gone now.
     Fresh(OAuthState),

@@ -267,11 +267,11 @@ impl Sweep {
 mod tests {
     use chrono::{DateTime, Duration, TimeZone, Utc};
 
+    use crate::domain::SealedToken;
     use crate::domain::{
         Account, AccountId, Broken, EmailAddress, Failures, Milestone, NotificationPrefs, Provider,
         Reason, Recipient, SchedulePolicy, SealedTokens, Status, TeamId, UserId, RETRY_AFTER,
     };
-    use crate::seal::SealedToken;
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap()

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokenwarden::domain::ExposeSecret;
 
 use anyhow::ensure;
 use chrono::Utc;
@@ -136,7 +137,7 @@ pub async fn measure(
     )?;
     let flight_served = answers
         .iter()
-        .filter(|a| a["access_token"].as_str() == Some(new.expose()))
+        .filter(|a| a["access_token"].as_str() == Some(new.expose_secret()))
         .count();
 
     Ok(CredentialsFigures {

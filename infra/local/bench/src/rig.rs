@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use provider_fakes::FakeHandle;
+use tokenwarden::domain::Secret;
 use tokenwarden::domain::{
     Account, AccountId, Clock, Failures, Provider, SealedTokens, TeamId, UserId,
 };
@@ -23,7 +24,7 @@ use tokenwarden::providers::{
     AuthorizeRequest, HeldTokens, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount,
     TokenCheck, TokenGrant,
 };
-use tokenwarden::seal::{Keyring, Secret};
+use tokenwarden::seal::Keyring;
 use tokenwarden::store::dynamo::{create_table, DynamoStore};
 use tokenwarden::store::{AccountStore, Cursor, DueIndex, DueItem, Page, StoreError};
 use tokenwarden::sweep::{Sweep, SweepConfig};
@@ -131,7 +132,7 @@ impl Rig {
         redirect_uri: &str,
         verifier: Option<&str>,
     ) -> anyhow::Result<(Secret, String)> {
-        let verifier = verifier.map(Secret::new);
+        let verifier = verifier.map(Secret::from);
         let state = format!("state-{}", uuid::Uuid::new_v4().simple());
         let url = self.providers.authorize_url(&AuthorizeRequest {
             provider,
@@ -152,7 +153,7 @@ impl Rig {
             .find(|(k, _)| k == "code")
             .map(|(_, v)| v.into_owned())
             .with_context(|| format!("{provider}: no code in the redirect"))?;
-        Ok((Secret::new(code), state))
+        Ok((Secret::from(code), state))
     }
 
     /// A real grant from the fakes: authorize (with PKCE where the network takes it), code
@@ -174,7 +175,7 @@ impl Rig {
                 provider,
                 &code,
                 REDIRECT_URI,
-                verifier.map(Secret::new).as_ref(),
+                verifier.map(Secret::from).as_ref(),
             )
             .await?;
         Ok(self.providers.long_lived(provider, grant).await?)
@@ -253,11 +254,11 @@ impl Rig {
     pub fn synthetic_grant(provider: Provider, n: usize) -> TokenGrant {
         let spec = provider.spec();
         TokenGrant {
-            access_token: Secret::new(format!("bench-{}-access-{n:06}", provider.id())),
+            access_token: Secret::from(format!("bench-{}-access-{n:06}", provider.id())),
             refresh_token: spec
                 .keep_alive
                 .uses_refresh_token()
-                .then(|| Secret::new(format!("bench-{}-refresh-{n:06}", provider.id()))),
+                .then(|| Secret::from(format!("bench-{}-refresh-{n:06}", provider.id()))),
             expires_in: None,
             refresh_expires_in: None,
             scopes: None,

@@ -18,8 +18,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::domain::{OriginAllowlist, Provider, ReturnUrl, UserId};
-use tokenwarden::seal::Secret;
 use tokenwarden::store::{OAuthState, StateStore};
 use tokio::sync::{mpsc, Mutex};
 
@@ -191,7 +191,7 @@ pub async fn setting(
         })
         .collect();
     for (name, value) in [
-        (&keys, rig.keyring_secret.expose().to_owned()),
+        (&keys, rig.keyring_secret.expose_secret().to_owned()),
         (&creds, Value::Object(credentials).to_string()),
     ] {
         sm.create_secret()
@@ -427,15 +427,15 @@ async fn callback_event(rig: &Rig, table: &str) -> anyhow::Result<Value> {
             provider,
             return_to: ReturnUrl::parse(&format!("{FRONTEND}/settings/accounts"), &allow)?,
             account: None,
-            pkce_verifier: Some(Secret::new(verifier)),
+            pkce_verifier: Some(Secret::from(verifier)),
             redirect_uri: redirect_uri.to_owned(),
             created_at: now,
             expires_at: now + chrono::Duration::minutes(10),
         })
         .await?;
     let mut event = api::event("oauth-callback", "success.json")?;
-    event["rawQueryString"] = format!("state={state}&code={}", code.expose()).into();
-    event["queryStringParameters"] = json!({"state": state, "code": code.expose()});
+    event["rawQueryString"] = format!("state={state}&code={}", code.expose_secret()).into();
+    event["queryStringParameters"] = json!({"state": state, "code": code.expose_secret()});
     Ok(event)
 }
 

@@ -26,9 +26,10 @@ use tokenwarden::domain::{
     Account, AccountId, Broken, Clock, Endpoints, MailEvents, NotificationPrefs, OriginAllowlist,
     Provider, Reason, Recipient, ReturnUrl, Status, SystemClock, TeamId, UserId,
 };
+use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::oauth::{Callback, CallbackBase, CallbackParams, Completion, Start, Target};
 use tokenwarden::providers::{ClientCredentials, Credentials, HttpProviderClient};
-use tokenwarden::seal::{Keyring, Secret};
+use tokenwarden::seal::Keyring;
 use tokenwarden::store::dynamo::{create_table, DynamoStore};
 use tokenwarden::store::{AccountStore, PrefsStore};
 use url::Url;
@@ -83,7 +84,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
         None => {
             let fresh = Keyring::generate_secret("local-1");
-            write_secret(&secrets, &opts.sealing_secret, fresh.expose()).await?;
+            write_secret(&secrets, &opts.sealing_secret, fresh.expose_secret()).await?;
             println!(
                 "seed: sealing keyring {} created (key local-1)",
                 opts.sealing_secret
@@ -123,7 +124,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                         p,
                         ClientCredentials {
                             client_id: default_client_id(p),
-                            client_secret: Secret::new(default_client_secret(p)),
+                            client_secret: Secret::from(default_client_secret(p)),
                         },
                     )
                 })
@@ -297,7 +298,7 @@ async fn connect(
     };
     let params = CallbackParams {
         state: param("state"),
-        code: param("code").map(Secret::new),
+        code: param("code").map(Secret::from),
         error: param("error"),
     };
     // The callback parks the code; the person who started completes it, as the frontend
@@ -307,7 +308,7 @@ async fn connect(
         other => bail!("the {provider} callback parked no code: {other:?}"),
     };
     let finished = callback
-        .finish(team, user, handle.expose())
+        .finish(team, user, handle.expose_secret())
         .await
         .with_context(|| format!("completing the {provider} authorization"))?;
     if finished.accounts.is_empty() {
@@ -421,7 +422,7 @@ async fn mail_link_key(aws: &aws_config::SdkConfig, alias: &str) -> anyhow::Resu
 
 async fn read_secret(client: &SecretsClient, name: &str) -> anyhow::Result<Option<Secret>> {
     match client.get_secret_value().secret_id(name).send().await {
-        Ok(out) => Ok(out.secret_string().map(Secret::new)),
+        Ok(out) => Ok(out.secret_string().map(Secret::from)),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>

@@ -22,9 +22,9 @@ use std::net::SocketAddr;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use tokenwarden::domain::Secret;
 use tokenwarden::domain::{Endpoints, Provider};
 use tokenwarden::providers::{ClientCredentials, Credentials};
-use tokenwarden::seal::Secret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -84,7 +84,7 @@ impl FakeHandle {
                         p,
                         ClientCredentials {
                             client_id: default_client_id(p),
-                            client_secret: Secret::new(default_client_secret(p)),
+                            client_secret: Secret::from(default_client_secret(p)),
                         },
                     )
                 })

@@ -23,6 +23,7 @@ use url::Url;
 
 use super::{classify, debug_token, DebugToken};
 use crate::domain::Verdict;
+use crate::domain::{ExposeSecret, Secret};
 use crate::providers::standard::pkce_challenge;
 use crate::providers::transport::{parse_json, rejected, unreadable};
 use crate::providers::wire::{self, text};
@@ -30,7 +31,6 @@ use crate::providers::{
     AuthorizeRequest, Call, Consent, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
     TokenGrant, MAX_ACCOUNTS_PER_GRANT,
 };
-use crate::seal::Secret;
 
 /// `/me/accounts` pages read at most (100 Pages each): enough to see one account past
 /// [`MAX_ACCOUNTS_PER_GRANT`].
@@ -57,7 +57,11 @@ impl Graph {
     fn app_token(cx: &Call<'_>) -> Result<(String, Secret), ProviderError> {
         let creds = cx.creds()?;
         Ok((
-            format!("{}|{}", creds.client_id, creds.client_secret.expose()),
+            format!(
+                "{}|{}",
+                creds.client_id,
+                creds.client_secret.expose_secret()
+            ),
             creds.client_secret.clone(),
         ))
     }
@@ -69,13 +73,13 @@ impl Graph {
         token: &Secret,
     ) -> Result<(TokenCheck, Option<String>), ProviderError> {
         let (app_token, secret) = Self::app_token(cx)?;
-        let t = token.expose();
+        let t = token.expose_secret();
         let request = cx
             .transport
             .http
             .get(graph(cx, "/debug_token")?)
             .query(&[("input_token", t), ("access_token", app_token.as_str())]);
-        let sent = [t, secret.expose()];
+        let sent = [t, secret.expose_secret()];
         let answer = cx
             .transport
             .send(cx.provider, request, &sent)
@@ -116,7 +120,7 @@ impl Graph {
         } else {
             "id,name,access_token,picture{url}"
         };
-        let t = token.expose();
+        let t = token.expose_secret();
         let mut found = Vec::new();
         let mut after: Option<String> = None;
         for _ in 0..MAX_PAGE_REQUESTS {
@@ -192,12 +196,12 @@ impl Network for Graph {
         let creds = cx.creds()?;
         let mut query = vec![
             ("client_id", creds.client_id.as_str()),
-            ("client_secret", creds.client_secret.expose()),
+            ("client_secret", creds.client_secret.expose_secret()),
             ("redirect_uri", redirect_uri),
-            ("code", code.expose()),
+            ("code", code.expose_secret()),
         ];
         if let Some(v) = code_verifier {
-            query.push(("code_verifier", v.expose()));
+            query.push(("code_verifier", v.expose_secret()));
         }
         let request = cx
             .transport
@@ -205,9 +209,9 @@ impl Network for Graph {
             .get(graph(cx, "/oauth/access_token")?)
             .query(&query);
         let sent = [
-            code.expose(),
-            creds.client_secret.expose(),
-            code_verifier.map_or("", Secret::expose),
+            code.expose_secret(),
+            creds.client_secret.expose_secret(),
+            code_verifier.map_or("", ExposeSecret::expose_secret),
         ];
         cx.transport.send_grant(cx.provider, request, &sent).await
     }
@@ -218,8 +222,8 @@ impl Network for Graph {
         grant: TokenGrant,
     ) -> Result<TokenGrant, ProviderError> {
         let creds = cx.creds()?;
-        let t = grant.access_token.expose();
-        let secret = creds.client_secret.expose();
+        let t = grant.access_token.expose_secret();
+        let secret = creds.client_secret.expose_secret();
         let request = cx
             .transport
             .http
@@ -292,7 +296,7 @@ impl Network for Graph {
             .delete(url)
             .query(&[("access_token", app_token.as_str())]);
         cx.transport
-            .send_json(cx.provider, request, &[secret.expose()])
+            .send_json(cx.provider, request, &[secret.expose_secret()])
             .await
             .map(|_| ())
     }
@@ -363,7 +367,7 @@ fn pages(instagram: bool, v: &Value) -> Result<(Vec<RemoteAccount>, Option<Strin
                     .unwrap_or_else(|| ig_id.clone()),
                 external_id: ig_id,
                 picture_url: text(ig, "profile_picture_url"),
-                access_token: Some(Secret::new(token)),
+                access_token: Some(Secret::from(token)),
                 ..RemoteAccount::default()
             });
         } else {
@@ -374,7 +378,7 @@ fn pages(instagram: bool, v: &Value) -> Result<(Vec<RemoteAccount>, Option<Strin
                     .and_then(|p| p.get("data"))
                     .and_then(|d| text(d, "url")),
                 external_id: page_id,
-                access_token: Some(Secret::new(token)),
+                access_token: Some(Secret::from(token)),
                 ..RemoteAccount::default()
             });
         }
@@ -413,14 +417,14 @@ mod tests {
         );
         assert_eq!(fb[0].picture_url.as_deref(), Some("https://p/1"));
         assert_eq!(
-            fb[1].access_token.as_ref().map(Secret::expose),
+            fb[1].access_token.as_ref().map(ExposeSecret::expose_secret),
             Some("page-2")
         );
         assert_eq!(ig.len(), 1);
         assert_eq!(ig[0].external_id, "ig1");
         assert_eq!(ig[0].display_name, "bakery.ig");
         assert_eq!(
-            ig[0].access_token.as_ref().map(Secret::expose),
+            ig[0].access_token.as_ref().map(ExposeSecret::expose_secret),
             Some("page-1")
         );
     }

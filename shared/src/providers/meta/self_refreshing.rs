@@ -7,13 +7,14 @@ use serde_json::Value;
 use url::Url;
 
 use super::classify;
+use crate::domain::ExposeSecret;
+use crate::domain::Secret;
 use crate::domain::Verdict;
 use crate::providers::transport::unreadable;
 use crate::providers::wire;
 use crate::providers::{
     AuthorizeRequest, Call, Network, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
 };
-use crate::seal::Secret;
 
 /// One self-refreshing Meta login.
 pub(crate) struct SelfRefreshing {
@@ -34,7 +35,7 @@ pub(crate) struct SelfRefreshing {
 
 impl SelfRefreshing {
     async fn read_profile(&self, cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> {
-        let t = token.expose();
+        let t = token.expose_secret();
         // Both hosts document the token as a parameter.
         let request = cx
             .transport
@@ -73,12 +74,12 @@ impl Network for SelfRefreshing {
         let creds = cx.creds()?;
         let request = cx.transport.http.post(cx.url(self.token_url)?).form(&[
             ("client_id", creds.client_id.as_str()),
-            ("client_secret", creds.client_secret.expose()),
+            ("client_secret", creds.client_secret.expose_secret()),
             ("grant_type", "authorization_code"),
             ("redirect_uri", redirect_uri),
-            ("code", code.expose()),
+            ("code", code.expose_secret()),
         ]);
-        let sent = [code.expose(), creds.client_secret.expose()];
+        let sent = [code.expose_secret(), creds.client_secret.expose_secret()];
         cx.transport.send_grant(cx.provider, request, &sent).await
     }
 
@@ -88,8 +89,8 @@ impl Network for SelfRefreshing {
         grant: TokenGrant,
     ) -> Result<TokenGrant, ProviderError> {
         let creds = cx.creds()?;
-        let t = grant.access_token.expose();
-        let secret = creds.client_secret.expose();
+        let t = grant.access_token.expose_secret();
+        let secret = creds.client_secret.expose_secret();
         let request = cx.transport.http.get(cx.url(self.exchange_url)?).query(&[
             ("grant_type", self.exchange_grant),
             ("client_secret", secret),
@@ -108,7 +109,7 @@ impl Network for SelfRefreshing {
         access_token: &Secret,
         _refresh_token: Option<&Secret>,
     ) -> Result<TokenGrant, ProviderError> {
-        let t = access_token.expose();
+        let t = access_token.expose_secret();
         let request = cx
             .transport
             .http

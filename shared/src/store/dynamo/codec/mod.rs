@@ -15,12 +15,12 @@ use url::Url;
 
 use super::keys::{self, STATE_PREFIX, TEAM_PREFIX};
 use super::table::{BY_GRANT, BY_URGENCY, DUE, LAYOUT, PENDING};
+use crate::domain::SealedToken;
 use crate::domain::{
     Account, AccountId, Broken, Cause, Failures, HistoryEntry, HistoryKind, LastChange, MailEvents,
     Milestone, NotificationPrefs, Provider, Reason, RecipientId, ReturnUrl, SealedTokens, StateAt,
     Status, TeamId, UserId,
 };
-use crate::seal::SealedToken;
 use crate::store::{LedgerEntry, MailState, OAuthState, Parked, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -279,7 +279,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{EmailAddress, OriginAllowlist, Reason};
-    use crate::seal::Secret;
+    use crate::domain::{ExposeSecret, Secret};
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap() + Duration::nanoseconds(123_456_789)
@@ -459,7 +459,7 @@ mod tests {
             provider: Provider::X,
             return_to: ReturnUrl::parse("https://app.example.com/s?x=1", &allow).unwrap(),
             account: Some(AccountId::parse("acc-1").unwrap()),
-            pkce_verifier: Some(Secret::new("verifier-canary")),
+            pkce_verifier: Some(Secret::from("verifier-canary")),
             redirect_uri: "https://api.example.com/oauth/x/callback".into(),
             created_at: at(1),
             expires_at: at(1) + Duration::minutes(10),
@@ -472,12 +472,23 @@ mod tests {
         assert!(!format!("{item:?}").contains("verifier-canary"));
         assert!(state_from_item(&item, "another-state").is_err());
         assert_eq!(read.id.len(), 64);
+        // Every field as written (the verifier, redacted in Debug, compared by its text).
         assert_eq!(
-            read,
-            OAuthState {
-                id: read.id.clone(),
-                ..state.clone()
-            }
+            format!("{read:?}"),
+            format!(
+                "{:?}",
+                OAuthState {
+                    id: read.id.clone(),
+                    ..state.clone()
+                }
+            )
+        );
+        assert_eq!(
+            read.pkce_verifier.as_ref().map(ExposeSecret::expose_secret),
+            state
+                .pkce_verifier
+                .as_ref()
+                .map(ExposeSecret::expose_secret)
         );
         assert_eq!(item["ttl"], n(state.expires_at.timestamp()));
         let mut bad = item.clone();
