@@ -15,7 +15,7 @@ use crate::domain::{
     Account, AccountId, Clock, Disconnect, HistoryEntry, HistoryKind, KeepAlive, LastChange,
     Provider, Status, TeamId, TokenColumn,
 };
-use crate::http::{self, query, ApiError, HttpConfig, Route, Tenant};
+use crate::http::{self, query, ApiError, HttpConfig, Query, Route, Tenant};
 use crate::providers::ProviderClient;
 use crate::store::{AccountStore, Cursor, HistoryStore};
 
@@ -249,6 +249,19 @@ struct Filter {
 }
 
 impl Filter {
+    /// The filter the `status` and `provider` parameters ask for (each may repeat or list
+    /// several values).
+    fn from_query(q: &Query) -> Result<Self, ApiError> {
+        let mut filter = Filter::default();
+        for raw in q.list("status") {
+            filter.statuses.push(parse_status(raw)?);
+        }
+        for raw in q.list("provider") {
+            filter.providers.push(parse_provider(raw)?);
+        }
+        Ok(filter)
+    }
+
     fn keeps(&self, account: &Account, status: Status) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&status))
             && (self.providers.is_empty() || self.providers.contains(&account.provider))
@@ -264,6 +277,32 @@ impl Filter {
         p.dedup();
         format!("status={};provider={}", s.join(","), p.join(","))
     }
+}
+
+/// The statuses a `status` parameter may name.
+const LISTED_STATUSES: [Status; 4] = [
+    Status::Active,
+    Status::Expiring,
+    Status::Expired,
+    Status::Revoked,
+];
+
+fn parse_status(raw: &str) -> Result<Status, ApiError> {
+    LISTED_STATUSES
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                "status must be active, expiring, expired or revoked",
+            )
+        })
+}
+
+fn parse_provider(raw: &str) -> Result<Provider, ApiError> {
+    raw.parse().map_err(|e: crate::domain::InvalidValue| {
+        ApiError::bad_request("invalid_parameter", e.to_string())
+    })
 }
 
 /// The listing's position, opaque to the caller: the store cursor of the page being read,
@@ -282,6 +321,38 @@ struct ListCursor {
 }
 
 impl ListCursor {
+    /// The position `k` items into the store page that `store` starts (`None`: the first).
+    fn at(
+        store: Option<&Cursor>,
+        k: usize,
+        page_size: u32,
+        team: &TeamId,
+        filter: &Filter,
+    ) -> Self {
+        ListCursor {
+            s: store.map(|c| c.as_str().to_owned()),
+            k: k as u32,
+            p: page_size,
+            t: team.as_str().to_owned(),
+            f: filter.fingerprint(),
+        }
+    }
+
+    /// Where the listing starts: the caller's cursor, or the first page read `limit` at a
+    /// time. An empty `cursor=` is no cursor (the first page), as a client generator
+    /// sends it.
+    fn start(
+        raw: Option<&str>,
+        team: &TeamId,
+        filter: &Filter,
+        limit: u32,
+    ) -> Result<Self, ApiError> {
+        match raw.filter(|c| !c.is_empty()) {
+            Some(raw) => ListCursor::decode(raw, team, filter),
+            None => Ok(ListCursor::at(None, 0, limit, team, filter)),
+        }
+    }
+
     fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
@@ -302,102 +373,67 @@ impl ListCursor {
     }
 }
 
+/// What one answer of the listing holds: the accounts kept so far, at most `limit`.
+struct Gathered<'a> {
+    filter: &'a Filter,
+    limit: usize,
+    now: DateTime<Utc>,
+    items: Vec<AccountView>,
+}
+
+impl Gathered<'_> {
+    /// Keeps the accounts of one store page, from `skip` on, that pass the filter.
+    /// `Some(k)` when the answer filled up, the page's first `k` items being read.
+    fn take(&mut self, page: &[Account], skip: usize) -> Option<usize> {
+        for (i, account) in page.iter().enumerate().skip(skip) {
+            let view = AccountView::of(account, self.now);
+            if self.filter.keeps(account, view.token.status) {
+                self.items.push(view);
+                if self.items.len() == self.limit {
+                    return Some(i + 1);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// What comes after one store page of a listing.
+enum AfterPage {
+    /// The answer is complete; `Some((store, k))`: the next one starts `k` items into the
+    /// store page that `store` starts.
+    Answer(Option<(Option<Cursor>, usize)>),
+    /// The answer wants the store page that this cursor starts.
+    ReadOn(Cursor),
+}
+
+/// Decides what follows a store page of `len` items read from `current`, given where the
+/// answer filled up (`cut`) and the store's cursor past the page (`following`).
+fn after_page(
+    cut: Option<usize>,
+    len: usize,
+    current: Option<Cursor>,
+    following: Option<Cursor>,
+) -> AfterPage {
+    match (cut, following) {
+        // Stopped inside the page: the next answer re-reads it and skips what was sent.
+        (Some(k), _) if k < len => AfterPage::Answer(Some((current, k))),
+        (_, None) => AfterPage::Answer(None),
+        (Some(_), Some(after)) => AfterPage::Answer(Some((Some(after), 0))),
+        (None, Some(after)) => AfterPage::ReadOn(after),
+    }
+}
+
 async fn list(
     api: &AccountsApi,
     req: &Request,
     caller: &Tenant,
 ) -> Result<Response<Body>, ApiError> {
     let q = query(req, &["status", "provider", "limit", "cursor"])?;
-    let mut filter = Filter::default();
-    for raw in q.list("status") {
-        let status = [
-            Status::Active,
-            Status::Expiring,
-            Status::Expired,
-            Status::Revoked,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameter",
-                "status must be active, expiring, expired or revoked",
-            )
-        })?;
-        filter.statuses.push(status);
-    }
-    for raw in q.list("provider") {
-        let provider: Provider = raw.parse().map_err(|e: crate::domain::InvalidValue| {
-            ApiError::bad_request("invalid_parameter", e.to_string())
-        })?;
-        filter.providers.push(provider);
-    }
+    let filter = Filter::from_query(&q)?;
     let limit = page_limit(q.one("limit")?)?;
-    // An empty `cursor=` is no cursor (the first page), as a client generator sends it.
-    let start = match q.one("cursor")?.filter(|c| !c.is_empty()) {
-        Some(raw) => ListCursor::decode(raw, &caller.team, &filter)?,
-        None => ListCursor {
-            s: None,
-            k: 0,
-            p: limit,
-            t: caller.team.as_str().to_owned(),
-            f: filter.fingerprint(),
-        },
-    };
-
-    let now = api.clock.now();
-    let page_size = start.p;
-    let mut store_cursor = start.s.map(|s| Cursor::from_client(&s));
-    let mut skip = start.k as usize;
-    let mut items = Vec::new();
-    let mut next = None;
-    let mut reads = 0;
-    loop {
-        let page = api
-            .accounts
-            .list_accounts(&caller.team, page_size, store_cursor.as_ref())
-            .await?;
-        reads += 1;
-        let len = page.items.len();
-        let mut cut = None;
-        for (i, account) in page.items.iter().enumerate().skip(skip) {
-            let view = AccountView::of(account, now);
-            if filter.keeps(account, view.token.status) {
-                items.push(view);
-                if items.len() == limit as usize {
-                    cut = Some(i + 1);
-                    break;
-                }
-            }
-        }
-        skip = 0;
-        let position = |s: Option<&Cursor>, k: usize| ListCursor {
-            s: s.map(|c| c.as_str().to_owned()),
-            k: k as u32,
-            p: page_size,
-            t: caller.team.as_str().to_owned(),
-            f: filter.fingerprint(),
-        };
-        match (cut, page.next) {
-            // Stopped inside the page: the next answer re-reads it and skips what was sent.
-            (Some(k), _) if k < len => {
-                next = Some(position(store_cursor.as_ref(), k));
-                break;
-            }
-            (_, None) => break,
-            (Some(_), Some(after)) => {
-                next = Some(position(Some(&after), 0));
-                break;
-            }
-            (None, Some(after)) => {
-                store_cursor = Some(after);
-                if reads >= MAX_STORE_PAGES_PER_REQUEST {
-                    next = Some(position(store_cursor.as_ref(), 0));
-                    break;
-                }
-            }
-        }
-    }
+    let start = ListCursor::start(q.one("cursor")?, &caller.team, &filter, limit)?;
+    let (items, next) = read_listing(api, &caller.team, &filter, limit, start).await?;
 
     #[derive(Serialize)]
     struct Listing {
@@ -411,6 +447,48 @@ async fn list(
             next_cursor: next.map(|c| c.encode()),
         },
     ))
+}
+
+/// Reads store pages from `start`, keeping what passes the filter, until the answer holds
+/// `limit` accounts, the store has no more, or [`MAX_STORE_PAGES_PER_REQUEST`] pages were
+/// read. Returns the answer and where the next one starts, if anywhere.
+async fn read_listing(
+    api: &AccountsApi,
+    team: &TeamId,
+    filter: &Filter,
+    limit: u32,
+    start: ListCursor,
+) -> Result<(Vec<AccountView>, Option<ListCursor>), ApiError> {
+    let page_size = start.p;
+    let position = |s: Option<&Cursor>, k: usize| ListCursor::at(s, k, page_size, team, filter);
+    let mut gathered = Gathered {
+        filter,
+        limit: limit as usize,
+        now: api.clock.now(),
+        items: Vec::new(),
+    };
+    let mut store_cursor = start.s.map(|s| Cursor::from_client(&s));
+    let mut skip = start.k as usize;
+    let mut reads = 0;
+    loop {
+        let page = api
+            .accounts
+            .list_accounts(team, page_size, store_cursor.as_ref())
+            .await?;
+        reads += 1;
+        let cut = gathered.take(&page.items, skip);
+        skip = 0;
+        match after_page(cut, page.items.len(), store_cursor, page.next) {
+            AfterPage::Answer(next) => {
+                let next = next.map(|(s, k)| position(s.as_ref(), k));
+                return Ok((gathered.items, next));
+            }
+            AfterPage::ReadOn(after) if reads >= MAX_STORE_PAGES_PER_REQUEST => {
+                return Ok((gathered.items, Some(position(Some(&after), 0))));
+            }
+            AfterPage::ReadOn(after) => store_cursor = Some(after),
+        }
+    }
 }
 
 // ---- GET /accounts/{id}/history ---------------------------------------------------------
