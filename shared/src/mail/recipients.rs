@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use url::Url;
 
 use super::links::{self, LinkClaims, LinkError, LinkPurpose, LinkSigner};
@@ -136,6 +136,39 @@ fn clean_name(raw: &str) -> Result<String, RecipientError> {
     Ok(name.to_owned())
 }
 
+/// The address to add: the one given, or else the asker's own.
+fn address_to_add(
+    asker: &Asker,
+    email: Option<EmailAddress>,
+) -> Result<EmailAddress, RecipientError> {
+    email
+        .or_else(|| asker.email.clone())
+        .ok_or_else(|| RecipientError::Invalid {
+            field: "email",
+            message: "your sign-in carries no verified email address; give the address to add"
+                .into(),
+        })
+}
+
+/// Whether two addresses are the same mailbox (compared without regard to ASCII case).
+fn same_address(a: &EmailAddress, b: &EmailAddress) -> bool {
+    a.as_str().eq_ignore_ascii_case(b.as_str())
+}
+
+/// A new address needs room on the team's list; one already on it does not.
+fn check_room(
+    prefs: &NotificationPrefs,
+    existing: Option<&Recipient>,
+) -> Result<(), RecipientError> {
+    if existing.is_none() && prefs.recipients.len() >= MAX_RECIPIENTS {
+        return Err(RecipientError::Invalid {
+            field: "email",
+            message: format!("a team has at most {MAX_RECIPIENTS} recipients"),
+        });
+    }
+    Ok(())
+}
+
 impl Recipients {
     async fn prefs_of(&self, team: &TeamId) -> Result<NotificationPrefs, StoreError> {
         Ok(self
@@ -155,32 +188,20 @@ impl Recipients {
         name: &str,
     ) -> Result<Recipient, RecipientError> {
         let name = clean_name(name)?;
-        let own = asker.email.as_ref();
-        let email =
-            match email.or_else(|| own.cloned()) {
-                Some(e) => e,
-                None => return Err(RecipientError::Invalid {
-                    field: "email",
-                    message:
-                        "your sign-in carries no verified email address; give the address to add"
-                            .into(),
-                }),
-            };
-        let is_self = own.is_some_and(|o| o.as_str().eq_ignore_ascii_case(email.as_str()));
+        let email = address_to_add(asker, email)?;
+        let is_self = asker
+            .email
+            .as_ref()
+            .is_some_and(|own| same_address(own, &email));
         let id = RecipientId::of(&email);
         let now = self.clock.now();
         let prefs = self.prefs_of(&asker.team).await?;
         let existing = prefs.recipients.iter().find(|r| r.id == id);
-        if existing.is_none() && prefs.recipients.len() >= MAX_RECIPIENTS {
-            return Err(RecipientError::Invalid {
-                field: "email",
-                message: format!("a team has at most {MAX_RECIPIENTS} recipients"),
-            });
-        }
+        check_room(&prefs, existing)?;
         let recipient = Recipient {
             team: asker.team.clone(),
-            id: id.clone(),
-            email: email.clone(),
+            id,
+            email,
             name,
             state: if is_self {
                 RecipientState::Active
@@ -194,48 +215,87 @@ impl Recipients {
             invitation: None,
         };
         if is_self {
-            if existing.is_some_and(|r| r.active()) {
-                return Err(RecipientError::Conflict(
-                    "you are already a recipient".into(),
-                ));
-            }
-            self.prefs
-                .save_recipient(&recipient, existing.map(|r| r.state))
-                .await?;
-            tracing::info!(team = %asker.team, recipient = %id, "recipient added themself");
-            return Ok(recipient);
+            return self.add_self(asker, recipient, existing).await;
         }
+        self.check_invitable(existing, now)?;
+        self.take_confirmation_quota(&asker.team, now).await?;
+        self.invite(asker, &prefs, recipient, existing.map(|r| r.state), now)
+            .await
+    }
+
+    /// The asker adds their own address: active at once, unless it already is.
+    async fn add_self(
+        &self,
+        asker: &Asker,
+        recipient: Recipient,
+        existing: Option<&Recipient>,
+    ) -> Result<Recipient, RecipientError> {
+        if existing.is_some_and(|r| r.active()) {
+            return Err(RecipientError::Conflict(
+                "you are already a recipient".into(),
+            ));
+        }
+        self.prefs
+            .save_recipient(&recipient, existing.map(|r| r.state))
+            .await?;
+        tracing::info!(team = %asker.team, recipient = %recipient.id, "recipient added themself");
+        Ok(recipient)
+    }
+
+    /// Whether someone else's address may be invited (again), as it stands now.
+    fn check_invitable(
+        &self,
+        existing: Option<&Recipient>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RecipientError> {
         match existing.map(|r| (r.state, r.invitation.as_ref())) {
-            None => {}
+            None => Ok(()),
             // Mailed again at most once a day: nobody is flooded with invitations.
             Some((RecipientState::Pending, Some(inv)))
                 if now < inv.expires_at - self.settings.invitation_ttl + Duration::days(1) =>
             {
-                return Err(RecipientError::Conflict(format!(
+                Err(RecipientError::Conflict(format!(
                     "this address was sent a confirmation link less than a day ago; it works until {}",
                     inv.expires_at.format("%Y-%m-%d %H:%M UTC")
                 )))
             }
-            Some((RecipientState::Pending, _)) => {}
-            Some((RecipientState::Active, _)) => {
-                return Err(RecipientError::Conflict(
-                    "this address is already a recipient".into(),
-                ))
-            }
-            Some(_) => {
-                return Err(RecipientError::Conflict(
-                    "this address left the alerts or does not take mail; only its owner can join again, by adding themself".into(),
-                ))
-            }
+            Some((RecipientState::Pending, _)) => Ok(()),
+            Some((RecipientState::Active, _)) => Err(RecipientError::Conflict(
+                "this address is already a recipient".into(),
+            )),
+            Some(_) => Err(RecipientError::Conflict(
+                "this address left the alerts or does not take mail; only its owner can join again, by adding themself".into(),
+            )),
         }
+    }
+
+    /// One of the team's confirmation mails of the day, or `QuotaUsed`.
+    async fn take_confirmation_quota(
+        &self,
+        team: &TeamId,
+        now: DateTime<Utc>,
+    ) -> Result<(), RecipientError> {
         let cap = self.settings.confirmations_per_day;
         if !self
             .prefs
-            .take_quota(&asker.team, QUOTA_CONFIRMATIONS, cap, now)
+            .take_quota(team, QUOTA_CONFIRMATIONS, cap, now)
             .await?
         {
             return Err(RecipientError::QuotaUsed(cap));
         }
+        Ok(())
+    }
+
+    /// Saves the pending recipient with a new invitation (replacing any older one, whose
+    /// link stops working) and mails its confirm link.
+    async fn invite(
+        &self,
+        asker: &Asker,
+        prefs: &NotificationPrefs,
+        recipient: Recipient,
+        was: Option<RecipientState>,
+        now: DateTime<Utc>,
+    ) -> Result<Recipient, RecipientError> {
         let invitation = Invitation {
             nonce: uuid::Uuid::new_v4().simple().to_string(),
             expires_at: now + self.settings.invitation_ttl,
@@ -244,28 +304,45 @@ impl Recipients {
             invitation: Some(invitation.clone()),
             ..recipient
         };
-        self.prefs
-            .save_recipient(&recipient, existing.map(|r| r.state))
-            .await?;
+        self.prefs.save_recipient(&recipient, was).await?;
         let token = links::mint(
             self.signer.as_ref(),
             &LinkClaims {
                 purpose: LinkPurpose::Confirm,
                 team: asker.team.clone(),
-                recipient: id.clone(),
+                recipient: recipient.id.clone(),
                 nonce: Some(invitation.nonce.clone()),
                 expires_at: Some(invitation.expires_at),
             },
         )
         .await
         .map_err(RecipientError::Link)?;
+        let email = self.confirmation_email(asker, prefs, &recipient, &invitation, &token);
+        self.mailer
+            .send(&email)
+            .await
+            .map_err(RecipientError::Mail)?;
+        tracing::info!(team = %asker.team, recipient = %recipient.id, by = %asker.user, "recipient invited; confirmation mailed");
+        Ok(recipient)
+    }
+
+    /// The mail that asks `recipient` to confirm, with the confirm link of `token`, in the
+    /// name of the asker as the team's list knows them.
+    fn confirmation_email(
+        &self,
+        asker: &Asker,
+        prefs: &NotificationPrefs,
+        recipient: &Recipient,
+        invitation: &Invitation,
+        token: &str,
+    ) -> Email {
         let inviter = prefs
             .recipients
             .iter()
             .find(|r| r.user_id.as_ref() == Some(&asker.user))
             .map(|r| r.name.clone())
             .unwrap_or_else(|| "A member of your team".to_owned());
-        let confirm = self.settings.confirm_url(&token);
+        let confirm = self.settings.confirm_url(token);
         let rendered = render_confirmation(&Confirmation {
             branding: &self.settings.branding,
             team_name: prefs.display_team_name(),
@@ -275,8 +352,8 @@ impl Recipients {
             expires_at: invitation.expires_at,
             time_zone: prefs.time_zone,
         });
-        let email = Email {
-            to: email,
+        Email {
+            to: recipient.email.clone(),
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
@@ -284,16 +361,10 @@ impl Recipients {
             tags: MailTags {
                 kind: MailKind::Confirmation,
                 team: asker.team.clone(),
-                recipient: id.clone(),
+                recipient: recipient.id.clone(),
                 dispatch: None,
             },
-        };
-        self.mailer
-            .send(&email)
-            .await
-            .map_err(RecipientError::Mail)?;
-        tracing::info!(team = %asker.team, recipient = %id, by = %asker.user, "recipient invited; confirmation mailed");
-        Ok(recipient)
+        }
     }
 
     /// Removes a recipient. One who said no (or bounced) stays, so nobody signs them up
