@@ -1,6 +1,8 @@
 //! Amazon SES v2. Reaches a local stand-in through `AWS_ENDPOINT_URL_SESV2`.
 
 use async_trait::async_trait;
+use aws_sdk_sesv2::config::http::HttpResponse;
+use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{
     Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag,
@@ -59,45 +61,96 @@ fn content(text: &str) -> Result<Content, MailError> {
         .data(text)
         .charset("UTF-8")
         .build()
-        .map_err(|e| MailError::Rejected(e.to_string()))
+        .map_err(rejected)
+}
+
+fn rejected(err: impl std::fmt::Display) -> MailError {
+    MailError::Rejected(err.to_string())
+}
+
+/// The email's extra headers (the RFC 8058 unsubscribe pair, for a digest).
+fn headers(email: &Email) -> Result<Vec<MessageHeader>, MailError> {
+    email
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            MessageHeader::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(rejected)
+        })
+        .collect()
+}
+
+/// The message tags SES hands back with its events about this email.
+fn tags(email: &Email) -> Result<Vec<MessageTag>, MailError> {
+    email
+        .tags
+        .pairs()
+        .into_iter()
+        .map(|(name, value)| {
+            MessageTag::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(rejected)
+        })
+        .collect()
+}
+
+/// Subject, text and HTML bodies, and the headers when there are any.
+fn message(email: &Email, headers: Vec<MessageHeader>) -> Result<Message, MailError> {
+    Ok(Message::builder()
+        .subject(content(&email.subject)?)
+        .body(
+            Body::builder()
+                .text(content(&email.text)?)
+                .html(content(&email.html)?)
+                .build(),
+        )
+        .set_headers((!headers.is_empty()).then_some(headers))
+        .build())
+}
+
+/// What a refused SendEmail means for the mail: throttled (try later), rejected (this
+/// mail cannot go), sending stopped (no mail can go), or a transient fault.
+fn send_error(err: SdkError<SendEmailError, HttpResponse>) -> MailError {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match err.into_service_error() {
+        SendEmailError::TooManyRequestsException(_) => MailError::Throttled,
+        SendEmailError::LimitExceededException(_) => MailError::Throttled,
+        SendEmailError::MessageRejected(e) => {
+            MailError::Rejected(e.message().unwrap_or("MessageRejected").to_owned())
+        }
+        SendEmailError::BadRequestException(e) => {
+            MailError::Rejected(e.message().unwrap_or("BadRequest").to_owned())
+        }
+        SendEmailError::SendingPausedException(e) => {
+            MailError::SendingStopped(e.message().unwrap_or("sending paused").to_owned())
+        }
+        SendEmailError::AccountSuspendedException(e) => {
+            MailError::SendingStopped(e.message().unwrap_or("account suspended").to_owned())
+        }
+        SendEmailError::MailFromDomainNotVerifiedException(e) => MailError::SendingStopped(
+            e.message()
+                .unwrap_or("mail-from domain not verified")
+                .to_owned(),
+        ),
+        SendEmailError::NotFoundException(e) => {
+            MailError::SendingStopped(e.message().unwrap_or("configuration not found").to_owned())
+        }
+        _ if status == Some(429) => MailError::Throttled,
+        other => MailError::Transient(Box::new(other)),
+    }
 }
 
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
-        let headers = email
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                MessageHeader::builder()
-                    .name(name)
-                    .value(value)
-                    .build()
-                    .map_err(|e| MailError::Rejected(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let tags = email
-            .tags
-            .pairs()
-            .into_iter()
-            .map(|(name, value)| {
-                MessageTag::builder()
-                    .name(name)
-                    .value(value)
-                    .build()
-                    .map_err(|e| MailError::Rejected(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let message = Message::builder()
-            .subject(content(&email.subject)?)
-            .body(
-                Body::builder()
-                    .text(content(&email.text)?)
-                    .html(content(&email.html)?)
-                    .build(),
-            )
-            .set_headers((!headers.is_empty()).then_some(headers))
-            .build();
+        let headers = headers(email)?;
+        let tags = tags(email)?;
+        let message = message(email, headers)?;
         let out = self
             .client
             .send_email()
@@ -112,37 +165,7 @@ impl Mailer for SesMailer {
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
-            .map_err(|err| {
-                let status = err.raw_response().map(|r| r.status().as_u16());
-                match err.into_service_error() {
-                    SendEmailError::TooManyRequestsException(_) => MailError::Throttled,
-                    SendEmailError::LimitExceededException(_) => MailError::Throttled,
-                    SendEmailError::MessageRejected(e) => {
-                        MailError::Rejected(e.message().unwrap_or("MessageRejected").to_owned())
-                    }
-                    SendEmailError::BadRequestException(e) => {
-                        MailError::Rejected(e.message().unwrap_or("BadRequest").to_owned())
-                    }
-                    SendEmailError::SendingPausedException(e) => MailError::SendingStopped(
-                        e.message().unwrap_or("sending paused").to_owned(),
-                    ),
-                    SendEmailError::AccountSuspendedException(e) => MailError::SendingStopped(
-                        e.message().unwrap_or("account suspended").to_owned(),
-                    ),
-                    SendEmailError::MailFromDomainNotVerifiedException(e) => {
-                        MailError::SendingStopped(
-                            e.message()
-                                .unwrap_or("mail-from domain not verified")
-                                .to_owned(),
-                        )
-                    }
-                    SendEmailError::NotFoundException(e) => MailError::SendingStopped(
-                        e.message().unwrap_or("configuration not found").to_owned(),
-                    ),
-                    _ if status == Some(429) => MailError::Throttled,
-                    other => MailError::Transient(Box::new(other)),
-                }
-            })?;
+            .map_err(send_error)?;
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 }
