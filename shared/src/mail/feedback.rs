@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{MailKind, MailTags};
@@ -120,62 +121,85 @@ pub struct FeedbackService {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The states a hard bounce moves a recipient from.
+const BOUNCES_FROM: &[RecipientState] = &[RecipientState::Pending, RecipientState::Active];
+
+/// The states a complaint moves a recipient from (every one but `complained`).
+const COMPLAINS_FROM: &[RecipientState] = &[
+    RecipientState::Pending,
+    RecipientState::Active,
+    RecipientState::Unsubscribed,
+    RecipientState::Bounced,
+];
+
 impl FeedbackService {
     pub async fn apply(&self, event: &MailEvent) -> Result<Applied, StoreError> {
         let now = self.clock.now();
+        match event.what {
+            Feedback::Sent => self.confirm_sent(&event.tags, now).await,
+            Feedback::Bounced { permanent: false } => Ok(Applied::Nothing),
+            Feedback::Bounced { permanent: true } => {
+                self.mark(event, RecipientState::Bounced, BOUNCES_FROM, now)
+                    .await
+            }
+            Feedback::Complained => {
+                self.mark(event, RecipientState::Complained, COMPLAINS_FROM, now)
+                    .await
+            }
+        }
+    }
+
+    /// A digest SES accepted: its dispatch is confirmed and each of its entries recorded
+    /// as received by its recipient. Any other mail's `Send` changes nothing.
+    async fn confirm_sent(
+        &self,
+        tags: &MailTags,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        let (MailKind::Digest, Some(id)) = (tags.kind, &tags.dispatch) else {
+            return Ok(Applied::Nothing);
+        };
+        let Some(dispatch) = self.ledger.confirm_dispatch(&tags.team, id, now).await? else {
+            return Ok(Applied::Nothing);
+        };
+        for (account, milestone) in &dispatch.entries {
+            match self
+                .ledger
+                .add_dispatched(
+                    &tags.team,
+                    account,
+                    *milestone,
+                    &dispatch.recipient,
+                    dispatch.created_at,
+                    now,
+                )
+                .await
+            {
+                // The entry went (a disconnect, a reconnect), or is a newer one of the
+                // same milestone: nothing to record.
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Applied::Confirmed {
+            entries: dispatch.entries.len(),
+        })
+    }
+
+    /// Moves the event's recipient to `to` if it is in one of `from`.
+    async fn mark(
+        &self,
+        event: &MailEvent,
+        to: RecipientState,
+        from: &'static [RecipientState],
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
         let tags = &event.tags;
-        let mark = |to, from: &'static [RecipientState]| StateChange {
+        let change = StateChange {
             to,
             from,
             nonce: None,
             now,
-        };
-        let change = match event.what {
-            Feedback::Sent => {
-                let (MailKind::Digest, Some(id)) = (tags.kind, &tags.dispatch) else {
-                    return Ok(Applied::Nothing);
-                };
-                let Some(dispatch) = self.ledger.confirm_dispatch(&tags.team, id, now).await?
-                else {
-                    return Ok(Applied::Nothing);
-                };
-                for (account, milestone) in &dispatch.entries {
-                    match self
-                        .ledger
-                        .add_dispatched(
-                            &tags.team,
-                            account,
-                            *milestone,
-                            &dispatch.recipient,
-                            dispatch.created_at,
-                            now,
-                        )
-                        .await
-                    {
-                        // The entry went (a disconnect, a reconnect), or is a newer one of
-                        // the same milestone: nothing to record.
-                        Ok(()) | Err(StoreError::NotFound) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                return Ok(Applied::Confirmed {
-                    entries: dispatch.entries.len(),
-                });
-            }
-            Feedback::Bounced { permanent: false } => return Ok(Applied::Nothing),
-            Feedback::Bounced { permanent: true } => mark(
-                RecipientState::Bounced,
-                &[RecipientState::Pending, RecipientState::Active],
-            ),
-            Feedback::Complained => mark(
-                RecipientState::Complained,
-                &[
-                    RecipientState::Pending,
-                    RecipientState::Active,
-                    RecipientState::Unsubscribed,
-                    RecipientState::Bounced,
-                ],
-            ),
         };
         if self
             .prefs
