@@ -159,72 +159,92 @@ pub(crate) fn remote(
     })
 }
 
+/// The fields of an error object kept in a summary: codes, types and messages.
+const SUMMARY_KEYS: [&str; 19] = [
+    "error",
+    "error_type",
+    "type",
+    "code",
+    "error_code",
+    "error_subcode",
+    "subcode",
+    "serviceErrorCode",
+    "status",
+    "title",
+    "active",
+    "error_reason",
+    "error_description",
+    "error_message",
+    "message",
+    "detail",
+    "error_user_msg",
+    "fbtrace_id",
+    "log_id",
+];
+
 /// The fields of an error body worth keeping: codes, types and messages. Tokens are
 /// never among them, and any value the request itself sent (`sent`) is scrubbed, in case
 /// the network echoes it in a message.
 pub(crate) fn summary(body: &[u8], sent: &[&str]) -> String {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        return if body.is_empty() {
-            "empty body".to_owned()
-        } else {
-            format!("a non-JSON body of {} bytes", body.len())
-        };
+        return unreadable_summary(body);
     };
-    const KEYS: [&str; 19] = [
-        "error",
-        "error_type",
-        "type",
-        "code",
-        "error_code",
-        "error_subcode",
-        "subcode",
-        "serviceErrorCode",
-        "status",
-        "title",
-        "active",
-        "error_reason",
-        "error_description",
-        "error_message",
-        "message",
-        "detail",
-        "error_user_msg",
-        "fbtrace_id",
-        "log_id",
-    ];
     let mut parts = Vec::new();
-    let mut visit = |obj: &Value, prefix: &str| {
-        for key in KEYS {
-            let value = match obj.get(key) {
-                Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-                _ => continue,
-            };
-            // Scrub before clipping, so a cut never leaves part of a secret behind.
-            parts.push(format!("{prefix}{key}={}", clip(&scrub(value, sent))));
-        }
-    };
-    visit(&json, "");
+    for (obj, prefix) in error_objects(&json) {
+        kept_fields(obj, prefix, sent, &mut parts);
+    }
+    if parts.is_empty() {
+        "no error details".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A body that is not JSON is told only by its size.
+fn unreadable_summary(body: &[u8]) -> String {
+    if body.is_empty() {
+        "empty body".to_owned()
+    } else {
+        format!("a non-JSON body of {} bytes", body.len())
+    }
+}
+
+/// Where the networks put their error fields, with the prefix each is summarised under:
+/// the body itself, an `error` object (Meta, TikTok), `data.error`, and the first of
+/// `errors` (X).
+fn error_objects(json: &Value) -> Vec<(&Value, &'static str)> {
+    let mut found = vec![(json, "")];
     if let Some(e) = json.get("error").filter(|e| e.is_object()) {
-        visit(e, "error.");
+        found.push((e, "error."));
     }
     if let Some(e) = json
         .get("data")
         .and_then(|d| d.get("error"))
         .filter(|e| e.is_object())
     {
-        visit(e, "data.error.");
+        found.push((e, "data.error."));
     }
     if let Some(e) = json
         .get("errors")
         .and_then(Value::as_array)
         .and_then(|a| a.first())
     {
-        visit(e, "errors.0.");
+        found.push((e, "errors.0."));
     }
-    if parts.is_empty() {
-        "no error details".to_owned()
-    } else {
-        parts.join(", ")
+    found
+}
+
+/// Appends `obj`'s [`SUMMARY_KEYS`] that hold a text, number or boolean to `parts`, as
+/// `{prefix}{key}={value}`, scrubbed of `sent` and clipped.
+fn kept_fields(obj: &Value, prefix: &str, sent: &[&str], parts: &mut Vec<String>) {
+    for key in SUMMARY_KEYS {
+        let value = match obj.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+            _ => continue,
+        };
+        // Scrub before clipping, so a cut never leaves part of a secret behind.
+        parts.push(format!("{prefix}{key}={}", clip(&scrub(value, sent))));
     }
 }
 
