@@ -489,53 +489,13 @@ impl DynamoStore {
             let Some(item) = self.get_item(pk.clone(), &sk).await? else {
                 return Ok(false);
             };
-            // Conditioned on the version exactly as stored, and the external-id item
-            // found from the raw attributes, so even a damaged account can be removed.
-            let (condition, value) = match item.get(attr::VERSION) {
-                Some(v) => ("#v = :v", values([(":v", v.clone())])),
-                None => ("attribute_not_exists(#v)", None),
-            };
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(pk.clone(), &sk)))
-                .condition_expression(condition)
-                .set_expression_attribute_names(names([("#v", attr::VERSION)]))
-                .set_expression_attribute_values(value)
-                .build()
-                .map_err(backend)?;
-            let mut request = self
+            let removal = self.removal(team, id, &item, history)?;
+            let result = self
                 .client
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().delete(delete).build());
-            let f = Fields::new(&item);
-            let provider = f.opt_s(attr::PROVIDER).ok().flatten();
-            let provider = provider.and_then(|p| p.parse::<Provider>().ok());
-            if let (Some(provider), Ok(Some(external_id))) = (provider, f.opt_s(attr::EXTERNAL_ID))
-            {
-                request = request.transact_items(self.delete_external(
-                    team,
-                    provider,
-                    external_id,
-                    id,
-                )?);
-            }
-            // The account's leases go with it (whoever holds them).
-            for lease in [
-                LeaseKey::Account(team.clone(), id.clone()),
-                LeaseKey::Verification(team.clone(), id.clone()),
-            ] {
-                let lease = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(keys::lease_pk(&lease), keys::LEASE_SK)))
-                    .build()
-                    .map_err(backend)?;
-                request =
-                    request.transact_items(TransactWriteItem::builder().delete(lease).build());
-            }
-            if let Some(entry) = history {
-                request = request.transact_items(self.put_if_absent(codec::history_item(entry))?);
-            }
-            let result = request.send().await;
+                .set_transact_items(Some(removal))
+                .send()
+                .await;
             match result {
                 Ok(_) => return Ok(true),
                 Err(err) => match cancelled(err)? {
@@ -546,6 +506,78 @@ impl DynamoStore {
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    /// The transaction that removes the account read as `item`: the account (first, so a
+    /// failed condition 0 means it moved), its uniqueness item, its leases and the
+    /// history entry.
+    fn removal(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        item: &Item,
+        history: Option<&HistoryEntry>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut removal = vec![self.delete_as_read(team, id, item)?];
+        if let Some((provider, external_id)) = stored_identity(item) {
+            removal.push(self.delete_external(team, provider, external_id, id)?);
+        }
+        // The account's leases go with it (whoever holds them).
+        for lease in [
+            LeaseKey::Account(team.clone(), id.clone()),
+            LeaseKey::Verification(team.clone(), id.clone()),
+        ] {
+            removal.push(self.delete_lease(&lease)?);
+        }
+        if let Some(entry) = history {
+            removal.push(self.put_if_absent(codec::history_item(entry))?);
+        }
+        Ok(removal)
+    }
+
+    /// Deletes the account item conditioned on its version exactly as stored (or its
+    /// absence), so even a damaged account can be removed.
+    fn delete_as_read(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        item: &Item,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (condition, value) = match item.get(attr::VERSION) {
+            Some(v) => ("#v = :v", values([(":v", v.clone())])),
+            None => ("attribute_not_exists(#v)", None),
+        };
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::team_pk(team), &keys::account_sk(id))))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names([("#v", attr::VERSION)]))
+            .set_expression_attribute_values(value)
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Deletes a lease item, whoever holds it.
+    fn delete_lease(&self, lease: &LeaseKey) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::lease_pk(lease), keys::LEASE_SK)))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
+/// The provider and external id an account item names, read from the raw attributes (so
+/// a damaged account's uniqueness item is still found); `None` when they do not read.
+fn stored_identity(item: &Item) -> Option<(Provider, &str)> {
+    let f = Fields::new(item);
+    let provider = f.opt_s(attr::PROVIDER).ok().flatten();
+    let provider = provider.and_then(|p| p.parse::<Provider>().ok());
+    match (provider, f.opt_s(attr::EXTERNAL_ID)) {
+        (Some(provider), Ok(Some(external_id))) => Some((provider, external_id)),
+        _ => None,
     }
 }
 
