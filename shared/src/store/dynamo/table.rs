@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TableDescription,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TableDescription, TimeToLiveDescription, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -124,50 +126,7 @@ fn projection(index: &IndexLayout) -> Projection {
 /// active and turns on TTL. Idempotent: an existing table is checked against the layout
 /// instead (a mismatch is `Malformed`, naming the table).
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::from(LAYOUT.billing_mode))
-        .stream_specification(
-            aws_sdk_dynamodb::types::StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(
-                    LAYOUT.stream_view_type,
-                ))
-                .build()
-                .map_err(backend)?,
-        )
-        .set_key_schema(Some(key_schema(LAYOUT.partition_key, LAYOUT.sort_key)?));
-    for attribute in LAYOUT.key_attributes() {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attribute)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(backend)?,
-        );
-    }
-    for index in LAYOUT.local_indexes {
-        request = request.local_secondary_indexes(
-            LocalSecondaryIndex::builder()
-                .index_name(index.name)
-                .set_key_schema(Some(key_schema(index.partition_key, index.sort_key)?))
-                .projection(projection(index))
-                .build()
-                .map_err(backend)?,
-        );
-    }
-    for index in LAYOUT.global_indexes {
-        request = request.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index.name)
-                .set_key_schema(Some(key_schema(index.partition_key, index.sort_key)?))
-                .projection(projection(index))
-                .build()
-                .map_err(backend)?,
-        );
-    }
-    match request.send().await {
+    match create_request(client, name)?.send().await {
         Ok(_) => {}
         Err(err)
             if err
@@ -175,7 +134,69 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 .is_some_and(|e| e.is_resource_in_use_exception()) => {}
         Err(err) => return Err(sdk(err)),
     }
+    check_existing(client, name).await?;
+    enable_ttl(client, name).await
+}
 
+/// The CreateTable request of [`LAYOUT`]: billing, stream, keys, attribute definitions
+/// and indexes.
+fn create_request(client: &Client, name: &str) -> Result<CreateTableFluentBuilder, StoreError> {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::from(LAYOUT.billing_mode))
+        .stream_specification(stream_specification()?)
+        .set_key_schema(Some(key_schema(LAYOUT.partition_key, LAYOUT.sort_key)?));
+    for attribute in LAYOUT.key_attributes() {
+        request = request.attribute_definitions(attribute_definition(attribute)?);
+    }
+    for index in LAYOUT.local_indexes {
+        request = request.local_secondary_indexes(local_index(index)?);
+    }
+    for index in LAYOUT.global_indexes {
+        request = request.global_secondary_indexes(global_index(index)?);
+    }
+    Ok(request)
+}
+
+fn stream_specification() -> Result<StreamSpecification, StoreError> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(LAYOUT.stream_view_type))
+        .build()
+        .map_err(backend)
+}
+
+/// A key attribute's definition (every key attribute is a string).
+fn attribute_definition(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(backend)
+}
+
+fn local_index(index: &IndexLayout) -> Result<LocalSecondaryIndex, StoreError> {
+    LocalSecondaryIndex::builder()
+        .index_name(index.name)
+        .set_key_schema(Some(key_schema(index.partition_key, index.sort_key)?))
+        .projection(projection(index))
+        .build()
+        .map_err(backend)
+}
+
+fn global_index(index: &IndexLayout) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(index.name)
+        .set_key_schema(Some(key_schema(index.partition_key, index.sort_key)?))
+        .projection(projection(index))
+        .build()
+        .map_err(backend)
+}
+
+/// Waits until the table exists, then checks it against the layout (it may be older than
+/// this release, or made by hand).
+async fn check_existing(client: &Client, name: &str) -> Result<(), StoreError> {
     client
         .wait_until_table_exists()
         .table_name(name)
@@ -194,35 +215,42 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
             what,
         })?;
     }
+    Ok(())
+}
 
+/// Turns on TTL on the layout's attribute unless it is on (or being turned on) already.
+async fn enable_ttl(client: &Client, name: &str) -> Result<(), StoreError> {
     let ttl = client
         .describe_time_to_live()
         .table_name(name)
         .send()
         .await
         .map_err(sdk)?;
-    let ttl = ttl.time_to_live_description();
-    let on = ttl.and_then(|d| d.attribute_name()) == Some(LAYOUT.ttl_attribute)
+    if ttl_is_on(ttl.time_to_live_description()) {
+        return Ok(());
+    }
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(LAYOUT.ttl_attribute)
+                .build()
+                .map_err(backend)?,
+        )
+        .send()
+        .await
+        .map_err(sdk)?;
+    Ok(())
+}
+
+fn ttl_is_on(ttl: Option<&TimeToLiveDescription>) -> bool {
+    ttl.and_then(|d| d.attribute_name()) == Some(LAYOUT.ttl_attribute)
         && matches!(
             ttl.and_then(|d| d.time_to_live_status()),
             Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        );
-    if !on {
-        client
-            .update_time_to_live()
-            .table_name(name)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(LAYOUT.ttl_attribute)
-                    .build()
-                    .map_err(backend)?,
-            )
-            .send()
-            .await
-            .map_err(sdk)?;
-    }
-    Ok(())
+        )
 }
 
 /// Whether a described table has the layout's keys and indexes (an existing table made
