@@ -3,6 +3,9 @@
 //! Every grant starts a chain (the code exchange); the long-lived, refreshed and Page
 //! tokens derived from it belong to the same chain. Revoking, or replaying a rotated
 //! refresh token, kills the whole chain, as X documents.
+//!
+//! The rules every network shares live here; each network's own endpoint answers live in
+//! its module (`meta`, `linkedin`, `x`, `google`, `tiktok`, `pinterest`).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,33 +21,19 @@ use crate::request::Incoming;
 use crate::routes::{Route, Routed};
 use crate::{default_client_id, default_client_secret, s256_challenge};
 
+mod google;
+mod linkedin;
+mod meta;
+mod pinterest;
+mod tiktok;
+mod x;
+
 /// How long an authorization code can be exchanged.
 const CODE_LIFETIME: u64 = 600;
 /// The longest a `timeout` fault holds an answer back.
 const MAX_TIMEOUT: u64 = 30;
 /// The request log keeps the latest calls only (a benchmark makes many).
 const MAX_LOG: usize = 10_000;
-
-const META_SHORT: u64 = 5_400;
-const META_LONG: u64 = 5_184_000;
-const META_DATA_ACCESS: u64 = 90 * 86_400;
-const IG_SHORT: u64 = 3_600;
-const LINKEDIN_ACCESS: u64 = 5_184_000;
-const LINKEDIN_REFRESH: u64 = 31_536_000;
-const X_ACCESS: u64 = 7_200;
-const GOOGLE_ACCESS: u64 = 3_599;
-/// Google keeps at most this many live refresh tokens per account per client; the next
-/// one silently invalidates the oldest.
-const GOOGLE_MAX_REFRESH_TOKENS: usize = 100;
-/// TikTok's current token page: access 2 hours, refresh 180 days, rotating.
-const TIKTOK_ACCESS: u64 = 7_200;
-const TIKTOK_REFRESH: u64 = 15_552_000;
-/// Pinterest: access 30 days.
-const PINTEREST_ACCESS: u64 = 2_592_000;
-/// Continuous refresh: 60 days, renewed (with a new refresh token) by every refresh.
-const PINTEREST_REFRESH: u64 = 5_184_000;
-/// A legacy Pinterest refresh token: 365 days, a hard limit.
-const PINTEREST_LEGACY_REFRESH: u64 = 31_536_000;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -380,11 +369,6 @@ fn split_scopes(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// A user id as Meta sends it: a JSON number when it is one.
-fn id_value(id: &str) -> Value {
-    id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n))
-}
-
 fn add_query(base: &str, params: &[(&str, &str)]) -> Option<String> {
     let mut url = Url::parse(base).ok()?;
     {
@@ -658,7 +642,7 @@ impl Net {
                 .unwrap_or_else(|| Reply::Page(400, "<h1>Something went wrong</h1>".to_owned())),
             (Route::Introspect, _) => match provider {
                 Provider::Facebook | Provider::Instagram => self.debug_token_invalid(dead),
-                Provider::Linkedin => Reply::Json(200, linkedin_inactive(dead)),
+                Provider::Linkedin => Reply::Json(200, linkedin::inactive(dead)),
                 _ => self.fail(route, Failure::DeadToken(dead), seq),
             },
             // Grants at OAuth 2 token endpoints: invalid_grant; Meta's exchanges: code 190.
@@ -864,79 +848,16 @@ impl Net {
         let scope = self.scope_answer(&grant.scopes);
         let user_id = self.user.external_id.clone();
         let body = match provider {
-            Provider::Facebook | Provider::Instagram => {
-                let access = self.issue_access(chain, Form::ShortLived, Some(META_SHORT));
-                json!({ "access_token": access, "token_type": "bearer", "expires_in": META_SHORT })
-            }
+            Provider::Facebook | Provider::Instagram => self.meta_code_exchange(chain),
             Provider::InstagramLogin => {
-                let access = self.issue_access(chain, Form::ShortLived, Some(IG_SHORT));
-                if self.settings.flat_token_response {
-                    json!({ "access_token": access, "user_id": id_value(&user_id), "permissions": grant.scopes })
-                } else {
-                    json!({ "data": [{ "access_token": access, "user_id": user_id, "permissions": scope }] })
-                }
+                self.instagram_login_code_exchange(chain, &grant, &scope, &user_id)
             }
-            Provider::Threads => {
-                let access = self.issue_access(chain, Form::ShortLived, Some(IG_SHORT));
-                json!({ "access_token": access, "user_id": id_value(&user_id) })
-            }
-            Provider::Linkedin => {
-                let access = self.issue_access(chain, Form::User, Some(LINKEDIN_ACCESS));
-                let refresh = self.issue_refresh(chain);
-                self.chains[chain].refresh_expires_at = Some(now() + LINKEDIN_REFRESH);
-                json!({ "access_token": access, "expires_in": LINKEDIN_ACCESS, "refresh_token": refresh,
-                        "refresh_token_expires_in": LINKEDIN_REFRESH, "scope": scope })
-            }
-            Provider::X => {
-                let access = self.issue_access(chain, Form::User, Some(X_ACCESS));
-                let mut body = json!({ "token_type": "bearer", "expires_in": X_ACCESS, "access_token": access, "scope": scope });
-                // A refresh token only with `offline.access`.
-                if grant.scopes.iter().any(|s| s == "offline.access") {
-                    body["refresh_token"] = json!(self.issue_refresh(chain));
-                }
-                body
-            }
-            Provider::Google => {
-                let access = self.issue_access(chain, Form::User, Some(GOOGLE_ACCESS));
-                let mut body = json!({ "access_token": access, "expires_in": GOOGLE_ACCESS, "scope": scope, "token_type": "Bearer" });
-                // A refresh token only with `access_type=offline`.
-                if grant.offline {
-                    self.google_make_room(chain);
-                    body["refresh_token"] = json!(self.issue_refresh(chain));
-                }
-                body
-            }
-            Provider::Tiktok => {
-                let access = self.issue_access(chain, Form::User, Some(TIKTOK_ACCESS));
-                let refresh = self.issue_refresh(chain);
-                self.chains[chain].refresh_expires_at = Some(now() + TIKTOK_REFRESH);
-                json!({ "access_token": access, "expires_in": TIKTOK_ACCESS, "open_id": user_id,
-                        "refresh_expires_in": TIKTOK_REFRESH, "refresh_token": refresh, "scope": scope,
-                        "token_type": "Bearer" })
-            }
-            Provider::Pinterest => {
-                // A new app's grants, or one asked for with `continuous_refresh=true`,
-                // are continuous; a legacy app's are legacy ones otherwise.
-                let continuous =
-                    !self.settings.legacy_app || inc.param("continuous_refresh") == Some("true");
-                let lifetime = if continuous {
-                    PINTEREST_REFRESH
-                } else {
-                    PINTEREST_LEGACY_REFRESH
-                };
-                let access = self.issue_access(chain, Form::User, Some(PINTEREST_ACCESS));
-                let refresh = self.issue_refresh(chain);
-                let refresh_at = now() + lifetime;
-                self.chains[chain].refresh_expires_at = Some(refresh_at);
-                self.chains[chain].continuous = continuous;
-                let mut body = json!({ "access_token": access, "refresh_token": refresh, "response_type": "authorization_code",
-                        "token_type": "bearer", "expires_in": PINTEREST_ACCESS,
-                        "refresh_token_expires_in": lifetime, "scope": scope });
-                if continuous {
-                    body["refresh_token_expires_at"] = json!(refresh_at);
-                }
-                body
-            }
+            Provider::Threads => self.threads_code_exchange(chain, &user_id),
+            Provider::Linkedin => self.linkedin_code_exchange(chain, &scope),
+            Provider::X => self.x_code_exchange(chain, &grant, &scope),
+            Provider::Google => self.google_code_exchange(chain, &grant, &scope),
+            Provider::Tiktok => self.tiktok_code_exchange(chain, &scope, &user_id),
+            Provider::Pinterest => self.pinterest_code_exchange(chain, inc, &scope),
         };
         Ok(Reply::Json(200, body))
     }
@@ -999,278 +920,22 @@ impl Net {
         let scopes = self.chains[chain].scopes.clone();
         let scope = self.scope_answer(&scopes);
         let body = match provider {
-            Provider::Linkedin => {
-                let access = self.issue_access(chain, Form::User, Some(LINKEDIN_ACCESS));
-                // The refresh token keeps its first expiry: answer the seconds left.
-                let left = self.chains[chain]
-                    .refresh_expires_at
-                    .map_or(LINKEDIN_REFRESH, |e| e.saturating_sub(at));
-                json!({ "access_token": access, "expires_in": LINKEDIN_ACCESS, "refresh_token": presented,
-                        "refresh_token_expires_in": left, "scope": scope })
-            }
-            Provider::X => {
-                let access = self.issue_access(chain, Form::User, Some(X_ACCESS));
-                json!({ "token_type": "bearer", "expires_in": X_ACCESS, "access_token": access,
-                        "scope": scope, "refresh_token": new_refresh })
-            }
-            Provider::Google => {
-                let access = self.issue_access(chain, Form::User, Some(GOOGLE_ACCESS));
-                json!({ "access_token": access, "expires_in": GOOGLE_ACCESS, "scope": scope, "token_type": "Bearer" })
-            }
-            Provider::Tiktok => {
-                let access = self.issue_access(chain, Form::User, Some(TIKTOK_ACCESS));
-                self.chains[chain].refresh_expires_at = Some(at + TIKTOK_REFRESH);
-                json!({ "access_token": access, "expires_in": TIKTOK_ACCESS, "open_id": self.user.external_id,
-                        "refresh_expires_in": TIKTOK_REFRESH, "refresh_token": new_refresh, "scope": scope,
-                        "token_type": "Bearer" })
-            }
-            Provider::Pinterest => {
-                let access = self.issue_access(chain, Form::User, Some(PINTEREST_ACCESS));
-                let mut body = json!({ "access_token": access, "response_type": "refresh_token", "token_type": "bearer",
-                        "expires_in": PINTEREST_ACCESS, "scope": scope });
-                // Continuous: a new refresh token good for 60 days from now. Legacy: none;
-                // the first one keeps its 365-day hard limit.
-                if let Some(new) = new_refresh {
-                    let refresh_at = at + PINTEREST_REFRESH;
-                    self.chains[chain].refresh_expires_at = Some(refresh_at);
-                    body["refresh_token"] = json!(new);
-                    body["refresh_token_expires_in"] = json!(PINTEREST_REFRESH);
-                    body["refresh_token_expires_at"] = json!(refresh_at);
-                }
-                body
-            }
+            Provider::Linkedin => self.linkedin_refresh(chain, &presented, at, &scope),
+            Provider::X => self.x_refresh(chain, new_refresh, &scope),
+            Provider::Google => self.google_refresh(chain, &scope),
+            Provider::Tiktok => self.tiktok_refresh(chain, new_refresh, at, &scope),
+            Provider::Pinterest => self.pinterest_refresh(chain, new_refresh, at, &scope),
             _ => return Err(Failure::InvalidRequest("Unsupported grant_type.")),
         };
         Ok(Reply::Json(200, body))
     }
 
-    /// Google: before a new refresh token for this person and client, the oldest live
-    /// ones beyond the limit are invalidated without a word.
-    fn google_make_room(&mut self, new_chain: usize) {
-        let (user, client) = {
-            let c = &self.chains[new_chain];
-            (c.user_id.clone(), c.client_id.clone())
-        };
-        let live: Vec<usize> = (0..self.chains.len())
-            .filter(|i| *i != new_chain)
-            .filter(|i| {
-                let c = &self.chains[*i];
-                c.has_refresh && c.dead.is_none() && c.user_id == user && c.client_id == client
-            })
-            .collect();
-        let excess = (live.len() + 1).saturating_sub(GOOGLE_MAX_REFRESH_TOKENS);
-        for oldest in live.into_iter().take(excess) {
-            self.kill(oldest, Dead::Revoked);
-        }
-    }
-
-    /// Meta's `grant_type=fb_exchange_token` at the token URL.
-    fn fb_exchange(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
-        if !self.client_ok(inc) {
-            return Err(Failure::InvalidClient);
-        }
-        let token = inc
-            .param("fb_exchange_token")
-            .ok_or(Failure::InvalidRequest(
-                "(#100) Missing parameter fb_exchange_token",
-            ))?;
-        let record = self.live(Some(token)).map_err(Failure::DeadToken)?;
-        if record.form == Form::Page {
-            return Err(Failure::InvalidRequest(
-                "(#100) A Page token cannot be exchanged",
-            ));
-        }
-        let chain = record.chain;
-        let access = self.issue_access(chain, Form::LongLived, Some(META_LONG));
-        Ok(Reply::Json(
-            200,
-            json!({ "access_token": access, "token_type": "bearer", "expires_in": META_LONG }),
-        ))
-    }
-
-    /// Instagram Login / Threads: `ig_exchange_token` / `th_exchange_token` (exchange),
-    /// `ig_refresh_token` / `th_refresh_token` (refresh).
-    fn graph_exchange(&mut self, inc: &Incoming, refresh: bool) -> Result<Reply, Failure> {
-        let prefix = if self.provider == Provider::Threads {
-            "th"
-        } else {
-            "ig"
-        };
-        let expected = format!(
-            "{prefix}_{}_token",
-            if refresh { "refresh" } else { "exchange" }
-        );
-        if inc.param("grant_type") != Some(expected.as_str()) {
-            return Err(Failure::InvalidRequest("Unsupported grant type"));
-        }
-        if !refresh && inc.param("client_secret") != Some(self.settings.client_secret.as_str()) {
-            return Err(Failure::InvalidClient);
-        }
-        let record = self
-            .live(inc.param("access_token"))
-            .map_err(Failure::DeadToken)?;
-        if refresh && record.form != Form::LongLived {
-            return Err(Failure::InvalidRequest(
-                "Only long-lived access tokens can be refreshed.",
-            ));
-        }
-        let chain = record.chain;
-        let access = self.issue_access(chain, Form::LongLived, Some(META_LONG));
-        Ok(Reply::Json(
-            200,
-            json!({ "access_token": access, "token_type": "bearer", "expires_in": META_LONG }),
-        ))
-    }
-
-    /// `debug_token`'s `granular_scopes`: the Page scopes name the user's Pages, the
-    /// Instagram ones their Instagram business accounts, as `target_ids`.
-    fn granular_scopes(&self, scopes: &[String]) -> Value {
-        let pages: Vec<&str> = self.user.pages.iter().map(|p| p.id.as_str()).collect();
-        let instagram: Vec<&str> = self
-            .user
-            .pages
-            .iter()
-            .filter_map(|p| p.instagram_business_account.as_ref())
-            .map(|ig| ig.id.as_str())
-            .collect();
-        let items: Vec<Value> = scopes
-            .iter()
-            .map(|scope| {
-                let targets = if scope.starts_with("pages_") {
-                    Some(&pages)
-                } else if scope.starts_with("instagram_") {
-                    Some(&instagram)
-                } else {
-                    None
-                };
-                match targets {
-                    Some(ids) => json!({ "scope": scope, "target_ids": ids }),
-                    None => json!({ "scope": scope }),
-                }
-            })
-            .collect();
-        Value::Array(items)
-    }
-
-    fn debug_token_invalid(&self, dead: Dead) -> Reply {
-        let mut error =
-            match dialect::failure(self.provider, Route::Profile, Failure::DeadToken(dead), 0).1 {
-                Value::Object(mut o) => o.remove("error").unwrap_or(Value::Null),
-                _ => Value::Null,
-            };
-        // debug_token names it `subcode`, not `error_subcode`.
-        if let Some(obj) = error.as_object_mut() {
-            if let Some(sub) = obj.remove("error_subcode") {
-                obj.insert("subcode".into(), sub);
-            }
-            obj.remove("type");
-            obj.remove("fbtrace_id");
-        }
-        Reply::Json(
-            200,
-            json!({ "data": { "app_id": self.settings.client_id, "is_valid": false, "error": error, "scopes": [] } }),
-        )
-    }
-
     fn introspect(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
         match self.provider {
-            Provider::Facebook | Provider::Instagram => {
-                let app = format!(
-                    "{}|{}",
-                    self.settings.client_id, self.settings.client_secret
-                );
-                if inc.query_param("access_token") != Some(app.as_str()) {
-                    return Ok(dialect::meta_error(
-                        400,
-                        190,
-                        None,
-                        "Invalid OAuth access token signature.",
-                        0,
-                    )
-                    .into());
-                }
-                let input = inc.param("input_token").ok_or(Failure::InvalidRequest(
-                    "(#100) The parameter input_token is required",
-                ))?;
-                let record = match self.live(Some(input)) {
-                    Ok(r) => r.clone(),
-                    Err(dead) => return Ok(self.debug_token_invalid(dead)),
-                };
-                let chain = &self.chains[record.chain];
-                let data_access = self
-                    .settings
-                    .data_access_expires_at
-                    .unwrap_or(chain.authorized_at + META_DATA_ACCESS);
-                let mut data = json!({
-                    "app_id": self.settings.client_id,
-                    "type": if record.form == Form::Page { "PAGE" } else { "USER" },
-                    "application": "tokenwarden (fake)",
-                    "data_access_expires_at": data_access,
-                    "expires_at": record.expires_at.unwrap_or(0),
-                    "is_valid": true,
-                    "issued_at": record.issued_at,
-                    "scopes": chain.scopes,
-                    "granular_scopes": self.granular_scopes(&chain.scopes),
-                    // The person's id, also for a Page token (`profile_id` names the Page).
-                    "user_id": chain.user_id,
-                });
-                if let Some(page) = &record.page_id {
-                    data["profile_id"] = json!(page);
-                }
-                Ok(Reply::Json(200, json!({ "data": data })))
-            }
-            Provider::Linkedin => {
-                let ok = inc.form_param("client_id") == Some(self.settings.client_id.as_str())
-                    && inc.form_param("client_secret")
-                        == Some(self.settings.client_secret.as_str());
-                if !ok {
-                    return Err(Failure::InvalidClient);
-                }
-                let token = inc
-                    .form_param("token")
-                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?;
-                Ok(Reply::Json(
-                    200,
-                    match self.live(Some(token)) {
-                        Err(dead) => linkedin_inactive(dead),
-                        Ok(record) => {
-                            let chain = &self.chains[record.chain];
-                            json!({
-                                "active": true,
-                                "client_id": self.settings.client_id,
-                                "authorized_at": chain.authorized_at,
-                                "created_at": record.issued_at,
-                                "status": "active",
-                                "expires_at": record.expires_at,
-                                "scope": chain.scopes.join(","),
-                                "auth_type": "3L",
-                            })
-                        }
-                    },
-                ))
-            }
-            _ => {
-                // Google tokeninfo.
-                let record = self
-                    .live(inc.param("access_token"))
-                    .map_err(Failure::DeadToken)?;
-                let chain = &self.chains[record.chain];
-                let exp = record.expires_at.unwrap_or(0);
-                Ok(Reply::Json(
-                    200,
-                    json!({
-                        "azp": self.settings.client_id,
-                        "aud": self.settings.client_id,
-                        "sub": self.user.external_id,
-                        "scope": chain.scopes.join(" "),
-                        "exp": exp.to_string(),
-                        "expires_in": exp.saturating_sub(now()).to_string(),
-                        "email": format!("{}@fake.invalid", self.user.external_id),
-                        "email_verified": "true",
-                        "access_type": "offline",
-                    }),
-                ))
-            }
+            Provider::Facebook | Provider::Instagram => self.debug_token(inc),
+            Provider::Linkedin => self.linkedin_introspect(inc),
+            // Google tokeninfo.
+            _ => self.google_tokeninfo(inc),
         }
     }
 
@@ -1278,127 +943,15 @@ impl Net {
         let record = self.live(inc.user_token()).map_err(Failure::DeadToken)?;
         let page_id = record.page_id.clone();
         let u = &self.user;
-        let picture = u.picture_url.clone();
         let body = match self.provider {
-            Provider::Facebook | Provider::Instagram => match page_id {
-                // A Page token's `/me` is the Page.
-                Some(id) => {
-                    let name = u.pages.iter().find(|p| p.id == id).map(|p| p.name.clone());
-                    json!({ "id": id, "name": name })
-                }
-                None => json!({ "id": u.external_id, "name": u.name }),
-            },
-            Provider::InstagramLogin => json!({
-                "user_id": u.external_id,
-                "username": u.name,
-                "id": format!("{}-app-scoped", u.external_id),
-                "profile_picture_url": picture,
-            }),
-            Provider::Threads => json!({
-                "id": u.external_id,
-                "username": u.name,
-                "threads_profile_picture_url": picture,
-            }),
-            Provider::Linkedin | Provider::Google => json!({
-                "sub": u.external_id,
-                "name": u.name,
-                "given_name": u.name.split(' ').next().unwrap_or_default(),
-                "picture": picture,
-                "email": format!("{}@fake.invalid", u.external_id),
-                "email_verified": true,
-            }),
-            Provider::X => json!({ "data": {
-                "id": u.external_id, "name": u.name,
-                "username": u.name.to_lowercase().replace(' ', "_"),
-                "profile_image_url": picture,
-            }}),
-            Provider::Tiktok => json!({
-                "data": { "user": {
-                    "open_id": u.external_id,
-                    "union_id": format!("{}-union", u.external_id),
-                    "avatar_url": picture,
-                    "display_name": u.name,
-                }},
-                "error": { "code": "ok", "message": "", "log_id": format!("FAKE{seq:08}") },
-            }),
-            Provider::Pinterest => json!({
-                "account_type": "BUSINESS",
-                "id": u.external_id,
-                "username": u.name.to_lowercase().replace(' ', "_"),
-                "business_name": u.name,
-                "profile_image": picture,
-                "website_url": "",
-            }),
+            Provider::Facebook | Provider::Instagram => meta::graph_me(u, page_id),
+            Provider::InstagramLogin => meta::instagram_login_me(u),
+            Provider::Threads => meta::threads_me(u),
+            Provider::Linkedin | Provider::Google => openid_userinfo(u),
+            Provider::X => x::users_me(u),
+            Provider::Tiktok => tiktok::user_info(u, seq),
+            Provider::Pinterest => pinterest::user_account(u),
         };
-        Ok(Reply::Json(200, body))
-    }
-
-    fn accounts(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
-        let record = self.live(inc.user_token()).map_err(Failure::DeadToken)?;
-        if record.form == Form::Page {
-            return Err(Failure::InvalidRequest(
-                "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
-            ));
-        }
-        let chain = record.chain;
-        let fields = inc.param("fields").unwrap_or("id,name,access_token");
-        let limit: usize = inc
-            .param("limit")
-            .and_then(|l| l.parse().ok())
-            .filter(|l| *l > 0)
-            .unwrap_or(25);
-        let start: usize = inc
-            .param("after")
-            .and_then(|a| a.strip_prefix("cursor-"))
-            .and_then(|n| n.parse::<usize>().ok())
-            .map_or(0, |n| n + 1);
-        let pages = self.user.pages.clone();
-        let end = (start + limit).min(pages.len());
-        let mut data = Vec::new();
-        for page in pages.iter().take(end).skip(start) {
-            let token = match self.page_tokens.get(&(chain, page.id.clone())) {
-                Some(t) => t.clone(),
-                None => {
-                    let t = self.issue_access(chain, Form::Page, None);
-                    if let Some(a) = self.access.get_mut(&t) {
-                        a.page_id = Some(page.id.clone());
-                    }
-                    self.page_tokens.insert((chain, page.id.clone()), t.clone());
-                    t
-                }
-            };
-            let mut item = json!({ "id": page.id, "name": page.name, "category": "Local business",
-                                   "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MANAGE"] });
-            if fields.contains("access_token") {
-                item["access_token"] = json!(token);
-            }
-            if fields.contains("picture") {
-                item["picture"] = json!({ "data": { "url": format!("https://fake.invalid/pages/{}.png", page.id) } });
-            }
-            if fields.contains("instagram_business_account") {
-                if let Some(ig) = &page.instagram_business_account {
-                    item["instagram_business_account"] = json!({
-                        "id": ig.id, "username": ig.username, "profile_picture_url": ig.profile_picture_url,
-                    });
-                }
-            }
-            data.push(item);
-        }
-        let mut body = json!({ "data": data });
-        if end > start {
-            body["paging"] = json!({ "cursors": {
-                "before": format!("cursor-{start}"),
-                "after": format!("cursor-{}", end - 1),
-            }});
-            if end < pages.len() {
-                let host = inc.host.as_deref().unwrap_or("127.0.0.1");
-                body["paging"]["next"] = json!(format!(
-                    "http://{host}{}?limit={limit}&after=cursor-{}",
-                    inc.path,
-                    end - 1
-                ));
-            }
-        }
         Ok(Reply::Json(200, body))
     }
 
@@ -1408,137 +961,11 @@ impl Net {
                 Ok(self.graph_remove_app(routed.node.as_deref(), inc, seq))
             }
             Provider::Google => self.google_revoke(inc),
-            Provider::X => {
-                if !self.client_ok(inc) {
-                    return Err(Failure::InvalidClient);
-                }
-                let token = inc
-                    .form_param("token")
-                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?
-                    .to_owned();
-                // `token_type_hint` is accepted and not needed: both tables are searched.
-                // RFC 7009: an unknown, expired or already dead token answers 200 too.
-                let chain = match (self.access.get(&token), self.refresh.get(&token)) {
-                    (Some(_), _) => self.live(Some(&token)).ok().map(|a| a.chain),
-                    (None, Some(r)) if !r.rotated_out => Some(r.chain),
-                    _ => None,
-                };
-                if let Some(chain) = chain {
-                    self.kill(chain, Dead::Revoked);
-                }
-                Ok(Reply::Json(200, json!({ "revoked": true })))
-            }
-            Provider::Tiktok => {
-                if !self.client_ok(inc) {
-                    return Err(Failure::InvalidClient);
-                }
-                let token = inc
-                    .form_param("token")
-                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?;
-                // TikTok documents the user access token only; a live one removes the
-                // app from the person's connected apps: every grant of theirs dies.
-                let chain = self.live(Some(token)).map_err(Failure::DeadToken)?.chain;
-                let user = self.chains[chain].user_id.clone();
-                self.remove_app_for(&user);
-                Ok(Reply::Json(200, json!({})))
-            }
-            _ => {
-                // LinkedIn: client_id, client_secret and token in the form.
-                if !self.client_ok(inc) {
-                    return Err(Failure::InvalidClient);
-                }
-                let token = inc
-                    .form_param("token")
-                    .ok_or(Failure::InvalidRequest("The token parameter is required."))?
-                    .to_owned();
-                if let Some(chain) = self.chain_of(&token) {
-                    self.kill(chain, Dead::Revoked);
-                }
-                Ok(Reply::Empty(200))
-            }
+            Provider::X => self.x_revoke(inc),
+            Provider::Tiktok => self.tiktok_revoke(inc),
+            // LinkedIn: client_id, client_secret and token in the form.
+            _ => self.linkedin_revoke(inc),
         }
-    }
-
-    /// Google: `token` (access or refresh) in the form or the query; other fields are
-    /// ignored. Revoking either kills the grant; an expired, dead or unknown token is a
-    /// 400 `invalid_token`.
-    fn google_revoke(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
-        let token = inc.param("token").unwrap_or_default().to_owned();
-        let chain = if self.access.contains_key(&token) {
-            self.live(Some(&token)).ok().map(|a| a.chain)
-        } else {
-            self.refresh
-                .get(&token)
-                .map(|r| r.chain)
-                .filter(|c| self.chains[*c].dead.is_none())
-        };
-        let chain = chain.ok_or(Failure::DeadToken(Dead::Unknown))?;
-        self.kill(chain, Dead::Revoked);
-        Ok(Reply::Json(200, json!({})))
-    }
-
-    /// Graph's `DELETE /me/permissions` (a user token) and `DELETE /{user-id}/permissions`
-    /// (the app token `APP_ID|APP_SECRET`, or a user token of that person): the person
-    /// removes the app, and every grant they made to it dies, Page tokens included.
-    fn graph_remove_app(&mut self, node: Option<&str>, inc: &Incoming, seq: u64) -> Reply {
-        let unsupported = |id: &str| -> Reply {
-            let message = format!(
-                "Unsupported delete request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
-            );
-            dialect::meta_error(400, 100, Some(33), &message, seq).into()
-        };
-        let app = format!(
-            "{}|{}",
-            self.settings.client_id, self.settings.client_secret
-        );
-        let presented = inc.user_token().unwrap_or_default().to_owned();
-        if presented.contains('|') {
-            if presented != app {
-                return dialect::meta_error(
-                    400,
-                    190,
-                    None,
-                    "Invalid OAuth access token signature.",
-                    seq,
-                )
-                .into();
-            }
-            let Some(person) = node else {
-                return dialect::meta_error(
-                    400,
-                    2500,
-                    None,
-                    "An active access token must be used to query information about the current user.",
-                    seq,
-                )
-                .into();
-            };
-            let known =
-                self.user.external_id == person || self.chains.iter().any(|c| c.user_id == person);
-            if !known {
-                return unsupported(person);
-            }
-            self.remove_app_for(person);
-            return Reply::Json(200, json!({ "success": true }));
-        }
-        let record = match self.live(Some(&presented)) {
-            Ok(r) => r.clone(),
-            Err(dead) => return self.fail(Route::Revoke, Failure::DeadToken(dead), seq),
-        };
-        let owner = self.chains[record.chain].user_id.clone();
-        if record.form == Form::Page {
-            // A Page token acts as the Page: it cannot remove a person's app.
-            let id = node
-                .or(record.page_id.as_deref())
-                .unwrap_or("me")
-                .to_owned();
-            return unsupported(&id);
-        }
-        if node.is_some_and(|n| n != owner) {
-            return unsupported(node.unwrap_or_default());
-        }
-        self.remove_app_for(&owner);
-        Reply::Json(200, json!({ "success": true }))
     }
 }
 
@@ -1558,14 +985,17 @@ fn replace_text(value: &mut Value, placeholder: &str, text: &str) {
     }
 }
 
-fn linkedin_inactive(dead: Dead) -> Value {
-    match dead {
-        Dead::Unknown => json!({ "active": false }),
-        Dead::Expired => json!({ "active": false, "status": "expired" }),
-        Dead::Revoked | Dead::Meta(_) | Dead::AdminLost => {
-            json!({ "active": false, "status": "revoked" })
-        }
-    }
+/// LinkedIn's and Google's `userinfo`: OpenID Connect's standard claims.
+fn openid_userinfo(u: &FakeUser) -> Value {
+    let picture = u.picture_url.clone();
+    json!({
+        "sub": u.external_id,
+        "name": u.name,
+        "given_name": u.name.split(' ').next().unwrap_or_default(),
+        "picture": picture,
+        "email": format!("{}@fake.invalid", u.external_id),
+        "email_verified": true,
+    })
 }
 
 fn back_with_code(redirect: &str, code: &str, state: &str) -> Option<Reply> {
