@@ -807,6 +807,32 @@ impl Net {
                 "grant_type must be authorization_code",
             ));
         }
+        let (code, grant) = self.redeemable(inc)?;
+        if let Some(g) = self.codes.get_mut(code) {
+            g.used = true;
+        }
+        let chain = self.new_chain(grant.scopes.clone());
+        let scope = self.scope_answer(&grant.scopes);
+        let user_id = self.user.external_id.clone();
+        let body = match provider {
+            Provider::Facebook | Provider::Instagram => self.meta_code_exchange(chain),
+            Provider::InstagramLogin => {
+                self.instagram_login_code_exchange(chain, &grant, &scope, &user_id)
+            }
+            Provider::Threads => self.threads_code_exchange(chain, &user_id),
+            Provider::Linkedin => self.linkedin_code_exchange(chain, &scope),
+            Provider::X => self.x_code_exchange(chain, &grant, &scope),
+            Provider::Google => self.google_code_exchange(chain, &grant, &scope),
+            Provider::Tiktok => self.tiktok_code_exchange(chain, &scope, &user_id),
+            Provider::Pinterest => self.pinterest_code_exchange(chain, inc, &scope),
+        };
+        Ok(Reply::Json(200, body))
+    }
+
+    /// The grant behind the presented code while it can be exchanged: unused, within its
+    /// lifetime, asked for with the same redirect URI and, where a challenge was sent,
+    /// with the matching verifier.
+    fn redeemable<'a>(&self, inc: &'a Incoming) -> Result<(&'a str, CodeGrant), Failure> {
         let code = inc
             .param("code")
             .ok_or(Failure::InvalidRequest("The code parameter is required."))?;
@@ -840,26 +866,7 @@ impl Net {
                 Some(_) => {}
             }
         }
-        let grant = grant.clone();
-        if let Some(g) = self.codes.get_mut(code) {
-            g.used = true;
-        }
-        let chain = self.new_chain(grant.scopes.clone());
-        let scope = self.scope_answer(&grant.scopes);
-        let user_id = self.user.external_id.clone();
-        let body = match provider {
-            Provider::Facebook | Provider::Instagram => self.meta_code_exchange(chain),
-            Provider::InstagramLogin => {
-                self.instagram_login_code_exchange(chain, &grant, &scope, &user_id)
-            }
-            Provider::Threads => self.threads_code_exchange(chain, &user_id),
-            Provider::Linkedin => self.linkedin_code_exchange(chain, &scope),
-            Provider::X => self.x_code_exchange(chain, &grant, &scope),
-            Provider::Google => self.google_code_exchange(chain, &grant, &scope),
-            Provider::Tiktok => self.tiktok_code_exchange(chain, &scope, &user_id),
-            Provider::Pinterest => self.pinterest_code_exchange(chain, inc, &scope),
-        };
-        Ok(Reply::Json(200, body))
+        Ok((code, grant.clone()))
     }
 
     fn refresh_grant(&mut self, inc: &Incoming) -> Result<Reply, Failure> {
@@ -898,25 +905,7 @@ impl Net {
         {
             return Err(Failure::InvalidGrant("Refresh token has expired."));
         }
-        let rotating = match spec.refresh {
-            Refresh::Rotates => true,
-            // Pinterest's `refresh_on=true` turns a legacy grant into a continuous one.
-            Refresh::PinterestContinuous => {
-                let continuous =
-                    self.chains[chain].continuous || inc.param("refresh_on") == Some("true");
-                self.chains[chain].continuous = continuous;
-                continuous
-            }
-            Refresh::None | Refresh::Keeps | Refresh::Exchange => false,
-        };
-        let new_refresh = if rotating {
-            if let Some(old) = self.refresh.get_mut(&presented) {
-                old.rotated_out = true;
-            }
-            Some(self.issue_refresh(chain))
-        } else {
-            None
-        };
+        let new_refresh = self.rotate(spec.refresh, chain, &presented, inc);
         let scopes = self.chains[chain].scopes.clone();
         let scope = self.scope_answer(&scopes);
         let body = match provider {
@@ -928,6 +917,36 @@ impl Net {
             _ => return Err(Failure::InvalidRequest("Unsupported grant_type.")),
         };
         Ok(Reply::Json(200, body))
+    }
+
+    /// A new refresh token where this refresh rotates (the presented one is then rotated
+    /// out); `None` where the refresh token stays.
+    fn rotate(
+        &mut self,
+        refresh: Refresh,
+        chain: usize,
+        presented: &str,
+        inc: &Incoming,
+    ) -> Option<String> {
+        let rotating = match refresh {
+            Refresh::Rotates => true,
+            // Pinterest's `refresh_on=true` turns a legacy grant into a continuous one.
+            Refresh::PinterestContinuous => {
+                let continuous =
+                    self.chains[chain].continuous || inc.param("refresh_on") == Some("true");
+                self.chains[chain].continuous = continuous;
+                continuous
+            }
+            Refresh::None | Refresh::Keeps | Refresh::Exchange => false,
+        };
+        if rotating {
+            if let Some(old) = self.refresh.get_mut(presented) {
+                old.rotated_out = true;
+            }
+            Some(self.issue_refresh(chain))
+        } else {
+            None
+        }
     }
 
     fn introspect(&mut self, inc: &Incoming) -> Result<Reply, Failure> {

@@ -8,7 +8,7 @@ use tokenwarden::domain::Provider;
 
 use super::{CodeGrant, Form, Net, Reply};
 use crate::dialect::{self, Dead, Failure};
-use crate::model::FakeUser;
+use crate::model::{FakePage, FakeUser};
 use crate::request::Incoming;
 use crate::routes::Route;
 
@@ -235,17 +235,7 @@ impl Net {
         let end = (start + limit).min(pages.len());
         let mut data = Vec::new();
         for page in pages.iter().take(end).skip(start) {
-            let token = match self.page_tokens.get(&(chain, page.id.clone())) {
-                Some(t) => t.clone(),
-                None => {
-                    let t = self.issue_access(chain, Form::Page, None);
-                    if let Some(a) = self.access.get_mut(&t) {
-                        a.page_id = Some(page.id.clone());
-                    }
-                    self.page_tokens.insert((chain, page.id.clone()), t.clone());
-                    t
-                }
-            };
+            let token = self.page_token(chain, page);
             let mut item = json!({ "id": page.id, "name": page.name, "category": "Local business",
                                    "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MANAGE"] });
             if fields.contains("access_token") {
@@ -281,6 +271,21 @@ impl Net {
         Ok(Reply::Json(200, body))
     }
 
+    /// The chain's Page token for `page`, issued on first ask.
+    fn page_token(&mut self, chain: usize, page: &FakePage) -> String {
+        match self.page_tokens.get(&(chain, page.id.clone())) {
+            Some(t) => t.clone(),
+            None => {
+                let t = self.issue_access(chain, Form::Page, None);
+                if let Some(a) = self.access.get_mut(&t) {
+                    a.page_id = Some(page.id.clone());
+                }
+                self.page_tokens.insert((chain, page.id.clone()), t.clone());
+                t
+            }
+        }
+    }
+
     /// Graph's `DELETE /me/permissions` (a user token) and `DELETE /{user-id}/permissions`
     /// (the app token `APP_ID|APP_SECRET`, or a user token of that person): the person
     /// removes the app, and every grant they made to it dies, Page tokens included.
@@ -290,45 +295,9 @@ impl Net {
         inc: &Incoming,
         seq: u64,
     ) -> Reply {
-        let unsupported = |id: &str| -> Reply {
-            let message = format!(
-                "Unsupported delete request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
-            );
-            dialect::meta_error(400, 100, Some(33), &message, seq).into()
-        };
-        let app = format!(
-            "{}|{}",
-            self.settings.client_id, self.settings.client_secret
-        );
         let presented = inc.user_token().unwrap_or_default().to_owned();
         if presented.contains('|') {
-            if presented != app {
-                return dialect::meta_error(
-                    400,
-                    190,
-                    None,
-                    "Invalid OAuth access token signature.",
-                    seq,
-                )
-                .into();
-            }
-            let Some(person) = node else {
-                return dialect::meta_error(
-                    400,
-                    2500,
-                    None,
-                    "An active access token must be used to query information about the current user.",
-                    seq,
-                )
-                .into();
-            };
-            let known =
-                self.user.external_id == person || self.chains.iter().any(|c| c.user_id == person);
-            if !known {
-                return unsupported(person);
-            }
-            self.remove_app_for(person);
-            return Reply::Json(200, json!({ "success": true }));
+            return self.app_removes_app(node, &presented, seq);
         }
         let record = match self.live(Some(&presented)) {
             Ok(r) => r.clone(),
@@ -341,14 +310,58 @@ impl Net {
                 .or(record.page_id.as_deref())
                 .unwrap_or("me")
                 .to_owned();
-            return unsupported(&id);
+            return unsupported_delete(&id, seq);
         }
         if node.is_some_and(|n| n != owner) {
-            return unsupported(node.unwrap_or_default());
+            return unsupported_delete(node.unwrap_or_default(), seq);
         }
         self.remove_app_for(&owner);
         Reply::Json(200, json!({ "success": true }))
     }
+
+    /// `DELETE /{user-id}/permissions` with the app token `APP_ID|APP_SECRET`: removes the
+    /// app for that person.
+    fn app_removes_app(&mut self, node: Option<&str>, presented: &str, seq: u64) -> Reply {
+        let app = format!(
+            "{}|{}",
+            self.settings.client_id, self.settings.client_secret
+        );
+        if presented != app {
+            return dialect::meta_error(
+                400,
+                190,
+                None,
+                "Invalid OAuth access token signature.",
+                seq,
+            )
+            .into();
+        }
+        let Some(person) = node else {
+            return dialect::meta_error(
+                400,
+                2500,
+                None,
+                "An active access token must be used to query information about the current user.",
+                seq,
+            )
+            .into();
+        };
+        let known =
+            self.user.external_id == person || self.chains.iter().any(|c| c.user_id == person);
+        if !known {
+            return unsupported_delete(person, seq);
+        }
+        self.remove_app_for(person);
+        Reply::Json(200, json!({ "success": true }))
+    }
+}
+
+/// Graph's answer to a delete of a node the token may not touch.
+fn unsupported_delete(id: &str, seq: u64) -> Reply {
+    let message = format!(
+        "Unsupported delete request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+    );
+    dialect::meta_error(400, 100, Some(33), &message, seq).into()
 }
 
 /// Facebook's and Instagram's `/me`: the person, or the Page for a Page token.
