@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use url::Url;
 
+mod consent;
 pub mod control;
 mod dialect;
 mod documented;
@@ -38,6 +39,7 @@ mod routes;
 mod server;
 mod state;
 
+pub use consent::{consent, ConsentError};
 pub use control::{ControlError, FakeControl};
 pub use model::{
     ClientAuthSeen, EndpointKind, FakeInstagramAccount, FakePage, FakeUser, Fault, FaultRule,
