@@ -278,24 +278,9 @@ impl OAuth {
 
     /// The browser at the network's authorize page: where it is sent next.
     async fn authorize(&self, url: &Url) -> Url {
-        let answer = self
-            .browser
-            .get(url.clone())
-            .send()
+        provider_fakes::consent(&self.browser, url)
             .await
-            .expect("authorize page");
-        assert_eq!(
-            answer.status().as_u16(),
-            302,
-            "authorize answered {:?}",
-            answer.text().await
-        );
-        let location = answer
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .expect("a Location");
-        Url::parse(location).expect("an absolute Location")
+            .unwrap_or_else(|e| panic!("authorize answered {e:?}"))
     }
 
     /// `POST /connections/complete {handle}` as `team`/`user`.

@@ -121,27 +121,14 @@ impl Rig {
                 consent: Consent::Connect,
             })
             .expect("an authorize URL");
-        let answer = self
-            .browser
-            .get(url)
-            .send()
+        let location = provider_fakes::consent(&self.browser, &url)
             .await
-            .expect("authorize answers");
-        assert_eq!(
-            answer.status().as_u16(),
-            302,
-            "{provider}: authorize redirects"
-        );
-        let location = answer
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .expect("a Location");
+            .unwrap_or_else(|e| panic!("{provider}: authorize redirects: {e:?}"));
         assert!(
-            location.starts_with(REDIRECT_URI),
+            location.as_str().starts_with(REDIRECT_URI),
             "{provider}: back to our callback: {location}"
         );
-        Url::parse(location).expect("Location is a URL")
+        location
     }
 
     /// Authorizes and returns the code (and the PKCE verifier used, where the network

@@ -390,18 +390,9 @@ impl Rig {
                 consent: Default::default(),
             })
             .expect("an authorize URL");
-        let answer = self
-            .browser
-            .get(url)
-            .send()
+        let back = provider_fakes::consent(&self.browser, &url)
             .await
-            .expect("authorize answers");
-        let location = answer
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or_else(|| panic!("{provider}: authorize redirects back"));
-        let back = Url::parse(location).expect("Location is a URL");
+            .unwrap_or_else(|e| panic!("{provider}: authorize redirects back: {e:?}"));
         let code = back
             .query_pairs()
             .find(|(k, _)| k == "code")
