@@ -141,13 +141,9 @@ impl Rig {
             code_verifier: verifier.as_ref(),
             consent: Default::default(),
         })?;
-        let answer = self.browser.get(url).send().await?;
-        let location = answer
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .with_context(|| format!("{provider}: authorize answered {}", answer.status()))?;
-        let back = url::Url::parse(location)?;
+        let back = provider_fakes::consent(&self.browser, &url)
+            .await
+            .with_context(|| format!("{provider}: authorize"))?;
         let code = back
             .query_pairs()
             .find(|(k, _)| k == "code")

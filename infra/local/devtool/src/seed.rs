@@ -274,22 +274,9 @@ async fn connect(
         .begin(team, user, Target::New(provider), return_to.clone())
         .await
         .with_context(|| format!("starting the {provider} authorization"))?;
-    let answer = browser
-        .get(authorize.clone())
-        .send()
+    let location = provider_fakes::consent(browser, &authorize)
         .await
         .with_context(|| format!("the fake {provider} authorize page ({authorize})"))?;
-    let location = answer
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .ok_or_else(|| {
-            anyhow!(
-                "the fake {provider} authorize page did not redirect ({})",
-                answer.status()
-            )
-        })?;
-    let location = Url::parse(location)?;
     let param = |name: &str| {
         location
             .query_pairs()
