@@ -172,12 +172,27 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCount {
 /// lines, its filter), installed once in this process and switched on only around the
 /// walks that measure it, at the level Lambda's default logging configuration gives
 /// (`info`). Its output is counted, not written.
-struct FunctionsLog {
+pub struct FunctionsLog {
     filter: reload::Handle<EnvFilter, Registry>,
     count: LogCount,
 }
 
 impl FunctionsLog {
+    /// The one subscriber of this process, installed on first use.
+    pub fn get() -> anyhow::Result<&'static FunctionsLog> {
+        static LOG: std::sync::OnceLock<FunctionsLog> = std::sync::OnceLock::new();
+        if let Some(log) = LOG.get() {
+            return Ok(log);
+        }
+        let log = Self::install()?;
+        Ok(LOG.get_or_init(|| log))
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.count.bytes.load(Ordering::SeqCst)
+    }
+
     fn install() -> anyhow::Result<Self> {
         let (filter, handle) = reload::Layer::new(EnvFilter::new("off"));
         let count = LogCount::default();
@@ -198,7 +213,7 @@ impl FunctionsLog {
         })
     }
 
-    fn switch(&self, on: bool) -> anyhow::Result<()> {
+    pub fn switch(&self, on: bool) -> anyhow::Result<()> {
         let filter = if on {
             tokenwarden::runtime::log_filter("info")
         } else {
@@ -238,7 +253,7 @@ pub async fn list_cost(
     let (q0, o0) = crate::rig::calls(&counting);
     let mut samples = Vec::new();
     let mut logged = Vec::new();
-    let log = FunctionsLog::install()?;
+    let log = FunctionsLog::get()?;
     let mut pages_per_walk = 0;
     let mut listed = 0;
     let mut empty = 0;

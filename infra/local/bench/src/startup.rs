@@ -120,6 +120,9 @@ pub struct Start {
     pub outcome: Option<String>,
     pub warm: Vec<Duration>,
     pub hwm_kib: u64,
+    /// With the AWS endpoints behind the recording proxy: requests sent before the first
+    /// `GET /next`, and the time spent waiting for their answers.
+    pub wire: Option<(usize, Duration)>,
 }
 
 pub struct Startup {
@@ -133,19 +136,42 @@ pub struct Startup {
 
 impl Startup {
     pub fn median_ready(&self) -> Option<Duration> {
-        median(self.starts.iter().map(|s| s.ready).collect())
+        median(self.direct().map(|s| s.ready).collect())
     }
 
     pub fn median_first(&self) -> Option<Duration> {
-        median(self.starts.iter().filter_map(|s| s.first).collect())
+        median(self.direct().filter_map(|s| s.first).collect())
     }
 
     pub fn median_warm(&self) -> Option<Duration> {
-        median(self.starts.iter().flat_map(|s| s.warm.clone()).collect())
+        median(self.direct().flat_map(|s| s.warm.clone()).collect())
     }
 
     pub fn max_hwm_kib(&self) -> Option<u64> {
         self.starts.iter().map(|s| s.hwm_kib).max()
+    }
+
+    /// Of the proxied starts: the most round trips before ready, and the median time before
+    /// ready less the time awaiting the network.
+    pub fn wire(&self) -> Option<(usize, Duration)> {
+        let proxied: Vec<_> = self
+            .starts
+            .iter()
+            .filter_map(|s| s.wire.map(|w| (w, s.ready)))
+            .collect();
+        let trips = proxied.iter().map(|((n, _), _)| *n).max()?;
+        let own = median(
+            proxied
+                .iter()
+                .map(|((_, awaited), ready)| ready.saturating_sub(*awaited))
+                .collect(),
+        )?;
+        Some((trips, own))
+    }
+
+    /// Start-ups measured directly (the proxied ones are not counted in the timings).
+    pub fn direct(&self) -> impl Iterator<Item = &Start> {
+        self.starts.iter().filter(|s| s.wire.is_none())
     }
 }
 
@@ -206,6 +232,11 @@ pub async fn setting(
         .filter(|(k, _)| k.starts_with("AWS_"))
         .collect();
     let fakes = rig.fakes.base_url.to_string();
+    let client_ids = Provider::ALL
+        .into_iter()
+        .map(|p| format!("{}={}", p.id(), provider_fakes::default_client_id(p)))
+        .collect::<Vec<_>>()
+        .join(",");
     for (k, v) in [
         ("TOKENWARDEN_TABLE_NAME", api.table.clone()),
         ("TOKENWARDEN_SEALING_KEYS_SECRET", keys),
@@ -224,6 +255,7 @@ pub async fn setting(
             "tokenwarden@example.com".to_owned(),
         ),
         ("TOKENWARDEN_PROVIDER_BASE_URL", fakes),
+        ("TOKENWARDEN_CLIENT_IDS", client_ids),
         ("TOKENWARDEN_PRODUCT_NAME", "Bench".to_owned()),
         ("TOKENWARDEN_MAIL_LINK_KEY_ID", rig.mail_link_key.clone()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
@@ -468,7 +500,8 @@ pub async fn measure(
             },
         );
     }
-    for round in 0..rounds {
+    for round in 0..rounds + PROXIED_ROUNDS {
+        let proxied = round >= rounds;
         for b in binaries {
             let r = results.get_mut(&b.name).expect("inserted above");
             if r.failure.is_some() {
@@ -478,7 +511,7 @@ pub async fn measure(
                 let (case, request) = case(rig, setting, &b.name).await?;
                 r.request = request;
                 let log = setting.logs.join(format!("{}-{round}.log", b.name));
-                start_once(&b.path, &case, &log).await
+                start_once(&b.path, &case, &log, proxied).await
             }
             .await;
             match outcome {
@@ -504,6 +537,97 @@ pub async fn measure(
         .iter()
         .filter_map(|b| results.remove(&b.name))
         .collect()
+}
+
+/// Starts of each binary with its AWS endpoints behind the recording proxy.
+pub const PROXIED_ROUNDS: usize = 3;
+
+/// What the recording proxy saw: when each request went out and its answer came back.
+#[derive(Default)]
+struct Wire {
+    calls: std::sync::Mutex<Vec<(Instant, Instant)>>,
+}
+
+impl Wire {
+    /// Requests sent before `until`, and the time spent awaiting answers before it (the
+    /// union of the requests' spans).
+    fn before(&self, until: Instant) -> (usize, Duration) {
+        let mut calls: Vec<(Instant, Instant)> = self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(sent, _)| *sent < until)
+            .map(|(sent, back)| (*sent, (*back).min(until)))
+            .collect();
+        calls.sort();
+        let mut awaited = Duration::ZERO;
+        let mut reach: Option<Instant> = None;
+        for (sent, back) in &calls {
+            let from = reach.map_or(*sent, |r| r.max(*sent));
+            if *back > from {
+                awaited += *back - from;
+            }
+            reach = Some(reach.map_or(*back, |r| r.max(*back)));
+        }
+        (calls.len(), awaited)
+    }
+}
+
+/// A forwarding proxy in front of `upstream` (one AWS endpoint of the local stack) that
+/// records every request's span in `wire`. Its address.
+async fn proxy(
+    upstream: String,
+    wire: Arc<Wire>,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let upstream = upstream.trim_end_matches('/').to_owned();
+    let handler = move |request: axum::extract::Request| {
+        let (client, upstream, wire) = (client.clone(), upstream.clone(), wire.clone());
+        async move {
+            let sent = Instant::now();
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut forward = client.request(parts.method.clone(), format!("{upstream}{path}"));
+            for (name, value) in &parts.headers {
+                if name != axum::http::header::HOST {
+                    forward = forward.header(name, value);
+                }
+            }
+            let answer = forward.body(body).send().await;
+            let response = match answer {
+                Ok(answer) => {
+                    let status = answer.status();
+                    let headers = answer.headers().clone();
+                    let bytes = answer.bytes().await.unwrap_or_default();
+                    let mut response = (status, bytes).into_response();
+                    for (name, value) in &headers {
+                        if name != axum::http::header::CONTENT_LENGTH
+                            && name != axum::http::header::TRANSFER_ENCODING
+                        {
+                            response.headers_mut().insert(name, value.clone());
+                        }
+                    }
+                    response
+                }
+                Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+            };
+            wire.calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((sent, Instant::now()));
+            response
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, Router::new().fallback(handler)).await;
+    });
+    Ok((format!("http://{addr}"), server))
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -563,7 +687,20 @@ fn outcome(body: &[u8]) -> String {
     }
 }
 
-async fn start_once(bin: &Path, case: &Case, log: &Path) -> anyhow::Result<Start> {
+async fn start_once(bin: &Path, case: &Case, log: &Path, proxied: bool) -> anyhow::Result<Start> {
+    // Proxied: every AWS endpoint variable points at a recording proxy of its own.
+    let wire = Arc::new(Wire::default());
+    let mut env = case.env.clone();
+    let mut proxies = Vec::new();
+    if proxied {
+        for (name, value) in env.iter_mut() {
+            if name.starts_with("AWS_ENDPOINT_URL") {
+                let (url, server) = proxy(value.clone(), wire.clone()).await?;
+                *value = url;
+                proxies.push(server);
+            }
+        }
+    }
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let api = Arc::new(RuntimeApi {
@@ -581,7 +718,7 @@ async fn start_once(bin: &Path, case: &Case, log: &Path) -> anyhow::Result<Start
     let mut command = tokio::process::Command::new(bin);
     command
         .env_clear()
-        .envs(case.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .stdin(Stdio::null())
         .stdout(out)
@@ -606,6 +743,7 @@ async fn start_once(bin: &Path, case: &Case, log: &Path) -> anyhow::Result<Start
             outcome: None,
             warm: Vec::new(),
             hwm_kib: 0,
+            wire: proxied.then(|| wire.before(spawned + ready)),
         };
         if let Some(event) = &case.event {
             for i in 0..=case.warm {
@@ -643,5 +781,8 @@ async fn start_once(bin: &Path, case: &Case, log: &Path) -> anyhow::Result<Start
     let _ = child.start_kill();
     let _ = child.wait().await;
     server.abort();
+    for p in proxies {
+        p.abort();
+    }
     result
 }
