@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
 use super::{RunCtx, Sweep, SweepError, Tally};
 use crate::domain::{
-    AccountId, Cause, HistoryEntry, Milestone, NotificationPrefs, Reason, Reported, SchedulePolicy,
-    StateAt, Status, TeamId, Transition, Verdict,
+    Account, AccountId, Cause, HistoryEntry, Milestone, NotificationPrefs, Reason, Reported,
+    SchedulePolicy, StateAt, Status, TeamId, Transition, Verdict,
 };
-use crate::refresh::{open_tokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
+use crate::providers::TokenCheck;
+use crate::refresh::{open_tokens, OpenTokens, RefreshError, RefreshPolicy, Refreshed, Refresher};
 use crate::store::{DueItem, LeaseKey, LedgerEntry, StoreError};
 
 /// What happened to one account.
@@ -95,22 +97,23 @@ impl Sweep {
         Ok(p)
     }
 
+    /// Looks at one account under its lease: re-read, refreshed or checked when due, its
+    /// failure and milestones recorded, written back with its next due time.
     async fn handle_leased(
         &self,
         team: &TeamId,
         id: &AccountId,
         ctx: &RunCtx,
     ) -> Result<Handled, SweepError> {
-        let (tally, prefs_cache) = (&ctx.tally, &ctx.prefs);
         let now = self.clock.now();
         // Re-read under the lease: another holder may have handled it already.
-        let Some(mut account) = self.accounts.get_account(team, id).await? else {
+        let Some(account) = self.accounts.get_account(team, id).await? else {
             return Ok(Handled::Done);
         };
         if account.next_due_at.is_none_or(|t| t > now) {
             return Ok(Handled::Done);
         }
-        let prefs = self.team_prefs(team, prefs_cache).await?;
+        let prefs = self.team_prefs(team, &ctx.prefs).await?;
         let policy = SchedulePolicy {
             lead_days: prefs.lead_days.clone(),
             ..self.config.policy.clone()
@@ -126,115 +129,107 @@ impl Sweep {
         let cause = Cause::Sweep {
             run: self.config.holder.clone(),
         };
-        let mut before = StateAt::of(&account, now);
-        let mut history: Vec<HistoryEntry> = Vec::new();
         let was_broken = account.broken.is_some();
-        // An account marked `refresh_failed` after days of outage is still tried each day:
-        // the network coming back recovers it without anyone reconnecting.
-        let retrying = account
-            .broken
-            .is_some_and(|b| b.reason == Some(Reason::RefreshFailed));
-        let mut failure: Option<(Verdict, Option<String>)> = None;
-        let mut recovered = false;
-        let check_due =
-            account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every <= now;
-        // A refresh grant proves the connection by itself, and an access token that simply
-        // ran out (Google's hour) would fail introspection without being revoked: such
-        // accounts are checked by refreshing.
-        let refresh_is_the_check = account.tokens.refresh.is_some()
-            && account.provider.spec().keep_alive.uses_refresh_token();
-        if (!was_broken || retrying) && account.status(now) != Status::Expired {
-            let refresh_due = account.refresh_due_at(&policy).is_some_and(|t| t <= now);
-            if refresh_due || (check_due && refresh_is_the_check) {
-                let refresh_policy = RefreshPolicy {
-                    schedule: policy.clone(),
-                    store_attempts: self.config.store_attempts,
-                };
-                let provider = account.provider;
-                let refresher = Refresher {
-                    providers: &*self.providers,
-                    accounts: &*self.accounts,
-                    keyring: &self.keyring,
-                    policy: &refresh_policy,
-                    cause: &cause,
-                };
-                match refresher
-                    .refresh(account.clone(), &tokens, now, ctx.limit(provider))
-                    .await
-                {
-                    Ok(refreshed) => {
-                        if let Refreshed::Stored { transition, .. } = &refreshed {
-                            recovered = *transition == Some(Transition::Recovered);
-                        }
-                        account = refreshed.into_account();
-                        // What follows is a change of the refreshed account.
-                        before = StateAt::of(&account, now);
-                        Tally::bump(&tally.refreshed);
-                    }
-                    Err(RefreshError::Provider(e)) => {
-                        tracing::info!(team = %team, account = %id, provider = %provider, error = %e, "refresh failed");
-                        failure = Some((e.verdict(), e.code()));
-                    }
-                    Err(RefreshError::Store(e)) => return Err(e.into()),
-                }
-            } else if check_due {
-                let checked = {
-                    let _permit = ctx.permit(account.provider).await;
-                    self.providers.check(account.provider, &tokens.access).await
-                };
-                match checked {
-                    Ok(check) if check.valid => {
-                        let reported = Reported {
-                            expires_at: check.expires_at,
-                            data_access_expires_at: check.data_access_expires_at,
-                            scopes: check.scopes,
-                            grant_owner: check.grant_owner,
-                        };
-                        if let Some(t) = account.check_passed(reported, now) {
-                            recovered = t == Transition::Recovered;
-                            history.push(HistoryEntry::of_transition(
-                                t, before, &account, now, &cause,
-                            ));
-                        }
-                        Tally::bump(&tally.checked);
-                    }
-                    Ok(_) => {
-                        failure = Some((
-                            Verdict::Broken {
-                                status: Status::Revoked,
-                                reason: Reason::TokenInvalid,
-                            },
-                            None,
-                        ))
-                    }
-                    Err(e) => {
-                        tracing::info!(team = %team, account = %id, provider = %account.provider, error = %e, "validity check failed");
-                        failure = Some((e.verdict(), e.code()));
-                    }
-                }
+        let probe = Probe::due(&account, &policy, now);
+        let mut look = Look::new(team, id, account, now, cause);
+        match probe {
+            Some(Probe::Refresh) => {
+                self.refresh_tokens(&mut look, &tokens, &policy, ctx)
+                    .await?
+            }
+            Some(Probe::Check) => self.check_token(&mut look, &tokens, ctx).await,
+            None => {}
+        }
+        look.apply_failure(&ctx.tally);
+        self.record_milestones(&look, &prefs, was_broken, &ctx.tally)
+            .await?;
+        // The history notes each milestone once, whatever the team wants mailed.
+        look.note_milestone(&policy.lead_days);
+        self.write_back(look, &policy).await
+    }
+
+    /// Refreshes the account's tokens; a network's refusal is the look's failure, a store
+    /// failure ends the look.
+    async fn refresh_tokens(
+        &self,
+        look: &mut Look<'_>,
+        tokens: &OpenTokens,
+        policy: &SchedulePolicy,
+        ctx: &RunCtx,
+    ) -> Result<(), SweepError> {
+        let refresh_policy = RefreshPolicy {
+            schedule: policy.clone(),
+            store_attempts: self.config.store_attempts,
+        };
+        let provider = look.account.provider;
+        let refresher = Refresher {
+            providers: &*self.providers,
+            accounts: &*self.accounts,
+            keyring: &self.keyring,
+            policy: &refresh_policy,
+            cause: &look.cause,
+        };
+        match refresher
+            .refresh(look.account.clone(), tokens, look.now, ctx.limit(provider))
+            .await
+        {
+            Ok(refreshed) => {
+                look.refreshed(refreshed);
+                Tally::bump(&ctx.tally.refreshed);
+            }
+            Err(RefreshError::Provider(e)) => {
+                let (team, id) = (look.team, look.id);
+                tracing::info!(team = %team, account = %id, provider = %provider, error = %e, "refresh failed");
+                look.failure = Some((e.verdict(), e.code()));
+            }
+            Err(RefreshError::Store(e)) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Asks the network whether the access token still works.
+    async fn check_token(&self, look: &mut Look<'_>, tokens: &OpenTokens, ctx: &RunCtx) {
+        let checked = {
+            let _permit = ctx.permit(look.account.provider).await;
+            self.providers
+                .check(look.account.provider, &tokens.access)
+                .await
+        };
+        match checked {
+            Ok(check) if check.valid => {
+                look.check_passed(check);
+                Tally::bump(&ctx.tally.checked);
+            }
+            Ok(_) => {
+                look.failure = Some((
+                    Verdict::Broken {
+                        status: Status::Revoked,
+                        reason: Reason::TokenInvalid,
+                    },
+                    None,
+                ))
+            }
+            Err(e) => {
+                let (team, id) = (look.team, look.id);
+                tracing::info!(team = %team, account = %id, provider = %look.account.provider, error = %e, "validity check failed");
+                look.failure = Some((e.verdict(), e.code()));
             }
         }
+    }
 
-        if let Some((verdict, code)) = failure.clone() {
-            let transition = account.failed(verdict, now);
-            if let Some(t) = transition {
-                history.push(
-                    HistoryEntry::of_transition(t, before, &account, now, &cause)
-                        .with_provider_error(code),
-                );
-            }
-            if matches!(verdict, Verdict::Broken { .. }) {
-                Tally::bump(&tally.broken);
-            } else {
-                Tally::bump(&tally.transient);
-                // The streak ran out: refresh_failed.
-                if matches!(transition, Some(Transition::Broken { .. })) {
-                    Tally::bump(&tally.broken);
-                }
-            }
-        }
-
-        for milestone in account.milestones_crossed(now, &prefs, was_broken, recovered) {
+    /// Writes a pending ledger entry for each milestone the team wants mailed.
+    async fn record_milestones(
+        &self,
+        look: &Look<'_>,
+        prefs: &NotificationPrefs,
+        was_broken: bool,
+        tally: &Tally,
+    ) -> Result<(), SweepError> {
+        let (team, id, now) = (look.team, look.id, look.now);
+        for milestone in look
+            .account
+            .milestones_crossed(now, prefs, was_broken, look.recovered)
+        {
             let mut entry = LedgerEntry::pending(team, id, milestone, now);
             if milestone == Milestone::Recovered {
                 // "Connected again" goes only to the people who were told it broke.
@@ -244,21 +239,172 @@ impl Sweep {
                 Tally::bump(&tally.milestones);
             }
         }
+        Ok(())
+    }
 
-        // The history notes each milestone once, whatever the team wants mailed.
-        if let Some(milestone) = account.note_milestone(now, &policy.lead_days) {
-            history.extend(HistoryEntry::of_milestone(
-                milestone, before, &account, now, &cause,
-            ));
-        }
-        account.next_due_at = account.next_look(now, &policy, failure.is_some());
-        account.updated_at = now;
-        match self.accounts.update_account_with(&account, &history).await {
+    /// Writes the account back with its history and the time of its next look.
+    async fn write_back(
+        &self,
+        mut look: Look<'_>,
+        policy: &SchedulePolicy,
+    ) -> Result<Handled, SweepError> {
+        let now = look.now;
+        look.account.next_due_at = look.account.next_look(now, policy, look.failure.is_some());
+        look.account.updated_at = now;
+        match self
+            .accounts
+            .update_account_with(&look.account, &look.history)
+            .await
+        {
             Ok(_) => Ok(Handled::Done),
             // Someone wrote the account meanwhile (a reconnect): theirs stands; the account
             // is looked at again when it is next due.
             Err(StoreError::Conflict) => Ok(Handled::Done),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// What a look asks of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A refresh, which also proves the connection.
+    Refresh,
+    /// A validity check of the access token.
+    Check,
+}
+
+impl Probe {
+    /// What the account is due for now, if anything.
+    fn due(account: &Account, policy: &SchedulePolicy, now: DateTime<Utc>) -> Option<Probe> {
+        let was_broken = account.broken.is_some();
+        // An account marked `refresh_failed` after days of outage is still tried each day:
+        // the network coming back recovers it without anyone reconnecting.
+        let retrying = account
+            .broken
+            .is_some_and(|b| b.reason == Some(Reason::RefreshFailed));
+        let check_due =
+            account.last_checked_at.unwrap_or(account.connected_at) + policy.check_every <= now;
+        // A refresh grant proves the connection by itself, and an access token that simply
+        // ran out (Google's hour) would fail introspection without being revoked: such
+        // accounts are checked by refreshing.
+        let refresh_is_the_check = account.tokens.refresh.is_some()
+            && account.provider.spec().keep_alive.uses_refresh_token();
+        if (was_broken && !retrying) || account.status(now) == Status::Expired {
+            return None;
+        }
+        let refresh_due = account.refresh_due_at(policy).is_some_and(|t| t <= now);
+        if refresh_due || (check_due && refresh_is_the_check) {
+            Some(Probe::Refresh)
+        } else if check_due {
+            Some(Probe::Check)
+        } else {
+            None
+        }
+    }
+}
+
+/// A provider's failure: its verdict and the network's own error code.
+type Failure = (Verdict, Option<String>);
+
+/// One account as the sweep looks at it: what it was, what changed, what went wrong.
+struct Look<'a> {
+    team: &'a TeamId,
+    id: &'a AccountId,
+    now: DateTime<Utc>,
+    cause: Cause,
+    account: Account,
+    /// The state the next history entry starts from.
+    before: StateAt,
+    history: Vec<HistoryEntry>,
+    failure: Option<Failure>,
+    /// A refresh or check brought a broken connection back.
+    recovered: bool,
+}
+
+impl<'a> Look<'a> {
+    fn new(
+        team: &'a TeamId,
+        id: &'a AccountId,
+        account: Account,
+        now: DateTime<Utc>,
+        cause: Cause,
+    ) -> Self {
+        Self {
+            team,
+            id,
+            now,
+            cause,
+            before: StateAt::of(&account, now),
+            account,
+            history: Vec::new(),
+            failure: None,
+            recovered: false,
+        }
+    }
+
+    /// Takes the account a refresh stored; what follows is a change of it.
+    fn refreshed(&mut self, refreshed: Refreshed) {
+        if let Refreshed::Stored { transition, .. } = &refreshed {
+            self.recovered = *transition == Some(Transition::Recovered);
+        }
+        self.account = refreshed.into_account();
+        self.before = StateAt::of(&self.account, self.now);
+    }
+
+    /// Takes what a passed validity check reports, noting a change of state.
+    fn check_passed(&mut self, check: TokenCheck) {
+        let reported = Reported {
+            expires_at: check.expires_at,
+            data_access_expires_at: check.data_access_expires_at,
+            scopes: check.scopes,
+            grant_owner: check.grant_owner,
+        };
+        if let Some(t) = self.account.check_passed(reported, self.now) {
+            self.recovered = t == Transition::Recovered;
+            self.history.push(HistoryEntry::of_transition(
+                t,
+                self.before,
+                &self.account,
+                self.now,
+                &self.cause,
+            ));
+        }
+    }
+
+    /// Applies the failure found, if any, to the account and counts it.
+    fn apply_failure(&mut self, tally: &Tally) {
+        let Some((verdict, code)) = self.failure.clone() else {
+            return;
+        };
+        let transition = self.account.failed(verdict, self.now);
+        if let Some(t) = transition {
+            self.history.push(
+                HistoryEntry::of_transition(t, self.before, &self.account, self.now, &self.cause)
+                    .with_provider_error(code),
+            );
+        }
+        if matches!(verdict, Verdict::Broken { .. }) {
+            Tally::bump(&tally.broken);
+        } else {
+            Tally::bump(&tally.transient);
+            // The streak ran out: refresh_failed.
+            if matches!(transition, Some(Transition::Broken { .. })) {
+                Tally::bump(&tally.broken);
+            }
+        }
+    }
+
+    /// Notes in the history the milestone the account crossed, if any.
+    fn note_milestone(&mut self, lead_days: &[u32]) {
+        if let Some(milestone) = self.account.note_milestone(self.now, lead_days) {
+            self.history.extend(HistoryEntry::of_milestone(
+                milestone,
+                self.before,
+                &self.account,
+                self.now,
+                &self.cause,
+            ));
         }
     }
 }
