@@ -241,79 +241,105 @@ pub async fn handle(
             let report = sweep.reseal(budget).await?;
             Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
         }
-        Invocation::Scheduled { run } => {
-            let report = match queue {
-                None => sweep.run_scheduled(&run, budget).await?,
-                Some(queue) => fan_out(sweep, queue, &run, budget).await?,
-            };
-            tracing::info!(run = %run, mail_pending_teams = report.mail_pending_teams,
-                report = ?report, "sweep invocation done");
-            Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
-        }
-        Invocation::Shards(tasks) => {
-            let mut failures = Vec::new();
-            let mut total = Report::default();
-            for (id, task) in tasks {
-                let task = match task {
-                    Ok(t) => t,
-                    Err(why) => {
-                        // A message that can never be read: dropped (logged), not retried.
-                        tracing::error!(message_id = %id, why = %why, "unreadable shard task dropped");
-                        continue;
-                    }
-                };
-                if budget.exhausted(0) {
-                    failures.push(id);
-                    continue;
-                }
-                let task = match task {
-                    QueueTask::Shard(task) if task.shard >= sweep.shards() => {
-                        tracing::error!(message_id = %id, shard = task.shard, "shard task out of range dropped");
-                        continue;
-                    }
-                    QueueTask::Shard(task) => task,
-                    QueueTask::Mail(team) => {
-                        match sweep.mail_team_now(&team).await {
-                            Ok(report)
-                                if !report.incomplete
-                                    && !report.mail_stopped
-                                    && !report.mail_throttled =>
-                            {
-                                total.absorb(report)
-                            }
-                            Ok(report) => {
-                                total.absorb(report);
-                                failures.push(id);
-                            }
-                            Err(e) => {
-                                tracing::error!(message_id = %id, team = %team, error = %e,
-                                    cause = ?std::error::Error::source(&e), "mail task failed; SQS will hand it out again");
-                                failures.push(id);
-                            }
-                        }
-                        continue;
-                    }
-                };
-                match sweep.run_shard(task.shard, budget).await {
-                    Ok(report) if !report.incomplete && !report.mail_stopped => {
-                        total.absorb(report)
-                    }
-                    Ok(report) => {
-                        total.absorb(report);
-                        failures.push(id);
-                    }
-                    Err(e) => {
-                        tracing::error!(message_id = %id, shard = task.shard, error = %e,
-                            cause = ?std::error::Error::source(&e), "shard task failed; SQS will hand it out again");
-                        failures.push(id);
-                    }
-                }
+        Invocation::Scheduled { run } => start_run(sweep, queue, &run, budget).await,
+        Invocation::Shards(tasks) => Ok(run_tasks(sweep, tasks, budget).await),
+    }
+}
+
+/// Starts the run of a scheduled time: all of it in this invocation without a queue,
+/// else handed out shard by shard.
+async fn start_run(
+    sweep: &Sweep,
+    queue: Option<&dyn ShardQueue>,
+    run: &str,
+    budget: Budget,
+) -> Result<Value, SweepError> {
+    let report = match queue {
+        None => sweep.run_scheduled(run, budget).await?,
+        Some(queue) => fan_out(sweep, queue, run, budget).await?,
+    };
+    tracing::info!(run = %run, mail_pending_teams = report.mail_pending_teams,
+        report = ?report, "sweep invocation done");
+    Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
+}
+
+/// Runs a batch of queue tasks; answers with the ones not finished, as SQS's
+/// `batchItemFailures`.
+async fn run_tasks(
+    sweep: &Sweep,
+    tasks: Vec<(String, Result<QueueTask, String>)>,
+    budget: Budget,
+) -> Value {
+    let mut failures = Vec::new();
+    let mut total = Report::default();
+    for (id, task) in tasks {
+        let task = match task {
+            Ok(t) => t,
+            Err(why) => {
+                // A message that can never be read: dropped (logged), not retried.
+                tracing::error!(message_id = %id, why = %why, "unreadable shard task dropped");
+                continue;
             }
-            tracing::info!(mail_pending_teams = total.mail_pending_teams, report = ?total,
-                failed = failures.len(), "sweep shard tasks done");
-            let mut answer = SqsBatchResponse::default();
-            answer.set_failures(failures);
-            Ok(serde_json::to_value(&answer).unwrap_or(Value::Null))
+        };
+        if budget.exhausted(0) {
+            failures.push(id);
+            continue;
+        }
+        let finished = match task {
+            QueueTask::Shard(task) if task.shard >= sweep.shards() => {
+                tracing::error!(message_id = %id, shard = task.shard, "shard task out of range dropped");
+                continue;
+            }
+            QueueTask::Shard(task) => run_shard_task(sweep, &id, &task, budget, &mut total).await,
+            QueueTask::Mail(team) => run_mail_task(sweep, &id, &team, &mut total).await,
+        };
+        if !finished {
+            failures.push(id);
+        }
+    }
+    tracing::info!(mail_pending_teams = total.mail_pending_teams, report = ?total,
+        failed = failures.len(), "sweep shard tasks done");
+    let mut answer = SqsBatchResponse::default();
+    answer.set_failures(failures);
+    serde_json::to_value(&answer).unwrap_or(Value::Null)
+}
+
+/// Runs one shard task, its report added to `total`; `false` when it did not finish and
+/// SQS is to hand it out again.
+async fn run_shard_task(
+    sweep: &Sweep,
+    id: &str,
+    task: &ShardTask,
+    budget: Budget,
+    total: &mut Report,
+) -> bool {
+    match sweep.run_shard(task.shard, budget).await {
+        Ok(report) => {
+            let finished = !report.incomplete && !report.mail_stopped;
+            total.absorb(report);
+            finished
+        }
+        Err(e) => {
+            tracing::error!(message_id = %id, shard = task.shard, error = %e,
+                cause = ?std::error::Error::source(&e), "shard task failed; SQS will hand it out again");
+            false
+        }
+    }
+}
+
+/// Sends one team's digests for a mail task, its report added to `total`; `false` when
+/// the mail did not all go out and SQS is to hand the task out again.
+async fn run_mail_task(sweep: &Sweep, id: &str, team: &TeamId, total: &mut Report) -> bool {
+    match sweep.mail_team_now(team).await {
+        Ok(report) => {
+            let finished = !report.incomplete && !report.mail_stopped && !report.mail_throttled;
+            total.absorb(report);
+            finished
+        }
+        Err(e) => {
+            tracing::error!(message_id = %id, team = %team, error = %e,
+                cause = ?std::error::Error::source(&e), "mail task failed; SQS will hand it out again");
+            false
         }
     }
 }
