@@ -94,6 +94,14 @@ impl Default for CredentialsConfig {
     }
 }
 
+/// What the verification of a reported failure found.
+enum Verified {
+    /// The account works: refreshed, or its token passed the check.
+    Working(Box<Account>),
+    /// The network refused: its verdict and its own error code.
+    Failed(Verdict, Option<String>),
+}
+
 /// What to do for a `get_token`.
 enum Plan {
     /// The stored token serves.
@@ -478,9 +486,8 @@ impl CredentialsService {
         result
     }
 
-    /// One check of the reported account (its lease held). A refresh-grant account whose
-    /// access token ran out is checked by refreshing: an expired access token says nothing
-    /// about the grant.
+    /// One check of the reported account (its lease held): a confirmed failure breaks it,
+    /// an unconfirmed one is noted in its history.
     async fn verify_leased(
         &self,
         team: &TeamId,
@@ -496,63 +503,87 @@ impl CredentialsService {
         }
         let tokens = open_tokens(&self.keyring, &account)
             .map_err(|e| internal("the account's tokens do not open", &e))?;
-        let access_spent = account
-            .access_expires_at
-            .is_some_and(|e| e - now < Duration::minutes(1));
-        let by_refresh = access_spent
-            && tokens.refresh.is_some()
-            && account.provider.spec().keep_alive.uses_refresh_token();
-        let verdict = if by_refresh {
-            match self.refresh(account.clone(), &tokens, now, cause).await {
-                Ok(refreshed) => Ok(refreshed.into_account()),
-                Err(RefreshError::Provider(e)) => Err((e.verdict(), e.code())),
-                Err(RefreshError::Store(e)) => {
-                    return Err(internal("the refreshed tokens were not stored", &e))
-                }
-            }
-        } else {
-            match self.providers.check(account.provider, &tokens.access).await {
-                Ok(check) if check.valid => Ok(account.clone()),
-                Ok(_) => Err((
-                    Verdict::Broken {
-                        status: reported.0,
-                        reason: reported.1,
-                    },
-                    None,
-                )),
-                Err(e) => Err((e.verdict(), e.code())),
-            }
-        };
-        match verdict {
-            Ok(working) => {
+        match self.verify(&account, &tokens, reported, now, cause).await? {
+            Verified::Working(working) => {
                 tracing::info!(team = %team, account = %id, provider = %account.provider,
                     metric = "report_not_confirmed", "a reported failure was not confirmed by the check");
-                let state = StateAt::of(&working, now);
-                let entry = HistoryEntry::of(
-                    HistoryKind::FailureNotConfirmed,
-                    Some(state),
-                    &working,
-                    now,
-                    cause,
-                )
-                .with_provider_error(reported_code);
-                self.history.record(&entry).await.map_err(store_failed)?;
-                Ok(report(Outcome::NotConfirmed, &working, now))
+                self.not_confirmed(&working, now, cause, reported_code)
+                    .await
             }
-            Err((Verdict::Broken { status, reason }, code)) => {
+            Verified::Failed(Verdict::Broken { status, reason }, code) => {
                 // The reported cause names more than the check's generic "invalid".
-                let (status, reason) = if reason == Reason::TokenInvalid {
-                    (status, reported.1)
+                let reason = if reason == Reason::TokenInvalid {
+                    reported.1
                 } else {
-                    (status, reason)
+                    reason
                 };
                 let broken = self
                     .break_account(account, status, reason, cause, code.or(reported_code))
                     .await?;
                 Ok(report(Outcome::Confirmed, &broken, now))
             }
-            Err(_) => Ok(report(Outcome::Transient, &account, now)),
+            Verified::Failed(..) => Ok(report(Outcome::Transient, &account, now)),
         }
+    }
+
+    /// Whether the account works. A refresh-grant account whose access token ran out is
+    /// checked by refreshing: an expired access token says nothing about the grant.
+    async fn verify(
+        &self,
+        account: &Account,
+        tokens: &OpenTokens,
+        reported: (Status, Reason),
+        now: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<Verified, ErrorAnswer> {
+        let access_spent = account
+            .access_expires_at
+            .is_some_and(|e| e - now < Duration::minutes(1));
+        let by_refresh = access_spent
+            && tokens.refresh.is_some()
+            && account.provider.spec().keep_alive.uses_refresh_token();
+        if by_refresh {
+            return match self.refresh(account.clone(), tokens, now, cause).await {
+                Ok(refreshed) => Ok(Verified::Working(Box::new(refreshed.into_account()))),
+                Err(RefreshError::Provider(e)) => Ok(Verified::Failed(e.verdict(), e.code())),
+                Err(RefreshError::Store(e)) => {
+                    Err(internal("the refreshed tokens were not stored", &e))
+                }
+            };
+        }
+        let checked = match self.providers.check(account.provider, &tokens.access).await {
+            Ok(check) if check.valid => Verified::Working(Box::new(account.clone())),
+            Ok(_) => Verified::Failed(
+                Verdict::Broken {
+                    status: reported.0,
+                    reason: reported.1,
+                },
+                None,
+            ),
+            Err(e) => Verified::Failed(e.verdict(), e.code()),
+        };
+        Ok(checked)
+    }
+
+    /// Notes in the account's history that a reported failure was not confirmed.
+    async fn not_confirmed(
+        &self,
+        working: &Account,
+        now: DateTime<Utc>,
+        cause: &Cause,
+        reported_code: Option<String>,
+    ) -> Result<ReportAnswer, ErrorAnswer> {
+        let state = StateAt::of(working, now);
+        let entry = HistoryEntry::of(
+            HistoryKind::FailureNotConfirmed,
+            Some(state),
+            working,
+            now,
+            cause,
+        )
+        .with_provider_error(reported_code);
+        self.history.record(&entry).await.map_err(store_failed)?;
+        Ok(report(Outcome::NotConfirmed, working, now))
     }
 
     // ---- shared ---------------------------------------------------------------------------
