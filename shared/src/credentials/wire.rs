@@ -112,54 +112,67 @@ impl Request {
         // serde's messages name the field and the expected type, never a value.
         let shape = |e: serde_json::Error| BadRequest::Malformed(e.to_string());
         match action.as_str() {
-            "get_token" => {
-                let b: GetTokenBody = serde_json::from_value(value).map_err(shape)?;
-                let min_valid_seconds = b.min_valid_seconds.unwrap_or(DEFAULT_MIN_VALID_SECONDS);
-                if min_valid_seconds > MAX_MIN_VALID_SECONDS {
-                    return Err(BadRequest::Malformed(format!(
-                        "min_valid_seconds must be at most {MAX_MIN_VALID_SECONDS}"
-                    )));
-                }
-                Ok(Request::GetToken {
-                    team: team(&b.team_id)?,
-                    account: account(&b.account_id)?,
-                    min_valid_seconds,
-                    force_refresh: b.force_refresh,
-                })
-            }
-            "report_failure" => {
-                let b: ReportFailureBody = serde_json::from_value(value).map_err(shape)?;
-                if b.body.len() > MAX_REPORT_BODY {
-                    return Err(BadRequest::TooLarge(format!(
-                        "body must be at most {MAX_REPORT_BODY} bytes"
-                    )));
-                }
-                if !(100..=599).contains(&b.http_status) {
-                    return Err(BadRequest::Malformed(
-                        "http_status must be an HTTP status (100 to 599)".into(),
-                    ));
-                }
-                if b.request
-                    .as_ref()
-                    .is_some_and(|r| r.len() > MAX_REPORT_REQUEST)
-                {
-                    return Err(BadRequest::Malformed(format!(
-                        "request must be at most {MAX_REPORT_REQUEST} characters"
-                    )));
-                }
-                Ok(Request::ReportFailure {
-                    team: team(&b.team_id)?,
-                    account: account(&b.account_id)?,
-                    http_status: b.http_status,
-                    body: b.body,
-                    request: b.request,
-                })
-            }
+            "get_token" => serde_json::from_value::<GetTokenBody>(value)
+                .map_err(shape)?
+                .into_request(),
+            "report_failure" => serde_json::from_value::<ReportFailureBody>(value)
+                .map_err(shape)?
+                .into_request(),
             other => Err(BadRequest::UnknownAction(format!(
                 "unknown action '{}'; expected get_token or report_failure",
                 other.chars().take(40).collect::<String>()
             ))),
         }
+    }
+}
+
+impl GetTokenBody {
+    /// The `get_token` request, its limits and ids checked.
+    fn into_request(self) -> Result<Request, BadRequest> {
+        let min_valid_seconds = self.min_valid_seconds.unwrap_or(DEFAULT_MIN_VALID_SECONDS);
+        if min_valid_seconds > MAX_MIN_VALID_SECONDS {
+            return Err(BadRequest::Malformed(format!(
+                "min_valid_seconds must be at most {MAX_MIN_VALID_SECONDS}"
+            )));
+        }
+        Ok(Request::GetToken {
+            team: team(&self.team_id)?,
+            account: account(&self.account_id)?,
+            min_valid_seconds,
+            force_refresh: self.force_refresh,
+        })
+    }
+}
+
+impl ReportFailureBody {
+    /// The `report_failure` request, its sizes, status and ids checked.
+    fn into_request(self) -> Result<Request, BadRequest> {
+        if self.body.len() > MAX_REPORT_BODY {
+            return Err(BadRequest::TooLarge(format!(
+                "body must be at most {MAX_REPORT_BODY} bytes"
+            )));
+        }
+        if !(100..=599).contains(&self.http_status) {
+            return Err(BadRequest::Malformed(
+                "http_status must be an HTTP status (100 to 599)".into(),
+            ));
+        }
+        if self
+            .request
+            .as_ref()
+            .is_some_and(|r| r.len() > MAX_REPORT_REQUEST)
+        {
+            return Err(BadRequest::Malformed(format!(
+                "request must be at most {MAX_REPORT_REQUEST} characters"
+            )));
+        }
+        Ok(Request::ReportFailure {
+            team: team(&self.team_id)?,
+            account: account(&self.account_id)?,
+            http_status: self.http_status,
+            body: self.body,
+            request: self.request,
+        })
     }
 }
 
