@@ -208,35 +208,26 @@ impl Callback {
             }
             Consumed::Fresh(state) => state,
         };
-        let team = &state.team;
-        if state.provider != provider {
-            // Mix-up defence: a state issued for one network arriving at another's redirect
-            // URI is never exchanged anywhere.
-            tracing::warn!(team = %team, issued_for = %state.provider, arrived_at = %provider,
-                "callback refused: the state was issued for another network");
-            return Ok(back(&state, OAuthResult::Error, Vec::new()));
+        match code_for(&state, provider, params) {
+            Ok(code) => Ok(self.park(state, provider, &code, now).await),
+            Err(result) => Ok(back(&state, result, Vec::new())),
         }
-        if let Some(error) = params.error.as_deref() {
-            let result = if is_denial(error) {
-                OAuthResult::Denied
-            } else {
-                OAuthResult::Error
-            };
-            tracing::info!(team = %team, provider = %provider, provider_error = %loggable(error), result = %result,
-                "the network sent the browser back without a code");
-            return Ok(back(&state, result, Vec::new()));
-        }
-        let Some(code) = params.code.filter(|c| !c.expose_secret().is_empty()) else {
-            tracing::info!(team = %team, provider = %provider, "callback without a code or an error");
-            return Ok(back(&state, OAuthResult::Error, Vec::new()));
-        };
+    }
 
-        // The code is parked, not exchanged: only the person who started the authorization,
-        // signed in, completes it (RFC 9700 §4.7.1).
+    /// Parks the code, not exchanged: only the person who started the authorization,
+    /// signed in, completes it (RFC 9700 §4.7.1). The browser goes back with the handle, or
+    /// with an error when the code could not be parked.
+    async fn park(
+        &self,
+        state: OAuthState,
+        provider: Provider,
+        code: &Secret,
+        now: DateTime<Utc>,
+    ) -> Completion {
         let handle = random_token();
         let key = parked_key(handle.expose_secret());
         let parked = Parked {
-            code: self.keyring.seal_in_flight(&code, &key),
+            code: self.keyring.seal_in_flight(code, &key),
             verifier: state
                 .pkce_verifier
                 .as_ref()
@@ -248,14 +239,14 @@ impl Callback {
         if let Err(e) = self.states.park(&parked).await {
             tracing::error!(team = %parked.state.team, provider = %provider,
                 error = %crate::error_chain::cause_chain(&e), "the code could not be parked");
-            return Ok(back(&parked.state, OAuthResult::Error, Vec::new()));
+            return back(&parked.state, OAuthResult::Error, Vec::new());
         }
         tracing::info!(team = %parked.state.team, user = %parked.state.user, provider = %provider,
             "code parked for its completion");
-        Ok(Completion::Parked {
+        Completion::Parked {
             return_to: parked.state.return_to.clone(),
             handle,
-        })
+        }
     }
 
     /// `POST /connections/complete`: the person who started the authorization, signed in,
@@ -268,6 +259,31 @@ impl Callback {
         handle: &str,
     ) -> Result<Finished, FinishError> {
         let now = self.clock.now();
+        let (state, code) = self.take_parked(team, user, handle, now).await?;
+        let provider = state.provider;
+        let connected = self.connect(&state, &code, now).await;
+        let (result, accounts, reason) = outcome(&state, team, connected);
+        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+        tracing::info!(team = %team, user = %user, provider = %provider, result = %result,
+            accounts = ids.len(), first = ids.first().copied().unwrap_or("-"), "authorization completed");
+        Ok(Finished {
+            provider,
+            result,
+            accounts,
+            reconnect: state.account.clone(),
+            reason,
+        })
+    }
+
+    /// Takes the sign-in parked under `handle` for good, when it is the caller's and still
+    /// fresh: its state with the PKCE verifier back in place, and the code.
+    async fn take_parked(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        handle: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(OAuthState, Secret), FinishError> {
         let key = parked_key(handle);
         let parked = self
             .states
@@ -294,46 +310,11 @@ impl Callback {
             .as_ref()
             .map(|v| self.keyring.open_in_flight(v, &format!("{key}/verifier")))
             .transpose()?;
-        let state = &OAuthState {
+        let state = OAuthState {
             pkce_verifier: verifier,
             ..state.clone()
         };
-        let provider = state.provider;
-        let (result, accounts, reason) = match self.connect(state, &code, now).await {
-            Ok(stored) => {
-                let result = if state.account.is_some() {
-                    OAuthResult::Reconnected
-                } else {
-                    OAuthResult::Connected
-                };
-                (result, stored, None)
-            }
-            Err(ConnectError::DifferentAccount) => {
-                (OAuthResult::DifferentAccount, Vec::new(), None)
-            }
-            Err(ConnectError::NoAccounts) => (OAuthResult::Error, Vec::new(), Some("no_accounts")),
-            Err(ConnectError::TooManyAccounts) => {
-                (OAuthResult::Error, Vec::new(), Some("too_many_accounts"))
-            }
-            Err(ConnectError::TeamLimit) => {
-                (OAuthResult::Error, Vec::new(), Some("team_account_limit"))
-            }
-            Err(ref e) => {
-                tracing::error!(team = %team, provider = %provider,
-                    error = %crate::error_chain::cause_chain(e), "connection not completed");
-                (OAuthResult::Error, Vec::new(), None)
-            }
-        };
-        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
-        tracing::info!(team = %team, user = %user, provider = %provider, result = %result,
-            accounts = ids.len(), first = ids.first().copied().unwrap_or("-"), "authorization completed");
-        Ok(Finished {
-            provider,
-            result,
-            accounts,
-            reconnect: state.account.clone(),
-            reason,
-        })
+        Ok((state, code))
     }
 
     /// Exchanges the code and stores what the grant reaches. Returns the accounts stored.
@@ -641,6 +622,70 @@ fn page_lifetimes() -> Lifetimes {
     Lifetimes {
         access_expires_at: None,
         refresh_expires_at: None,
+    }
+}
+
+/// The code the network sent back for `state`, or the result the browser goes back with
+/// (a state issued for another network, the network's own error, no code at all).
+fn code_for(
+    state: &OAuthState,
+    provider: Provider,
+    params: CallbackParams,
+) -> Result<Secret, OAuthResult> {
+    let team = &state.team;
+    if state.provider != provider {
+        // Mix-up defence: a state issued for one network arriving at another's redirect
+        // URI is never exchanged anywhere.
+        tracing::warn!(team = %team, issued_for = %state.provider, arrived_at = %provider,
+            "callback refused: the state was issued for another network");
+        return Err(OAuthResult::Error);
+    }
+    if let Some(error) = params.error.as_deref() {
+        let result = if is_denial(error) {
+            OAuthResult::Denied
+        } else {
+            OAuthResult::Error
+        };
+        tracing::info!(team = %team, provider = %provider, provider_error = %loggable(error), result = %result,
+            "the network sent the browser back without a code");
+        return Err(result);
+    }
+    let Some(code) = params.code.filter(|c| !c.expose_secret().is_empty()) else {
+        tracing::info!(team = %team, provider = %provider, "callback without a code or an error");
+        return Err(OAuthResult::Error);
+    };
+    Ok(code)
+}
+
+/// What a completion tells the frontend: its result, the accounts stored and, for some
+/// errors, a finer reason. `team` is the caller's.
+fn outcome(
+    state: &OAuthState,
+    team: &TeamId,
+    connected: Result<Vec<Account>, ConnectError>,
+) -> (OAuthResult, Vec<Account>, Option<&'static str>) {
+    match connected {
+        Ok(stored) => {
+            let result = if state.account.is_some() {
+                OAuthResult::Reconnected
+            } else {
+                OAuthResult::Connected
+            };
+            (result, stored, None)
+        }
+        Err(ConnectError::DifferentAccount) => (OAuthResult::DifferentAccount, Vec::new(), None),
+        Err(ConnectError::NoAccounts) => (OAuthResult::Error, Vec::new(), Some("no_accounts")),
+        Err(ConnectError::TooManyAccounts) => {
+            (OAuthResult::Error, Vec::new(), Some("too_many_accounts"))
+        }
+        Err(ConnectError::TeamLimit) => {
+            (OAuthResult::Error, Vec::new(), Some("team_account_limit"))
+        }
+        Err(ref e) => {
+            tracing::error!(team = %team, provider = %state.provider,
+                error = %crate::error_chain::cause_chain(e), "connection not completed");
+            (OAuthResult::Error, Vec::new(), None)
+        }
     }
 }
 
