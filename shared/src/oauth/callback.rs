@@ -408,54 +408,7 @@ impl Callback {
         {
             return self.renew(existing, remote, grant, &state.user, now).await;
         }
-        let (own, page) = account_grant(grant, remote);
-        let id = AccountId::generate();
-        let Lifetimes {
-            access_expires_at,
-            refresh_expires_at,
-        } = if page {
-            page_lifetimes()
-        } else {
-            lifetimes(provider, &own, now, None)
-        };
-        let scopes = own.scopes.clone().unwrap_or_else(|| {
-            provider
-                .spec()
-                .default_scopes
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        });
-        let mut account = Account {
-            team: team.clone(),
-            tokens: seal_grant(&self.keyring, team, provider, &id, &own, None),
-            id,
-            provider,
-            external_id: remote.external_id.clone(),
-            display_name: remote.display_name.clone(),
-            picture_url: remote.picture_url.clone(),
-            scopes,
-            connected_by: state.user.clone(),
-            access_issued_at: now,
-            access_expires_at,
-            refresh_expires_at,
-            data_access_expires_at: remote.data_access_expires_at,
-            grant_owner: remote.grant_owner.clone(),
-            broken: None,
-            failures: Failures::default(),
-            last_checked_at: Some(now),
-            last_refreshed_at: None,
-            connected_at: now,
-            updated_at: now,
-            next_due_at: None,
-            last_change: None,
-            noted: None,
-            version: 0,
-        };
-        // A consent without a permission needed to publish connects the account as revoked,
-        // naming the permission, instead of "active" until the first post fails.
-        account.scopes_checked(now);
-        account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+        let account = AccountGrant::of(grant, remote).new_account(&self.keyring, state, now);
         let connected = HistoryEntry::of(
             HistoryKind::Connected,
             None,
@@ -491,53 +444,46 @@ impl Callback {
     /// notification milestones and, if it had been broken or expired, records `recovered`.
     async fn renew(
         &self,
-        mut account: Account,
+        account: Account,
         remote: &RemoteAccount,
         grant: &TokenGrant,
         user: &UserId,
         now: DateTime<Utc>,
     ) -> Result<Account, ConnectError> {
-        let (own, page) = account_grant(grant, remote);
+        let grant = AccountGrant::of(grant, remote);
         let team = account.team.clone();
         let id = account.id.clone();
+        let (saved, was_down) = self.store_renewal(account, &grant, user, now).await?;
+        // The tokens are in place; the milestones start afresh. A failure here does not
+        // undo the reconnect: it is logged for operators.
+        self.restart_milestones(&team, &id, was_down, now).await;
+        tracing::info!(team = %team, account = %id, provider = %saved.provider, recovered = was_down,
+            version = saved.version, "account tokens replaced in place");
+        Ok(saved)
+    }
 
+    /// Writes the renewed account, version-conditioned: a write that lost to the sweep is
+    /// re-read and re-applied. With the account saved, whether it had been down.
+    async fn store_renewal(
+        &self,
+        mut account: Account,
+        grant: &AccountGrant<'_>,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(Account, bool), ConnectError> {
+        let team = account.team.clone();
+        let id = account.id.clone();
         let mut attempt = 0;
         let cause = Cause::Callback { user: user.clone() };
-        let (saved, was_down) = loop {
+        loop {
             attempt += 1;
-            let before = StateAt::of(&account, now);
-            if own.refresh_token.is_some() {
-                // A new authorization starts a new refresh token, with a clock of its own
-                // (LinkedIn's "fixed at first issue" is about refreshes of one token).
-                account.refresh_expires_at = None;
-            }
-            let mut renewal = renewal(&account, &self.keyring, &own, now);
-            renewal.data_access_expires_at = remote.data_access_expires_at;
-            if page {
-                let l = page_lifetimes();
-                renewal.access_expires_at = l.access_expires_at;
-                renewal.refresh_expires_at = l.refresh_expires_at;
-            }
-            let transition = account.reconnected(
-                renewal,
-                Profile {
-                    display_name: remote.display_name.clone(),
-                    picture_url: remote.picture_url.clone(),
-                    grant_owner: remote.grant_owner.clone(),
-                },
-                user.clone(),
-                now,
-            );
-            let transition = account.scopes_checked(now).unwrap_or(transition);
-            let was_down = transition == Transition::Recovered;
-            account.next_due_at = account.next_due(now, &SchedulePolicy::default());
-            let entry = HistoryEntry::of_transition(transition, before, &account, now, &cause);
+            let (entry, was_down) = grant.renew(&mut account, &self.keyring, user, now, &cause);
             match self
                 .accounts
                 .update_account_with(&account, std::slice::from_ref(&entry))
                 .await
             {
-                Ok(saved) => break (saved, was_down),
+                Ok(saved) => return Ok((saved, was_down)),
                 Err(StoreError::Conflict) if attempt < WRITE_ATTEMPTS => {
                     account = self
                         .accounts
@@ -548,12 +494,21 @@ impl Callback {
                 Err(StoreError::NotFound) => return Err(ConnectError::AccountGone),
                 Err(e) => return Err(e.into()),
             }
-        };
-        // The tokens are in place; the milestones start afresh. A failure here does not
-        // undo the reconnect: it is logged for operators. "Connected again" goes only to
-        // the people who were told it broke (read before the entries that say so go).
+        }
+    }
+
+    /// Clears a reconnected account's notification milestones; one that had been down gets
+    /// a pending "connected again", which goes only to the people who were told it broke
+    /// (read before the entries that say so go). Failures are logged, nothing undone.
+    async fn restart_milestones(
+        &self,
+        team: &TeamId,
+        id: &AccountId,
+        was_down: bool,
+        now: DateTime<Utc>,
+    ) {
         let told = if was_down {
-            match self.ledger.told_broken(&team, &id).await {
+            match self.ledger.told_broken(team, id).await {
                 Ok(told) => told,
                 Err(e) => {
                     tracing::error!(team = %team, account = %id, error = %crate::error_chain::cause_chain(&e),
@@ -564,10 +519,10 @@ impl Callback {
         } else {
             Vec::new()
         };
-        match self.ledger.clear_for_reconnect(&team, &id, now).await {
+        match self.ledger.clear_for_reconnect(team, id, now).await {
             Ok(_) => {
                 if was_down {
-                    let mut entry = LedgerEntry::pending(&team, &id, Milestone::Recovered, now);
+                    let mut entry = LedgerEntry::pending(team, id, Milestone::Recovered, now);
                     entry.audience = Some(told);
                     if let Err(e) = self.ledger.record_pending(&entry).await {
                         tracing::error!(team = %team, account = %id, error = %crate::error_chain::cause_chain(&e),
@@ -580,38 +535,142 @@ impl Callback {
                     "the account's notification milestones could not be cleared");
             }
         }
-        tracing::info!(team = %team, account = %id, provider = %saved.provider, recovered = was_down,
-            version = saved.version, "account tokens replaced in place");
-        Ok(saved)
     }
 }
 
-/// The grant to store for one account: the user's grant, or for a Facebook Page (and an
-/// Instagram business account reached through one) the Page's own token. `true` for a
-/// Page token.
-fn account_grant(grant: &TokenGrant, remote: &RemoteAccount) -> (TokenGrant, bool) {
-    // The scopes the token answer lists, else those the network stated beside it (Meta's
-    // `debug_token`).
-    let scopes = grant.scopes.clone().or_else(|| remote.scopes.clone());
-    match &remote.access_token {
-        None => (
-            TokenGrant {
-                scopes,
-                ..grant.clone()
+/// What one account is connected or renewed with: its own grant (the user's, or for a
+/// Facebook Page and an Instagram business account reached through one, the Page's own
+/// token) and what the network says of the account.
+struct AccountGrant<'a> {
+    remote: &'a RemoteAccount,
+    own: TokenGrant,
+    /// `own` is a Page token.
+    page: bool,
+}
+
+impl<'a> AccountGrant<'a> {
+    /// The grant `remote` is stored with, out of the consent's `grant`.
+    fn of(grant: &TokenGrant, remote: &'a RemoteAccount) -> Self {
+        // The scopes the token answer lists, else those the network stated beside it (Meta's
+        // `debug_token`).
+        let scopes = grant.scopes.clone().or_else(|| remote.scopes.clone());
+        let (own, page) = match &remote.access_token {
+            None => (
+                TokenGrant {
+                    scopes,
+                    ..grant.clone()
+                },
+                false,
+            ),
+            Some(page_token) => (
+                TokenGrant {
+                    access_token: page_token.clone(),
+                    refresh_token: None,
+                    expires_in: None,
+                    refresh_expires_in: None,
+                    scopes,
+                    user_id: None,
+                },
+                true,
+            ),
+        };
+        Self { remote, own, page }
+    }
+
+    /// A newly connected account of `state`'s team, its tokens sealed, its scopes checked
+    /// and its first look scheduled.
+    fn new_account(&self, keyring: &Keyring, state: &OAuthState, now: DateTime<Utc>) -> Account {
+        let (provider, team, remote, own) = (state.provider, &state.team, self.remote, &self.own);
+        let id = AccountId::generate();
+        let Lifetimes {
+            access_expires_at,
+            refresh_expires_at,
+        } = if self.page {
+            page_lifetimes()
+        } else {
+            lifetimes(provider, own, now, None)
+        };
+        let scopes = own.scopes.clone().unwrap_or_else(|| {
+            provider
+                .spec()
+                .default_scopes
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        });
+        let mut account = Account {
+            team: team.clone(),
+            tokens: seal_grant(keyring, team, provider, &id, own, None),
+            id,
+            provider,
+            external_id: remote.external_id.clone(),
+            display_name: remote.display_name.clone(),
+            picture_url: remote.picture_url.clone(),
+            scopes,
+            connected_by: state.user.clone(),
+            access_issued_at: now,
+            access_expires_at,
+            refresh_expires_at,
+            data_access_expires_at: remote.data_access_expires_at,
+            grant_owner: remote.grant_owner.clone(),
+            broken: None,
+            failures: Failures::default(),
+            last_checked_at: Some(now),
+            last_refreshed_at: None,
+            connected_at: now,
+            updated_at: now,
+            next_due_at: None,
+            last_change: None,
+            noted: None,
+            version: 0,
+        };
+        // A consent without a permission needed to publish connects the account as revoked,
+        // naming the permission, instead of "active" until the first post fails.
+        account.scopes_checked(now);
+        account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+        account
+    }
+
+    /// Puts the grant and the network's profile in place of the account's (one attempt of
+    /// the write): keeps the stored refresh token when the network sent none, sets it active
+    /// with clean failure counters. The history entry of the change, and whether the
+    /// account had been down.
+    fn renew(
+        &self,
+        account: &mut Account,
+        keyring: &Keyring,
+        user: &UserId,
+        now: DateTime<Utc>,
+        cause: &Cause,
+    ) -> (HistoryEntry, bool) {
+        let before = StateAt::of(account, now);
+        if self.own.refresh_token.is_some() {
+            // A new authorization starts a new refresh token, with a clock of its own
+            // (LinkedIn's "fixed at first issue" is about refreshes of one token).
+            account.refresh_expires_at = None;
+        }
+        let mut renewal = renewal(account, keyring, &self.own, now);
+        renewal.data_access_expires_at = self.remote.data_access_expires_at;
+        if self.page {
+            let l = page_lifetimes();
+            renewal.access_expires_at = l.access_expires_at;
+            renewal.refresh_expires_at = l.refresh_expires_at;
+        }
+        let transition = account.reconnected(
+            renewal,
+            Profile {
+                display_name: self.remote.display_name.clone(),
+                picture_url: self.remote.picture_url.clone(),
+                grant_owner: self.remote.grant_owner.clone(),
             },
-            false,
-        ),
-        Some(page_token) => (
-            TokenGrant {
-                access_token: page_token.clone(),
-                refresh_token: None,
-                expires_in: None,
-                refresh_expires_in: None,
-                scopes,
-                user_id: None,
-            },
-            true,
-        ),
+            user.clone(),
+            now,
+        );
+        let transition = account.scopes_checked(now).unwrap_or(transition);
+        let was_down = transition == Transition::Recovered;
+        account.next_due_at = account.next_due(now, &SchedulePolicy::default());
+        let entry = HistoryEntry::of_transition(transition, before, account, now, cause);
+        (entry, was_down)
     }
 }
 
