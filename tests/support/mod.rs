@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use aws_config::BehaviorVersion;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tokenwarden::domain::SealedToken;
 use tokenwarden::domain::{
@@ -33,7 +32,7 @@ pub async fn aws_config(service_endpoint_var: &str) -> aws_config::SdkConfig {
         "{service_endpoint_var} must point at the local stack (run ./tests/run, or \
          eval \"$(infra/local/stack env)\" first); got {endpoint:?}"
     );
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    tokenwarden::runtime::aws_config().await
 }
 
 /// The KMS HMAC key (in moto) that signs the links in these tests' mails: one per test

@@ -21,9 +21,7 @@ pub struct Options {
 }
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let aws = tokenwarden::runtime::aws_config().await;
     let eventbridge = aws_sdk_eventbridge::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);

@@ -59,9 +59,7 @@ struct Seeded {
 }
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let aws = tokenwarden::runtime::aws_config().await;
     ensure_local(&[
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
