@@ -5,8 +5,9 @@
 #    cargo invocation with the workspace release profile: `cargo lambda build --release`
 #    when cargo-lambda and zig are there (the artifacts a deploy uploads, for this host's
 #    architecture), else `cargo build --release`. Niced: the machine is shared.
-# 2. Builds the harness (infra/local/bench, release) in a separate invocation, so its own
-#    dependencies (axum, the provider fakes) are not unified into the functions' builds.
+# 2. Builds the harness (infra/local/bench, release) in a separate invocation (with
+#    cargo lambda the functions are built for Lambda's layout, the harness is not). Features
+#    are the workspace's either way (infra/workspace-hack).
 # 3. Starts a private local stack in target/local-stack-bench-<pid> (down again on exit).
 # 4. Runs every measurement, prints the table and writes it into infra/local/BENCHMARKS.md
 #    (between the generated-block markers; the notes around them are kept).
