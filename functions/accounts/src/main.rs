@@ -22,27 +22,18 @@ async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let config: config::Accounts = runtime::read_config()?;
 
-    let aws = runtime::aws_config().await;
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = clients::keyring_and_providers(
-        &clients::secrets(&aws),
-        &config.secrets,
-        &config.networks,
-        PROVIDER_TIMEOUT,
-    )
-    .await?;
-    let store = clients::store(&aws, &config.table);
+    let keep = clients::token_keeping(&config, PROVIDER_TIMEOUT).await?;
 
-    let providers = Arc::new(providers);
     let api = AccountsApi {
-        accounts: store.clone(),
-        history: store.clone(),
-        providers: providers.clone(),
+        accounts: keep.store.clone(),
+        history: keep.store.clone(),
+        providers: keep.providers.clone(),
         disconnection: Disconnection {
-            accounts: store.clone(),
-            ledger: store,
-            providers,
-            keyring: Arc::new(keyring),
+            accounts: keep.store.clone(),
+            ledger: keep.store,
+            providers: keep.providers,
+            keyring: keep.keyring,
             clock: Arc::new(SystemClock),
         },
         clock: Arc::new(SystemClock),

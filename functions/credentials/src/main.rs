@@ -26,27 +26,19 @@ async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let config: config::CredentialsFunction = runtime::read_config()?;
 
-    let aws = runtime::aws_config().await;
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = clients::keyring_and_providers(
-        &clients::secrets(&aws),
-        &config.secrets,
-        &config.networks,
-        PROVIDER_TIMEOUT,
-    )
-    .await?;
-    let store = clients::store(&aws, &config.table);
-    let mail_soon =
-        (config.queue_url.as_deref()).map(|url| clients::queue(&aws, url) as Arc<dyn MailSoon>);
+    let keep = clients::token_keeping(&config, PROVIDER_TIMEOUT).await?;
+    let mail_soon = (config.queue_url.as_deref())
+        .map(|url| clients::queue(&keep.aws, url) as Arc<dyn MailSoon>);
 
     let service = CredentialsService {
-        accounts: store.clone(),
-        leases: store.clone(),
-        ledger: store.clone(),
-        history: store.clone(),
-        prefs: store,
-        providers: Arc::new(providers),
-        keyring: Arc::new(keyring),
+        accounts: keep.store.clone(),
+        leases: keep.store.clone(),
+        ledger: keep.store.clone(),
+        history: keep.store.clone(),
+        prefs: keep.store,
+        providers: keep.providers,
+        keyring: keep.keyring,
         clock: Arc::new(SystemClock),
         mail_soon,
         config: CredentialsConfig::default(),

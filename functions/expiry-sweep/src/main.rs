@@ -24,34 +24,26 @@ async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let config: config::ExpirySweep = runtime::read_config()?;
 
-    let aws = runtime::aws_config().await;
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = clients::keyring_and_providers(
-        &clients::secrets(&aws),
-        &config.secrets,
-        &config.networks,
-        PROVIDER_TIMEOUT,
-    )
-    .await?;
-    let store = clients::store(&aws, &config.table);
-    let queue = (config.queue_url.as_deref()).map(|url| clients::queue(&aws, url));
+    let keep = clients::token_keeping(&config, PROVIDER_TIMEOUT).await?;
+    let queue = (config.queue_url.as_deref()).map(|url| clients::queue(&keep.aws, url));
 
     let mut sweep_config = SweepConfig::new("cold-start");
     sweep_config.concurrency = config.concurrency.unwrap_or(sweep_config.concurrency);
     sweep_config.provider_concurrency = config.provider_concurrency;
 
     let sweep = Sweep {
-        accounts: store.clone(),
-        due: store.clone(),
-        prefs: store.clone(),
-        ledger: store.clone(),
-        leases: store,
-        providers: Arc::new(providers),
-        mailer: Arc::new(clients::mailer(&aws, &config.mail)),
-        signer: Arc::new(clients::link_signer(&aws, &config.mail)),
+        accounts: keep.store.clone(),
+        due: keep.store.clone(),
+        prefs: keep.store.clone(),
+        ledger: keep.store.clone(),
+        leases: keep.store,
+        providers: keep.providers,
+        mailer: Arc::new(clients::mailer(&keep.aws, &config.mail)),
+        signer: Arc::new(clients::link_signer(&keep.aws, &config.mail)),
         mail: Arc::new(config.mail.settings),
         mail_soon: queue.clone().map(|q| q as Arc<dyn MailSoon>),
-        keyring: Arc::new(keyring),
+        keyring: keep.keyring,
         clock: Arc::new(SystemClock),
         config: sweep_config,
     };

@@ -25,26 +25,18 @@ async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let config: config::OAuthCallback = runtime::read_config()?;
 
-    let aws = runtime::aws_config().await;
     // Both secrets in one round trip (BatchGetSecretValue).
-    let (keyring, providers) = clients::keyring_and_providers(
-        &clients::secrets(&aws),
-        &config.secrets,
-        &config.networks,
-        PROVIDER_TIMEOUT,
-    )
-    .await?;
-    let store = clients::store(&aws, &config.table);
+    let keep = clients::token_keeping(&config, PROVIDER_TIMEOUT).await?;
 
     let api = CallbackApi {
         http: config.http,
         callback: Callback {
             team_account_limit: tokenwarden::oauth::MAX_ACCOUNTS_PER_TEAM,
-            accounts: store.clone(),
-            states: store.clone(),
-            ledger: store,
-            providers: Arc::new(providers),
-            keyring: Arc::new(keyring),
+            accounts: keep.store.clone(),
+            states: keep.store.clone(),
+            ledger: keep.store,
+            providers: keep.providers,
+            keyring: keep.keyring,
             clock: Arc::new(SystemClock),
         },
     };

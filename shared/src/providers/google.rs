@@ -27,15 +27,10 @@
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use serde_json::Value;
-use url::Url;
 
 use super::standard::{RevokeBy, Rfc6749};
-use super::transport::unreadable;
 use super::wire::{self, text};
-use super::{
-    AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
-    TokenGrant,
-};
+use super::{Call, Network, ProviderError, RemoteAccount, TokenCheck, TokenGrant};
 use crate::domain::ExposeSecret;
 use crate::domain::Secret;
 
@@ -46,6 +41,9 @@ const OAUTH: Rfc6749 = Rfc6749 {
     basic_auth: false,
     scope_separator: " ",
     extra_authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
+    exchange_params: &[],
+    client_id_in_refresh: false,
+    revoke_by: RevokeBy::RefreshToken,
 };
 const TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
 const PROFILE_URL: &str = "https://www.googleapis.com/oauth2/v3/userinfo";
@@ -58,12 +56,13 @@ pub(crate) static GOOGLE: Google = Google;
 
 #[async_trait]
 impl Network for Google {
-    fn authorize_url(
-        &self,
-        cx: &Call<'_>,
-        request: &AuthorizeRequest<'_>,
-    ) -> Result<Url, ProviderError> {
-        OAUTH.authorize_url(cx, request, &[])
+    fn oauth(&self) -> Option<&'static Rfc6749> {
+        Some(&OAUTH)
+    }
+
+    async fn profile(&self, cx: &Call<'_>, access_token: &Secret) -> Result<Value, ProviderError> {
+        cx.get_json_with_bearer(PROFILE_URL, &[], access_token)
+            .await
     }
 
     async fn exchange_code(
@@ -74,22 +73,13 @@ impl Network for Google {
         code_verifier: Option<&Secret>,
     ) -> Result<TokenGrant, ProviderError> {
         let mut grant = OAUTH
-            .exchange_code(cx, code, redirect_uri, code_verifier, &[])
+            .exchange_code(cx, code, redirect_uri, code_verifier)
             .await?;
         // Google never states a refresh token's lifetime; in Testing status it is 7 days.
         if cx.settings.google_testing && grant.refresh_token.is_some() {
             grant.refresh_expires_in = grant.refresh_expires_in.or(Some(TESTING_REFRESH_LIFETIME));
         }
         Ok(grant)
-    }
-
-    async fn refresh(
-        &self,
-        cx: &Call<'_>,
-        _access_token: &Secret,
-        refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        OAUTH.refresh(cx, refresh_token, &[]).await
     }
 
     async fn check(
@@ -107,18 +97,6 @@ impl Network for Google {
         Ok(tokeninfo(&json, Utc::now()))
     }
 
-    async fn accounts(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let json = cx
-            .get_json_with_bearer(PROFILE_URL, &[], access_token)
-            .await?;
-        self.read_accounts(&json)
-            .map_err(|what| unreadable(cx.provider, what))
-    }
-
     fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
         let mut account = wire::remote(
             text(json, "sub"),
@@ -127,10 +105,6 @@ impl Network for Google {
         )?;
         account.grant_owner = Some(format!("google:{}", account.external_id));
         Ok(vec![account])
-    }
-
-    async fn revoke(&self, cx: &Call<'_>, tokens: HeldTokens<'_>) -> Result<(), ProviderError> {
-        OAUTH.revoke(cx, tokens, RevokeBy::RefreshToken).await
     }
 }
 

@@ -15,15 +15,11 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use url::Url;
 
 use super::standard::{RevokeBy, Rfc6749};
 use super::transport::{parse_json, rejected, unreadable};
 use super::wire::{self, text};
-use super::{
-    AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
-    TokenGrant,
-};
+use super::{Call, Network, ProviderError, RemoteAccount, TokenCheck};
 use crate::domain::ExposeSecret;
 use crate::domain::Secret;
 use crate::domain::{Reason, Status, Verdict};
@@ -35,6 +31,9 @@ const OAUTH: Rfc6749 = Rfc6749 {
     basic_auth: false,
     scope_separator: " ",
     extra_authorize_params: &[],
+    exchange_params: &[],
+    client_id_in_refresh: false,
+    revoke_by: RevokeBy::AccessToken,
 };
 const INTROSPECT_URL: &str = "https://www.linkedin.com/oauth/v2/introspectToken";
 const PROFILE_URL: &str = "https://api.linkedin.com/v2/userinfo";
@@ -44,33 +43,13 @@ pub(crate) static LINKEDIN: Linkedin = Linkedin;
 
 #[async_trait]
 impl Network for Linkedin {
-    fn authorize_url(
-        &self,
-        cx: &Call<'_>,
-        request: &AuthorizeRequest<'_>,
-    ) -> Result<Url, ProviderError> {
-        OAUTH.authorize_url(cx, request, &[])
+    fn oauth(&self) -> Option<&'static Rfc6749> {
+        Some(&OAUTH)
     }
 
-    async fn exchange_code(
-        &self,
-        cx: &Call<'_>,
-        code: &Secret,
-        redirect_uri: &str,
-        code_verifier: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        OAUTH
-            .exchange_code(cx, code, redirect_uri, code_verifier, &[])
+    async fn profile(&self, cx: &Call<'_>, access_token: &Secret) -> Result<Value, ProviderError> {
+        cx.get_json_with_bearer(PROFILE_URL, &[], access_token)
             .await
-    }
-
-    async fn refresh(
-        &self,
-        cx: &Call<'_>,
-        _access_token: &Secret,
-        refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        OAUTH.refresh(cx, refresh_token, &[]).await
     }
 
     async fn check(
@@ -94,24 +73,8 @@ impl Network for Linkedin {
         }
     }
 
-    async fn accounts(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let json = cx
-            .get_json_with_bearer(PROFILE_URL, &[], access_token)
-            .await?;
-        self.read_accounts(&json)
-            .map_err(|what| unreadable(cx.provider, what))
-    }
-
     fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
         wire::remote(text(json, "sub"), text(json, "name"), text(json, "picture")).map(|a| vec![a])
-    }
-
-    async fn revoke(&self, cx: &Call<'_>, tokens: HeldTokens<'_>) -> Result<(), ProviderError> {
-        OAUTH.revoke(cx, tokens, RevokeBy::AccessToken).await
     }
 
     /// The introspection answer `{"active":false,"status":"revoked"}`.

@@ -57,6 +57,7 @@ pub(crate) use wire::{
     MAX_LIFETIME_SECS as MAX_LIFETIME_SECS_FOR_PROPS,
 };
 
+use standard::Rfc6749;
 use transport::Transport;
 
 /// The settings some networks need besides their app credentials.
@@ -135,15 +136,33 @@ impl Call<'_> {
     }
 }
 
-/// One network's wire format, behind the [`ProviderClient`] port.
+/// One network's wire format, behind the [`ProviderClient`] port. A network that follows
+/// RFC 6749 names its endpoints ([`Network::oauth`]) and its profile call
+/// ([`Network::profile`]); the defaults below then authorize, exchange, refresh, revoke,
+/// check and list accounts through them, and the network writes only what it does
+/// otherwise.
 #[async_trait]
 pub(crate) trait Network: Send + Sync {
+    /// The network's RFC 6749 endpoints and rules, where it follows the standard.
+    fn oauth(&self) -> Option<&'static Rfc6749> {
+        None
+    }
+
+    /// The network's profile answer for this token (what `check` and `accounts` read by
+    /// default).
+    async fn profile(&self, cx: &Call<'_>, access_token: &Secret) -> Result<Value, ProviderError> {
+        let _ = access_token;
+        Err(cx.unsupported("profile"))
+    }
+
     /// The URL to send the browser to.
     fn authorize_url(
         &self,
         cx: &Call<'_>,
         request: &AuthorizeRequest<'_>,
-    ) -> Result<Url, ProviderError>;
+    ) -> Result<Url, ProviderError> {
+        rfc6749(self, cx, "authorize")?.authorize_url(cx, request)
+    }
 
     /// Exchanges an authorization code.
     async fn exchange_code(
@@ -152,7 +171,11 @@ pub(crate) trait Network: Send + Sync {
         code: &Secret,
         redirect_uri: &str,
         code_verifier: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError>;
+    ) -> Result<TokenGrant, ProviderError> {
+        rfc6749(self, cx, "exchange_code")?
+            .exchange_code(cx, code, redirect_uri, code_verifier)
+            .await
+    }
 
     /// The short-lived to long-lived exchange, where the network has one.
     async fn long_lived(
@@ -168,23 +191,36 @@ pub(crate) trait Network: Send + Sync {
         cx: &Call<'_>,
         access_token: &Secret,
         refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError>;
+    ) -> Result<TokenGrant, ProviderError> {
+        let _ = access_token;
+        rfc6749(self, cx, "refresh")?
+            .refresh(cx, refresh_token)
+            .await
+    }
 
+    /// Whether the token still works: by default, the profile answers.
     async fn check(
         &self,
         cx: &Call<'_>,
         access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError>;
+    ) -> Result<TokenCheck, ProviderError> {
+        self.profile(cx, access_token).await?;
+        Ok(TokenCheck::valid())
+    }
 
+    /// The accounts the token reaches: by default, the profile's one.
     async fn accounts(
         &self,
         cx: &Call<'_>,
         access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError>;
+    ) -> Result<Vec<RemoteAccount>, ProviderError> {
+        let json = self.profile(cx, access_token).await?;
+        self.read_accounts(&json)
+            .map_err(|what| transport::unreadable(cx.provider, what))
+    }
 
     async fn revoke(&self, cx: &Call<'_>, tokens: HeldTokens<'_>) -> Result<(), ProviderError> {
-        let _ = tokens;
-        Err(cx.unsupported("revoke"))
+        rfc6749(self, cx, "revoke")?.revoke(cx, tokens).await
     }
 
     /// Reads the accounts one answer of the network's profile (or Pages) endpoint names;
@@ -196,6 +232,15 @@ pub(crate) trait Network: Send + Sync {
     fn classify(&self, _status: u16, _body: &Value) -> Option<Verdict> {
         None
     }
+}
+
+/// The network's RFC 6749 endpoints, or `Unsupported` for `operation` where it has none.
+fn rfc6749<N: Network + ?Sized>(
+    network: &N,
+    cx: &Call<'_>,
+    operation: &'static str,
+) -> Result<&'static Rfc6749, ProviderError> {
+    network.oauth().ok_or_else(|| cx.unsupported(operation))
 }
 
 /// The tokens tokenwarden holds for an account, for a revocation.

@@ -16,14 +16,10 @@
 //! - a dead token answers 401 `{"code":2,"message":"Authentication failed."}`.
 
 use async_trait::async_trait;
-use url::Url;
 
-use super::standard::Rfc6749;
-use super::transport::unreadable;
+use super::standard::{RevokeBy, Rfc6749};
 use super::wire::{self, text};
-use super::{
-    AuthorizeRequest, Call, Network, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
-};
+use super::{Call, Network, ProviderError, RemoteAccount};
 use crate::domain::Secret;
 
 const OAUTH: Rfc6749 = Rfc6749 {
@@ -33,6 +29,9 @@ const OAUTH: Rfc6749 = Rfc6749 {
     basic_auth: true,
     scope_separator: ",",
     extra_authorize_params: &[],
+    exchange_params: &[("continuous_refresh", "true")],
+    client_id_in_refresh: false,
+    revoke_by: RevokeBy::AccessToken,
 };
 const PROFILE_URL: &str = "https://api.pinterest.com/v5/user_account";
 
@@ -41,60 +40,19 @@ pub(crate) static PINTEREST: Pinterest = Pinterest;
 
 #[async_trait]
 impl Network for Pinterest {
-    fn authorize_url(
-        &self,
-        cx: &Call<'_>,
-        request: &AuthorizeRequest<'_>,
-    ) -> Result<Url, ProviderError> {
-        OAUTH.authorize_url(cx, request, &[])
-    }
-
-    async fn exchange_code(
-        &self,
-        cx: &Call<'_>,
-        code: &Secret,
-        redirect_uri: &str,
-        code_verifier: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        OAUTH
-            .exchange_code(
-                cx,
-                code,
-                redirect_uri,
-                code_verifier,
-                &[("continuous_refresh", "true")],
-            )
-            .await
-    }
-
-    async fn refresh(
-        &self,
-        cx: &Call<'_>,
-        _access_token: &Secret,
-        refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        OAUTH.refresh(cx, refresh_token, &[]).await
-    }
-
-    async fn check(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError> {
-        profile(cx, access_token).await?;
-        Ok(TokenCheck::valid())
+    fn oauth(&self) -> Option<&'static Rfc6749> {
+        Some(&OAUTH)
     }
 
     /// The numeric `id` is stable; usernames can change (older versions had only
     /// `username`).
-    async fn accounts(
+    async fn profile(
         &self,
         cx: &Call<'_>,
         access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let json = profile(cx, access_token).await?;
-        self.read_accounts(&json)
-            .map_err(|what| unreadable(cx.provider, what))
+    ) -> Result<serde_json::Value, ProviderError> {
+        cx.get_json_with_bearer(PROFILE_URL, &[], access_token)
+            .await
     }
 
     fn read_accounts(&self, json: &serde_json::Value) -> Result<Vec<RemoteAccount>, &'static str> {
@@ -105,8 +63,4 @@ impl Network for Pinterest {
         )
         .map(|a| vec![a])
     }
-}
-
-async fn profile(cx: &Call<'_>, token: &Secret) -> Result<serde_json::Value, ProviderError> {
-    cx.get_json_with_bearer(PROFILE_URL, &[], token).await
 }

@@ -35,6 +35,12 @@ pub(crate) struct Rfc6749 {
     pub(crate) scope_separator: &'static str,
     /// Fixed authorize parameters.
     pub(crate) extra_authorize_params: &'static [(&'static str, &'static str)],
+    /// Fixed body parameters of the code exchange (Pinterest's `continuous_refresh`).
+    pub(crate) exchange_params: &'static [(&'static str, &'static str)],
+    /// The app's `client_id` in the refresh body too, beside Basic authentication (X).
+    pub(crate) client_id_in_refresh: bool,
+    /// Which token a revocation names.
+    pub(crate) revoke_by: RevokeBy,
 }
 
 /// Which token a revocation names (RFC 7009 `token_type_hint`).
@@ -75,12 +81,11 @@ impl Rfc6749 {
     }
 
     /// The authorize URL with the catalogue's scopes, the state and, where the network takes
-    /// PKCE, the S256 challenge of the verifier. `extra` adds per-request parameters.
+    /// PKCE, the S256 challenge of the verifier.
     pub(crate) fn authorize_url(
         &self,
         cx: &Call<'_>,
         request: &AuthorizeRequest<'_>,
-        extra: &[(&str, &str)],
     ) -> Result<Url, ProviderError> {
         let spec = cx.provider.spec();
         let challenge = pkce_challenge(cx, request)?;
@@ -94,21 +99,19 @@ impl Rfc6749 {
         if let Some(challenge) = challenge {
             authorize = authorize.set_pkce_challenge(challenge);
         }
-        for (key, value) in self.extra_authorize_params.iter().chain(extra) {
+        for (key, value) in self.extra_authorize_params {
             authorize = authorize.add_extra_param(*key, *value);
         }
         Ok(authorize.url().0)
     }
 
-    /// The `authorization_code` grant (with the verifier where one was sent). `extra` adds
-    /// body parameters (Pinterest's `continuous_refresh`).
+    /// The `authorization_code` grant (with the verifier where one was sent).
     pub(crate) async fn exchange_code(
         &self,
         cx: &Call<'_>,
         code: &Secret,
         redirect_uri: &str,
         code_verifier: Option<&Secret>,
-        extra: &[(&str, &str)],
     ) -> Result<TokenGrant, ProviderError> {
         let client = self
             .client(cx)?
@@ -119,7 +122,7 @@ impl Rfc6749 {
             request =
                 request.set_pkce_verifier(PkceCodeVerifier::new(v.expose_secret().to_owned()));
         }
-        for (key, value) in extra {
+        for (key, value) in self.exchange_params {
             request = request.add_extra_param(*key, *value);
         }
         let http = cx.transport.oauth2(cx.provider);
@@ -130,20 +133,19 @@ impl Rfc6749 {
         answer.grant(cx)
     }
 
-    /// The `refresh_token` grant. `extra` adds body parameters (X's `client_id`).
+    /// The `refresh_token` grant.
     pub(crate) async fn refresh(
         &self,
         cx: &Call<'_>,
         refresh_token: Option<&Secret>,
-        extra: &[(&str, &str)],
     ) -> Result<TokenGrant, ProviderError> {
         let refresh_token =
             refresh_token.ok_or_else(|| cx.unsupported("refresh without a refresh token"))?;
         let client = self.client(cx)?;
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let mut request = client.exchange_refresh_token(&token);
-        for (key, value) in extra {
-            request = request.add_extra_param(*key, *value);
+        if self.client_id_in_refresh {
+            request = request.add_extra_param("client_id", cx.creds()?.client_id.clone());
         }
         let http = cx.transport.oauth2(cx.provider);
         let answer = request
@@ -153,7 +155,7 @@ impl Rfc6749 {
         answer.grant(cx)
     }
 
-    /// RFC 7009 revocation of the token `by` names, with its `token_type_hint` and the
+    /// RFC 7009 revocation of the token [`Rfc6749::revoke_by`] names, with its `token_type_hint` and the
     /// network's client authentication. Built here rather than by the `oauth2` crate, whose
     /// revocation request refuses any URL that is not HTTPS (RFC 7009 §2): the networks'
     /// endpoints are, but the provider fakes every test runs against speak plain HTTP on
@@ -162,12 +164,11 @@ impl Rfc6749 {
         &self,
         cx: &Call<'_>,
         tokens: HeldTokens<'_>,
-        by: RevokeBy,
     ) -> Result<(), ProviderError> {
         let Some(url) = self.revoke_url else {
             return Err(cx.unsupported("revoke"));
         };
-        let (token, hint) = match (by, tokens.refresh) {
+        let (token, hint) = match (self.revoke_by, tokens.refresh) {
             (RevokeBy::RefreshToken, Some(r)) => (r, "refresh_token"),
             _ => (tokens.access, "access_token"),
         };

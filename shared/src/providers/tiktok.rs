@@ -18,11 +18,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
 
-use super::transport::{rejected, unreadable};
+use super::transport::rejected;
 use super::wire::{self, text};
 use super::{
-    AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
-    TokenGrant,
+    AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenGrant,
 };
 use crate::domain::ExposeSecret;
 use crate::domain::Secret;
@@ -108,23 +107,10 @@ impl Network for Tiktok {
             .await
     }
 
-    async fn check(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError> {
-        profile(cx, access_token).await?;
-        Ok(TokenCheck::valid())
-    }
-
-    async fn accounts(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let json = profile(cx, access_token).await?;
-        self.read_accounts(&json)
-            .map_err(|what| unreadable(cx.provider, what))
+    async fn profile(&self, cx: &Call<'_>, access_token: &Secret) -> Result<Value, ProviderError> {
+        let fields = [("fields", "open_id,union_id,avatar_url,display_name")];
+        cx.get_json_with_bearer(PROFILE_URL, &fields, access_token)
+            .await
     }
 
     fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
@@ -181,9 +167,4 @@ impl Network for Tiktok {
             _ => return None,
         })
     }
-}
-
-async fn profile(cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> {
-    let fields = [("fields", "open_id,union_id,avatar_url,display_name")];
-    cx.get_json_with_bearer(PROFILE_URL, &fields, token).await
 }

@@ -16,15 +16,10 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
-use url::Url;
 
 use super::standard::{RevokeBy, Rfc6749};
-use super::transport::unreadable;
 use super::wire::{self, text};
-use super::{
-    AuthorizeRequest, Call, HeldTokens, Network, ProviderError, RemoteAccount, TokenCheck,
-    TokenGrant,
-};
+use super::{Call, Network, ProviderError, RemoteAccount};
 use crate::domain::Secret;
 use crate::domain::{Reason, Verdict};
 
@@ -35,6 +30,9 @@ const OAUTH: Rfc6749 = Rfc6749 {
     basic_auth: true,
     scope_separator: " ",
     extra_authorize_params: &[],
+    exchange_params: &[],
+    client_id_in_refresh: true,
+    revoke_by: RevokeBy::RefreshToken,
 };
 const PROFILE_URL: &str = "https://api.x.com/2/users/me";
 
@@ -43,55 +41,14 @@ pub(crate) static X: XNetwork = XNetwork;
 
 #[async_trait]
 impl Network for XNetwork {
-    fn authorize_url(
-        &self,
-        cx: &Call<'_>,
-        request: &AuthorizeRequest<'_>,
-    ) -> Result<Url, ProviderError> {
-        OAUTH.authorize_url(cx, request, &[])
+    fn oauth(&self) -> Option<&'static Rfc6749> {
+        Some(&OAUTH)
     }
 
-    async fn exchange_code(
-        &self,
-        cx: &Call<'_>,
-        code: &Secret,
-        redirect_uri: &str,
-        code_verifier: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        OAUTH
-            .exchange_code(cx, code, redirect_uri, code_verifier, &[])
+    async fn profile(&self, cx: &Call<'_>, access_token: &Secret) -> Result<Value, ProviderError> {
+        let fields = [("user.fields", "profile_image_url")];
+        cx.get_json_with_bearer(PROFILE_URL, &fields, access_token)
             .await
-    }
-
-    async fn refresh(
-        &self,
-        cx: &Call<'_>,
-        _access_token: &Secret,
-        refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        let client_id = cx.creds()?.client_id.clone();
-        OAUTH
-            .refresh(cx, refresh_token, &[("client_id", &client_id)])
-            .await
-    }
-
-    async fn check(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError> {
-        profile(cx, access_token).await?;
-        Ok(TokenCheck::valid())
-    }
-
-    async fn accounts(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let json = profile(cx, access_token).await?;
-        self.read_accounts(&json)
-            .map_err(|what| unreadable(cx.provider, what))
     }
 
     fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
@@ -104,21 +61,12 @@ impl Network for XNetwork {
         .map(|a| vec![a])
     }
 
-    async fn revoke(&self, cx: &Call<'_>, tokens: HeldTokens<'_>) -> Result<(), ProviderError> {
-        OAUTH.revoke(cx, tokens, RevokeBy::RefreshToken).await
-    }
-
     /// X answers a dead or replayed refresh token with `invalid_request` as often as with
     /// `invalid_grant`.
     fn classify(&self, _status: u16, json: &Value) -> Option<Verdict> {
         (json.get("error").and_then(Value::as_str) == Some("invalid_request"))
             .then(|| Verdict::revoked(Reason::TokenInvalid))
     }
-}
-
-async fn profile(cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> {
-    cx.get_json_with_bearer(PROFILE_URL, &[("user.fields", "profile_image_url")], token)
-        .await
 }
 
 #[cfg(test)]

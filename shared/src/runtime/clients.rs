@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
-use super::config::{Mail, Networks, SecretNames};
+use super::config::{Mail, Networks, SecretNames, TokenSettings};
 use super::startup;
 use crate::domain::Secret;
 use crate::domain::SystemClock;
@@ -43,6 +43,39 @@ pub fn provider_client(
             .map(|c| c.with_settings(networks.settings.clone())),
         "build the provider client",
     )
+}
+
+/// What a function that holds tokens builds at cold start: the SDK configuration, the
+/// sealing keyring and the provider client (their two secrets in one round trip), and the
+/// store.
+pub struct TokenKeeping {
+    pub aws: SdkConfig,
+    pub keyring: Arc<Keyring>,
+    pub providers: Arc<HttpProviderClient>,
+    pub store: Arc<DynamoStore>,
+}
+
+/// Builds [`TokenKeeping`] from the function's settings; provider calls wait at most
+/// `timeout`.
+pub async fn token_keeping(
+    settings: &impl TokenSettings,
+    timeout: Duration,
+) -> Result<TokenKeeping, lambda_http::Error> {
+    let aws = super::aws_config().await;
+    let (keyring, providers) = keyring_and_providers(
+        &secrets(&aws),
+        settings.secrets(),
+        settings.networks(),
+        timeout,
+    )
+    .await?;
+    let store = store(&aws, settings.table());
+    Ok(TokenKeeping {
+        aws,
+        keyring: Arc::new(keyring),
+        providers: Arc::new(providers),
+        store,
+    })
 }
 
 /// The sealing keyring and the provider client, from their two secrets read in one round

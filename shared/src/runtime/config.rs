@@ -496,6 +496,32 @@ impl FunctionConfig for OAuthCallback {
     }
 }
 
+/// The settings of a function that holds tokens: the table, the two secrets' names and
+/// the networks ([`super::clients::token_keeping`] builds from them).
+pub trait TokenSettings {
+    fn table(&self) -> &str;
+    fn secrets(&self) -> &SecretNames;
+    fn networks(&self) -> &Networks;
+}
+
+macro_rules! token_settings {
+    ($($function:ty),+) => {$(
+        impl TokenSettings for $function {
+            fn table(&self) -> &str {
+                &self.table
+            }
+            fn secrets(&self) -> &SecretNames {
+                &self.secrets
+            }
+            fn networks(&self) -> &Networks {
+                &self.networks
+            }
+        }
+    )+};
+}
+
+token_settings!(Accounts, OAuthCallback, CredentialsFunction, ExpirySweep);
+
 /// `oauth-start`: authorize URLs from the public client ids (no secret read).
 #[derive(Debug, Clone)]
 pub struct OAuthStart {

@@ -10,11 +10,8 @@ use super::classify;
 use crate::domain::ExposeSecret;
 use crate::domain::Secret;
 use crate::domain::Verdict;
-use crate::providers::transport::unreadable;
 use crate::providers::wire;
-use crate::providers::{
-    AuthorizeRequest, Call, Network, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
-};
+use crate::providers::{AuthorizeRequest, Call, Network, ProviderError, RemoteAccount, TokenGrant};
 
 /// One self-refreshing Meta login.
 pub(crate) struct SelfRefreshing {
@@ -33,9 +30,10 @@ pub(crate) struct SelfRefreshing {
     pub(crate) profile: fn(&Value) -> Result<RemoteAccount, &'static str>,
 }
 
-impl SelfRefreshing {
-    async fn read_profile(&self, cx: &Call<'_>, token: &Secret) -> Result<Value, ProviderError> {
-        let t = token.expose_secret();
+#[async_trait]
+impl Network for SelfRefreshing {
+    async fn profile(&self, cx: &Call<'_>, access_token: &Secret) -> Result<Value, ProviderError> {
+        let t = access_token.expose_secret();
         // Both hosts document the token as a parameter.
         let request = cx
             .transport
@@ -44,10 +42,7 @@ impl SelfRefreshing {
             .query(&[("fields", self.profile_fields), ("access_token", t)]);
         cx.transport.send_json(cx.provider, request, &[t]).await
     }
-}
 
-#[async_trait]
-impl Network for SelfRefreshing {
     fn authorize_url(
         &self,
         cx: &Call<'_>,
@@ -116,25 +111,6 @@ impl Network for SelfRefreshing {
             .get(cx.url(self.refresh_url)?)
             .query(&[("grant_type", self.refresh_grant), ("access_token", t)]);
         cx.transport.send_grant(cx.provider, request, &[t]).await
-    }
-
-    async fn check(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError> {
-        self.read_profile(cx, access_token).await?;
-        Ok(TokenCheck::valid())
-    }
-
-    async fn accounts(
-        &self,
-        cx: &Call<'_>,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let json = self.read_profile(cx, access_token).await?;
-        self.read_accounts(&json)
-            .map_err(|what| unreadable(cx.provider, what))
     }
 
     fn read_accounts(&self, json: &Value) -> Result<Vec<RemoteAccount>, &'static str> {
