@@ -5,6 +5,7 @@
 //! Every response is checked against `infra/openapi.yaml` (see `api_support::read`).
 
 #[allow(dead_code)]
+#[path = "../api_support.rs"]
 mod api_support;
 
 use std::collections::HashMap;
