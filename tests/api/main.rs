@@ -3,6 +3,7 @@
 //! DynamoDB Local (a fresh table per test). Every response is checked against
 //! `infra/openapi.yaml` on the way (see `api_support::read`).
 
+#[path = "../api_support.rs"]
 mod api_support;
 
 use std::collections::HashSet;
