@@ -6,6 +6,7 @@
 //! run in parallel on one SES stand-in.
 
 #[allow(dead_code)]
+#[path = "../sweep_support.rs"]
 mod sweep_support;
 
 use std::collections::{BTreeMap, BTreeSet};
