@@ -1,4 +1,4 @@
-//! What tests/api.rs stands on: the sample events of `events/` (the ones `cargo lambda
+//! What tests/api/ stands on: the sample events of `events/` (the ones `cargo lambda
 //! invoke` uses) with claims, path, query or body changed; the two API handlers wired on a
 //! fresh DynamoDB Local table; a counting decorator around the account store; a recording
 //! provider client; and the OpenAPI check that every response goes through.

@@ -2,8 +2,8 @@
 //! invoke expiry-sweep --data-file ...` sends) through `tokenwarden::sweep::invoke::handle`,
 //! the code the function runs, on DynamoDB Local (a fresh table per case) with the provider
 //! fakes in-process and a recording mailer. Every file there has an expected outcome here,
-//! success and failure alike. (The API functions' events run in tests/api.rs, the OAuth
-//! functions' in tests/oauth.rs.)
+//! success and failure alike. (The API functions' events run in tests/api/, the OAuth
+//! functions' in tests/oauth/.)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! What tests/sweep.rs stands on: a rig with the sweep wired to the local stack (DynamoDB
+//! What tests/sweep/ stands on: a rig with the sweep wired to the local stack (DynamoDB
 //! Local on a fresh table, the provider fakes in-process, SES v2 through the real
 //! `SesMailer` to the SES stand-in), a simulated clock, accounts connected through the
 //! fakes' real OAuth flow, a reader of the SES stand-in's store, a fault-injecting proxy in
@@ -241,7 +241,7 @@ impl Rig {
     }
 
     /// The rig on a table whose stream is on (the events tests read it).
-    #[allow(dead_code)] // tests/sweep.rs shares this module and reads no stream
+    #[allow(dead_code)] // tests/sweep/ shares this module and reads no stream
     pub async fn with_stream() -> Self {
         Self::on_table(StdDuration::from_secs(5), dynamo_with_stream().await).await
     }

@@ -1,6 +1,6 @@
 //! Each function's configuration as one typed struct, read once at cold start from the
 //! environment. A struct lists the variables it reads ([`FunctionConfig::VARIABLES`]);
-//! `tests/template.rs` compares the template's environment with those lists, and the tests
+//! `tests/template/` compares the template's environment with those lists, and the tests
 //! below hold each list to what its struct really reads.
 //!
 //! Every problem is collected: a function missing two settings names both, then refuses
