@@ -25,15 +25,15 @@ use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::grant::{lifetimes, renewal, seal_grant};
 use tokenwarden::mail::{Email, MailError, Mailer, SesMailer};
 use tokenwarden::providers::{
-    AuthorizeRequest, HeldTokens, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount,
-    TokenCheck, TokenGrant,
+    AuthorizeRequest, HttpProviderClient, ProviderClient, RemoteAccount, TokenCheck, TokenGrant,
 };
 use tokenwarden::seal::{Binding, Keyring, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::store::{AccountStore, Ledger, LedgerEntry, PrefsStore};
 use tokenwarden::sweep::{Sweep, SweepConfig};
 use tokenwarden_integration::{
-    aws_config, dynamo, dynamo_with_stream, link_signer, mail_settings, t0,
+    aws_config, dynamo, dynamo_with_stream, link_signer, mail_settings, t0, GrantCall, InFlight,
+    InFlightGuard, ObservedProviders, ProviderObserver,
 };
 use url::Url;
 
@@ -49,66 +49,21 @@ pub fn at_day(n: i64) -> DateTime<Utc> {
 
 // ---- the provider client as the sweep sees it -----------------------------------------
 
-/// The real HTTP adapter on the provider fakes, observed:
-/// - it counts calls in flight per network (the most seen at once), to check the sweep's
+/// How the sweep tests observe the real HTTP adapter on the provider fakes:
+/// - calls in flight per network (the most seen at once), to check the sweep's
 ///   per-network limits;
-/// - it keeps the network's clock on the simulated timeline. The fakes run on the wall
-///   clock, the sweep on a `ManualClock`: a token the fake issued "now" expires, in the
-///   fake's answer, 60 wall-clock days from now, which on the simulated timeline is 60
-///   days from the simulated moment of issue. Expiry times a check reports are moved by
-///   the (simulated - wall) offset noted when the token was issued.
-pub struct ObservedProviders {
-    inner: HttpProviderClient,
+/// - the network's clock on the simulated timeline. The fakes run on the wall clock, the
+///   sweep on a `ManualClock`: a token the fake issued "now" expires, in the fake's
+///   answer, 60 wall-clock days from now, which on the simulated timeline is 60 days from
+///   the simulated moment of issue. Expiry times a check reports are moved by the
+///   (simulated - wall) offset noted when the token was issued.
+pub struct SimulatedNetworks {
+    pub in_flight: InFlight,
     clock: Arc<ManualClock>,
     issued: Mutex<HashMap<String, Duration>>,
-    in_flight: Mutex<HashMap<Provider, (usize, usize)>>,
 }
 
-/// Leaves the in-flight count when dropped (also when the call is cancelled).
-struct InFlight<'a> {
-    owner: &'a ObservedProviders,
-    provider: Provider,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let mut map = self
-            .owner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = map.get_mut(&self.provider) {
-            entry.0 -= 1;
-        }
-    }
-}
-
-impl ObservedProviders {
-    fn enter(&self, provider: Provider) -> InFlight<'_> {
-        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(provider).or_insert((0, 0));
-        entry.0 += 1;
-        entry.1 = entry.1.max(entry.0);
-        InFlight {
-            owner: self,
-            provider,
-        }
-    }
-
-    /// The most calls to `provider` that were in flight at once.
-    pub fn max_in_flight(&self, provider: Provider) -> usize {
-        let map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&provider).map_or(0, |e| e.1)
-    }
-
-    fn note(&self, grant: &TokenGrant) {
-        let offset = self.clock.now() - Utc::now();
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(grant.access_token.expose_secret().to_owned(), offset);
-    }
-
+impl SimulatedNetworks {
     fn simulated(&self, token: &Secret, t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
         let offset = self
             .issued
@@ -123,90 +78,32 @@ impl ObservedProviders {
     }
 }
 
-#[async_trait]
-impl ProviderClient for ObservedProviders {
-    fn offered(&self) -> Vec<Provider> {
-        self.inner.offered()
+impl ProviderObserver for SimulatedNetworks {
+    type Guard<'a> = InFlightGuard<'a>;
+
+    fn enter(&self, provider: Provider) -> InFlightGuard<'_> {
+        self.in_flight.enter(provider)
     }
 
-    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {
-        self.inner.authorize_url(request)
+    fn granted(&self, _provider: Provider, _call: GrantCall, grant: &TokenGrant) {
+        let offset = self.clock.now() - Utc::now();
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(grant.access_token.expose_secret().to_owned(), offset);
     }
 
-    async fn exchange_code(
-        &self,
-        provider: Provider,
-        code: &Secret,
-        redirect_uri: &str,
-        code_verifier: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        let _in = self.enter(provider);
-        let grant = self
-            .inner
-            .exchange_code(provider, code, redirect_uri, code_verifier)
-            .await?;
-        self.note(&grant);
-        Ok(grant)
+    fn checked(&self, token: &Secret, mut check: TokenCheck) -> TokenCheck {
+        check.expires_at = self.simulated(token, check.expires_at);
+        check.data_access_expires_at = self.simulated(token, check.data_access_expires_at);
+        check
     }
 
-    async fn long_lived(
-        &self,
-        provider: Provider,
-        grant: TokenGrant,
-    ) -> Result<TokenGrant, ProviderError> {
-        let _in = self.enter(provider);
-        let grant = self.inner.long_lived(provider, grant).await?;
-        self.note(&grant);
-        Ok(grant)
-    }
-
-    async fn refresh(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-        refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        let _in = self.enter(provider);
-        let grant = self
-            .inner
-            .refresh(provider, access_token, refresh_token)
-            .await?;
-        self.note(&grant);
-        Ok(grant)
-    }
-
-    async fn check(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError> {
-        let _in = self.enter(provider);
-        let mut check = self.inner.check(provider, access_token).await?;
-        check.expires_at = self.simulated(access_token, check.expires_at);
-        check.data_access_expires_at = self.simulated(access_token, check.data_access_expires_at);
-        Ok(check)
-    }
-
-    async fn accounts(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        let _in = self.enter(provider);
-        let mut accounts = self.inner.accounts(provider, access_token).await?;
+    fn listed(&self, token: &Secret, mut accounts: Vec<RemoteAccount>) -> Vec<RemoteAccount> {
         for a in &mut accounts {
-            a.data_access_expires_at = self.simulated(access_token, a.data_access_expires_at);
+            a.data_access_expires_at = self.simulated(token, a.data_access_expires_at);
         }
-        Ok(accounts)
-    }
-
-    async fn revoke(
-        &self,
-        provider: Provider,
-        tokens: HeldTokens<'_>,
-    ) -> Result<(), ProviderError> {
-        let _in = self.enter(provider);
-        self.inner.revoke(provider, tokens).await
+        accounts
     }
 }
 
@@ -214,7 +111,7 @@ impl ProviderClient for ObservedProviders {
 
 pub struct Rig {
     pub fakes: FakeHandle,
-    pub providers: Arc<ObservedProviders>,
+    pub providers: Arc<ObservedProviders<SimulatedNetworks>>,
     pub store: DynamoStore,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub table: String,
@@ -256,12 +153,14 @@ impl Rig {
         let clock = Arc::new(ManualClock::at(t0()));
         let inner = HttpProviderClient::new(fakes.credentials(), fakes.endpoints(), timeout)
             .expect("the HTTP client builds");
-        let providers = Arc::new(ObservedProviders {
-            inner,
-            clock: clock.clone(),
-            issued: Mutex::default(),
-            in_flight: Mutex::default(),
-        });
+        let providers = Arc::new(ObservedProviders::new(
+            Arc::new(inner),
+            SimulatedNetworks {
+                in_flight: InFlight::default(),
+                clock: clock.clone(),
+                issued: Mutex::default(),
+            },
+        ));
         let store = DynamoStore::new(dynamo.clone(), table.clone());
         let keyring_secret = Keyring::generate_secret("k1");
         let keyring = Arc::new(Keyring::from_secret(&keyring_secret).expect("a fresh keyring"));

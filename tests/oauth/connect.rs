@@ -110,7 +110,7 @@ async fn connects(provider: Provider) {
         back.accounts.len(),
         "one account per id in the URL"
     );
-    let grant = h.providers.last_grant(provider);
+    let grant = h.last_grant(provider);
     // The fake states the access lifetime everywhere (after the long-lived exchange).
     assert!(grant.expires_in.is_some(), "{provider}: {grant:?}");
     let expected: Vec<(String, String, Option<String>)> = match provider {

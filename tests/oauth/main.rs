@@ -9,10 +9,9 @@
 mod api_support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
 use provider_fakes::{EndpointKind, FakeHandle, FakeUser, Fault, RecordedRequest, SettingsPatch};
@@ -26,13 +25,12 @@ use tokenwarden::domain::{
 use tokenwarden::domain::{ExposeSecret, Secret};
 use tokenwarden::oauth::{Callback, CallbackBase, Start, STATE_LIFETIME};
 use tokenwarden::providers::{
-    AuthorizeRequest, Credentials, GraphVersion, HeldTokens, HttpProviderClient, NetworkSettings,
-    ProviderClient, ProviderError, RemoteAccount, TokenCheck, TokenGrant,
+    Credentials, GraphVersion, HttpProviderClient, NetworkSettings, ProviderClient, TokenGrant,
 };
 use tokenwarden::seal::{Binding, Keyring, TokenSlot};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::store::{AccountStore, Ledger, LedgerEntry, MailState, OAuthState, StateStore};
-use tokenwarden_integration::{account_id, team};
+use tokenwarden_integration::{account_id, team, GrantLog, ObservedProviders};
 use url::Url;
 
 use api_support::{read, Event, LogCapture, Resp, FRONTEND};
@@ -57,111 +55,13 @@ const SETTINGS: &str = "https://app.example.com/settings/social";
 
 // ---- the harness -------------------------------------------------------------------------
 
-/// The real HTTP provider client, keeping every grant the networks handed out (in order),
-/// so a test knows exactly what the fake returned.
-struct Recording {
-    inner: HttpProviderClient,
-    grants: Mutex<Vec<(Provider, TokenGrant)>>,
-}
-
-impl Recording {
-    fn keep(&self, provider: Provider, grant: &TokenGrant) {
-        self.grants
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((provider, grant.clone()));
-    }
-
-    /// The last grant of `provider` (after the long-lived exchange where there is one).
-    fn last_grant(&self, provider: Provider) -> TokenGrant {
-        self.grants
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == provider)
-            .map(|(_, g)| g.clone())
-            .expect("a grant was handed out")
-    }
-}
-
-#[async_trait]
-impl ProviderClient for Recording {
-    fn offered(&self) -> Vec<Provider> {
-        self.inner.offered()
-    }
-
-    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<Url, ProviderError> {
-        self.inner.authorize_url(request)
-    }
-
-    async fn exchange_code(
-        &self,
-        provider: Provider,
-        code: &Secret,
-        redirect_uri: &str,
-        code_verifier: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        let grant = self
-            .inner
-            .exchange_code(provider, code, redirect_uri, code_verifier)
-            .await?;
-        self.keep(provider, &grant);
-        Ok(grant)
-    }
-
-    async fn long_lived(
-        &self,
-        provider: Provider,
-        grant: TokenGrant,
-    ) -> Result<TokenGrant, ProviderError> {
-        let grant = self.inner.long_lived(provider, grant).await?;
-        self.keep(provider, &grant);
-        Ok(grant)
-    }
-
-    async fn refresh(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-        refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        self.inner
-            .refresh(provider, access_token, refresh_token)
-            .await
-    }
-
-    async fn check(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError> {
-        self.inner.check(provider, access_token).await
-    }
-
-    async fn accounts(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        self.inner.accounts(provider, access_token).await
-    }
-
-    async fn revoke(
-        &self,
-        provider: Provider,
-        tokens: HeldTokens<'_>,
-    ) -> Result<(), ProviderError> {
-        self.inner.revoke(provider, tokens).await
-    }
-}
-
 /// Both OAuth handlers on a fresh table, with a fresh provider fake and a manual clock.
 struct OAuth {
     store: Arc<DynamoStore>,
     dynamo: aws_sdk_dynamodb::Client,
     fakes: FakeHandle,
-    providers: Arc<Recording>,
+    /// The real HTTP provider client, keeping every grant the networks handed out.
+    providers: Arc<ObservedProviders<GrantLog>>,
     keyring: Arc<Keyring>,
     clock: Arc<ManualClock>,
     start_api: StartApi,
@@ -171,6 +71,14 @@ struct OAuth {
 }
 
 impl OAuth {
+    /// The last grant of `provider` a connect handed out (after the long-lived exchange
+    /// where there is one).
+    fn last_grant(&self, provider: Provider) -> TokenGrant {
+        (self.providers.observer)
+            .last_connect_grant(provider)
+            .expect("a grant was handed out")
+    }
+
     async fn new() -> Self {
         let fakes = provider_fakes::start_local()
             .await
@@ -195,16 +103,11 @@ impl OAuth {
     async fn with(fakes: FakeHandle, credentials: Credentials, settings: NetworkSettings) -> Self {
         let (dynamo, table) = tokenwarden_integration::dynamo().await;
         let store = Arc::new(DynamoStore::new(dynamo.clone(), table));
-        let providers = Arc::new(Recording {
-            inner: HttpProviderClient::new(
-                credentials,
-                fakes.endpoints(),
-                StdDuration::from_secs(5),
-            )
-            .expect("the HTTP client builds")
-            .with_settings(settings),
-            grants: Mutex::default(),
-        });
+        let http =
+            HttpProviderClient::new(credentials, fakes.endpoints(), StdDuration::from_secs(5))
+                .expect("the HTTP client builds")
+                .with_settings(settings);
+        let providers = Arc::new(ObservedProviders::new(Arc::new(http), GrantLog::default()));
         let keyring = Arc::new(
             Keyring::from_secret(&Keyring::generate_secret("k1")).expect("a fresh keyring"),
         );

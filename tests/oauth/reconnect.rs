@@ -46,7 +46,7 @@ async fn reconnect_replaces_the_tokens_in_place_and_keeps_the_refresh_token_when
         "refresh token kept"
     );
     let now = h.clock.now();
-    let grant = h.providers.last_grant(Provider::Google);
+    let grant = h.last_grant(Provider::Google);
     assert!(
         grant.refresh_token.is_none(),
         "the network sent no refresh token"
@@ -111,7 +111,7 @@ async fn reconnect_of_a_broken_account_makes_it_active_again_and_records_recover
     );
     assert_eq!(after.version, broken.version + 1);
     // A new authorization brings a new refresh token with a clock of its own.
-    let grant = h.providers.last_grant(Provider::Linkedin);
+    let grant = h.last_grant(Provider::Linkedin);
     assert!(grant.refresh_token.is_some());
     assert_eq!(
         after.refresh_expires_at,

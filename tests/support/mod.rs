@@ -3,6 +3,12 @@
 //! `eval "$(infra/local/stack env)"`), a fresh DynamoDB table per test, and builders for
 //! domain values.
 
+mod providers;
+
+pub use providers::{
+    GrantCall, GrantLog, InFlight, InFlightGuard, ObservedProviders, ProviderObserver,
+};
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -37,7 +37,7 @@ use tokenwarden::store::AccountStore;
 use tokenwarden::sweep::{Budget, Sweep};
 
 use crate::api::FunctionsLog;
-use crate::rig::{self, InFlight, NullMailer, Rig};
+use crate::rig::{self, NullMailer, Rig};
 
 /// The network mix a social-media tool sees, in accounts per 100 (an assumption: Facebook
 /// Pages and Instagram lead, then LinkedIn; X, Google Business Profile/YouTube, TikTok,
@@ -398,8 +398,8 @@ pub async fn measure(
     let credentials_store = Arc::new(DynamoStore::new(credentials_meter.client(rig), &table));
     let sweep_store = Arc::new(DynamoStore::new(sweep_meter.client(rig), &table));
     let clock = Arc::new(ManualClock::at(day0));
-    let credentials_calls = Arc::new(InFlight::new(rig.providers.clone()));
-    let sweep_calls = Arc::new(InFlight::new(rig.providers.clone()));
+    let credentials_calls = Arc::new(rig::in_flight(rig.providers.clone()));
+    let sweep_calls = Arc::new(rig::in_flight(rig.providers.clone()));
     let mailer = Arc::new(NullMailer::default());
     let service = CredentialsService {
         accounts: credentials_store.clone(),
@@ -457,8 +457,8 @@ pub async fn measure(
     m.credentials.capacity = credentials_meter.total();
     m.sweep.capacity = sweep_meter.total();
     m.credentials_by_operation = credentials_meter.by_operation();
-    m.credentials.provider_calls = credentials_calls.calls.load(Ordering::SeqCst);
-    m.sweep.provider_calls = sweep_calls.calls.load(Ordering::SeqCst);
+    m.credentials.provider_calls = credentials_calls.observer.calls();
+    m.sweep.provider_calls = sweep_calls.observer.calls();
     m.mails = mailer.sent.load(Ordering::SeqCst);
     let scan_meter = CapacityMeter::default();
     let (history, bytes, scan) =

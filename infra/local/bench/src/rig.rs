@@ -2,9 +2,9 @@
 //! keyring, the provider fakes in this process, real grants from them, accounts built the
 //! way the callback builds them, and counting decorators over the ports being measured.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -20,10 +20,7 @@ use tokenwarden::grant::{lifetimes, seal_grant};
 use tokenwarden::mail::links::KmsLinkSigner;
 use tokenwarden::mail::recipients::MailSettings;
 use tokenwarden::mail::{Branding, Email, MailError, Mailer};
-use tokenwarden::providers::{
-    AuthorizeRequest, HeldTokens, HttpProviderClient, ProviderClient, ProviderError, RemoteAccount,
-    TokenCheck, TokenGrant,
-};
+use tokenwarden::providers::{AuthorizeRequest, HttpProviderClient, ProviderClient, TokenGrant};
 use tokenwarden::seal::Keyring;
 use tokenwarden::store::dynamo::{create_table, DynamoStore};
 use tokenwarden::store::{AccountStore, Cursor, DueIndex, DueItem, Page, StoreError};
@@ -466,7 +463,7 @@ impl DueIndex for CountingDue {
 }
 
 /// The account store counting its calls (the test kit's decorator).
-pub use tokenwarden_integration::{CountingAccounts, Op};
+pub use tokenwarden_integration::{CountingAccounts, ObservedProviders, Op};
 
 /// (list queries, other store calls) so far.
 pub fn calls(counting: &CountingAccounts) -> (u64, u64) {
@@ -474,136 +471,11 @@ pub fn calls(counting: &CountingAccounts) -> (u64, u64) {
     (list, counting.observer.total() - list)
 }
 
-/// The provider client, recording the most calls in flight at once, per network and in
-/// all.
-pub struct InFlight {
-    inner: Arc<dyn ProviderClient>,
-    now: Mutex<BTreeMap<Provider, usize>>,
-    pub max: Mutex<BTreeMap<Provider, usize>>,
-    total: AtomicUsize,
-    pub max_total: AtomicUsize,
-    pub calls: AtomicU64,
-}
+/// The provider client, counting its calls and the most in flight at once (the test
+/// kit's decorator and counter).
+pub type InFlight = ObservedProviders<tokenwarden_integration::InFlight>;
 
-impl InFlight {
-    pub fn new(inner: Arc<dyn ProviderClient>) -> Self {
-        Self {
-            inner,
-            now: Mutex::default(),
-            max: Mutex::default(),
-            total: AtomicUsize::new(0),
-            max_total: AtomicUsize::new(0),
-            calls: AtomicU64::new(0),
-        }
-    }
-
-    fn enter(&self, provider: Provider) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let total = self.total.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_total.fetch_max(total, Ordering::SeqCst);
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        let n = now.entry(provider).or_default();
-        *n += 1;
-        let mut max = self.max.lock().unwrap_or_else(|e| e.into_inner());
-        let m = max.entry(provider).or_default();
-        *m = (*m).max(*n);
-    }
-
-    fn leave(&self, provider: Provider) {
-        self.total.fetch_sub(1, Ordering::SeqCst);
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = now.get_mut(&provider) {
-            *n = n.saturating_sub(1);
-        }
-    }
-
-    async fn counted<T>(
-        &self,
-        provider: Provider,
-        call: impl std::future::Future<Output = T>,
-    ) -> T {
-        self.enter(provider);
-        let out = call.await;
-        self.leave(provider);
-        out
-    }
-
-    pub fn max_by_provider(&self) -> BTreeMap<Provider, usize> {
-        self.max.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-#[async_trait]
-impl ProviderClient for InFlight {
-    fn offered(&self) -> Vec<Provider> {
-        self.inner.offered()
-    }
-
-    fn authorize_url(&self, request: &AuthorizeRequest<'_>) -> Result<url::Url, ProviderError> {
-        self.inner.authorize_url(request)
-    }
-
-    async fn exchange_code(
-        &self,
-        provider: Provider,
-        code: &Secret,
-        redirect_uri: &str,
-        code_verifier: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        self.counted(
-            provider,
-            self.inner
-                .exchange_code(provider, code, redirect_uri, code_verifier),
-        )
-        .await
-    }
-
-    async fn long_lived(
-        &self,
-        provider: Provider,
-        grant: TokenGrant,
-    ) -> Result<TokenGrant, ProviderError> {
-        self.counted(provider, self.inner.long_lived(provider, grant))
-            .await
-    }
-
-    async fn refresh(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-        refresh_token: Option<&Secret>,
-    ) -> Result<TokenGrant, ProviderError> {
-        self.counted(
-            provider,
-            self.inner.refresh(provider, access_token, refresh_token),
-        )
-        .await
-    }
-
-    async fn check(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-    ) -> Result<TokenCheck, ProviderError> {
-        self.counted(provider, self.inner.check(provider, access_token))
-            .await
-    }
-
-    async fn accounts(
-        &self,
-        provider: Provider,
-        access_token: &Secret,
-    ) -> Result<Vec<RemoteAccount>, ProviderError> {
-        self.counted(provider, self.inner.accounts(provider, access_token))
-            .await
-    }
-
-    async fn revoke(
-        &self,
-        provider: Provider,
-        tokens: HeldTokens<'_>,
-    ) -> Result<(), ProviderError> {
-        self.counted(provider, self.inner.revoke(provider, tokens))
-            .await
-    }
+/// `inner`, counted.
+pub fn in_flight(inner: Arc<dyn ProviderClient>) -> InFlight {
+    ObservedProviders::new(inner, tokenwarden_integration::InFlight::default())
 }

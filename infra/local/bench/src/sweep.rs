@@ -13,7 +13,7 @@ use tokenwarden::domain::{ManualClock, Provider};
 use tokenwarden::store::dynamo::DynamoStore;
 use tokenwarden::sweep::{Budget, Report};
 
-use crate::rig::{self, account_id, team, CountingDue, InFlight, Rig};
+use crate::rig::{self, account_id, team, CountingDue, Rig};
 
 /// Accounts per team in the 100,000-account table (a shard holds whole teams).
 const TEAM_SIZE: usize = 100;
@@ -286,7 +286,7 @@ async fn sweep_with_latency(
     limits: &BTreeMap<Provider, usize>,
     latency: Duration,
 ) -> anyhow::Result<ConcurrencyRun> {
-    let in_flight = Arc::new(InFlight::new(rig.providers.clone()));
+    let in_flight = Arc::new(rig::in_flight(rig.providers.clone()));
     let mut config = rig::sweep_config();
     config.concurrency = concurrency;
     config.provider_concurrency = limits.clone();
@@ -320,9 +320,9 @@ async fn sweep_with_latency(
         concurrency,
         wall,
         report,
-        provider_calls: in_flight.calls.load(Ordering::SeqCst),
-        max_in_flight: in_flight.max_total.load(Ordering::SeqCst),
-        max_by_provider: in_flight.max_by_provider(),
+        provider_calls: in_flight.observer.calls(),
+        max_in_flight: in_flight.observer.max_total(),
+        max_by_provider: in_flight.observer.max_by_provider(),
     })
 }
 
