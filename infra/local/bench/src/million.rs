@@ -158,18 +158,7 @@ async fn sweep_level(sweep: &tokenwarden::sweep::Sweep, due: usize) -> anyhow::R
 pub async fn measure(rig: &Rig, total: usize, low: usize, high: usize) -> anyhow::Result<Million> {
     let t1 = now();
     let t2 = t1 + Minutes::minutes(10);
-    let table = rig.table("million").await?;
-    // Reads are measured here: no stream (see sweep::read_cost).
-    rig.ddb
-        .update_table()
-        .table_name(&table)
-        .stream_specification(
-            aws_sdk_dynamodb::types::StreamSpecification::builder()
-                .stream_enabled(false)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let table = rig.table_without_stream("million").await?;
     let store = rig.store(&table);
     eprintln!("bench: million: seeding {total} accounts");
     let seed_time = seed(rig, &store, total, low, high, t1, t2).await?;

@@ -117,6 +117,25 @@ impl Rig {
         Ok(name)
     }
 
+    /// A fresh table whose stream is off, for measurements of reads over many items:
+    /// DynamoDB Local (one SQLite file behind a lock) keeps a stream record per write, and
+    /// with them every later write slows down until transactions time out waiting for the
+    /// lock, and deleting the table takes minutes.
+    pub async fn table_without_stream(&self, what: &str) -> anyhow::Result<String> {
+        let table = self.table(what).await?;
+        self.ddb
+            .update_table()
+            .table_name(&table)
+            .stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(false)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(table)
+    }
+
     pub fn store(&self, table: &str) -> Arc<DynamoStore> {
         Arc::new(DynamoStore::new(self.ddb.clone(), table))
     }

@@ -52,21 +52,8 @@ fn now() -> DateTime<Utc> {
 /// full-table Scan for due accounts in the same process.
 pub async fn read_cost(rig: &Rig, total: usize, due: usize) -> anyhow::Result<ReadCost> {
     let now = now();
-    let table = rig.table("read").await?;
-    // This table measures reads only. Its stream is turned off before the 200,000 items go
-    // in: DynamoDB Local (one SQLite file behind a lock) keeps a stream record per write,
-    // and with them every later write slows down until transactions time out waiting for
-    // the lock, and deleting the table takes minutes.
-    rig.ddb
-        .update_table()
-        .table_name(&table)
-        .stream_specification(
-            aws_sdk_dynamodb::types::StreamSpecification::builder()
-                .stream_enabled(false)
-                .build()?,
-        )
-        .send()
-        .await?;
+    // This table measures reads only: its stream is off before the 200,000 items go in.
+    let table = rig.table_without_stream("read").await?;
     let store = rig.store(&table);
 
     let ids: Vec<_> = (0..total)
