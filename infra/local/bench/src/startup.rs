@@ -202,6 +202,14 @@ pub async fn setting(
 ) -> anyhow::Result<Setting> {
     let sm = aws_sdk_secretsmanager::Client::new(&rig.aws);
     let suffix = uuid::Uuid::new_v4().simple().to_string();
+    // The bus events-publisher puts its events on (moto's EventBridge).
+    let bus = format!("tokenwarden-bench-{suffix}");
+    aws_sdk_eventbridge::Client::new(&rig.aws)
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .with_context(|| format!("creating event bus {bus} in moto"))?;
     let keys = format!("tokenwarden/bench/sealing-keys-{suffix}");
     let creds = format!("tokenwarden/bench/client-credentials-{suffix}");
     let credentials: serde_json::Map<String, Value> = Provider::ALL
@@ -255,6 +263,7 @@ pub async fn setting(
             "tokenwarden@example.com".to_owned(),
         ),
         ("TOKENWARDEN_PROVIDER_BASE_URL", fakes),
+        ("TOKENWARDEN_EVENT_BUS_NAME", bus),
         ("TOKENWARDEN_CLIENT_IDS", client_ids),
         ("TOKENWARDEN_PRODUCT_NAME", "Bench".to_owned()),
         ("TOKENWARDEN_MAIL_LINK_KEY_ID", rig.mail_link_key.clone()),
@@ -397,6 +406,16 @@ async fn case(rig: &Rig, setting: &Setting, binary: &str) -> anyhow::Result<(Cas
                     .into(),
             )
         }
+        "events-publisher" => (
+            Case {
+                event: Some(api::event(name, "history-broken.json")?),
+                env,
+                warm: 0,
+            },
+            "one history record of a connection going broken, published to the bus \
+             (events/events-publisher/history-broken.json)"
+                .into(),
+        ),
         other => {
             let dir = api::repo_root().join("events").join(other);
             let mut files: Vec<String> = std::fs::read_dir(&dir)
