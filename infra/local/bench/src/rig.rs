@@ -136,6 +136,20 @@ impl Rig {
         Ok(table)
     }
 
+    /// Deletes a table a measurement is done with, so that the next measurement times
+    /// DynamoDB Local without its items. A failure is only reported: nothing measured
+    /// depends on it.
+    pub async fn drop_table(&self, table: &str) {
+        let started = Instant::now();
+        match self.ddb.delete_table().table_name(table).send().await {
+            Ok(_) => eprintln!(
+                "bench: deleted table {table} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => eprintln!("bench: warning: deleting table {table}: {e}"),
+        }
+    }
+
     pub fn store(&self, table: &str) -> Arc<DynamoStore> {
         Arc::new(DynamoStore::new(self.ddb.clone(), table))
     }

@@ -132,6 +132,7 @@ pub async fn read_cost(rig: &Rig, total: usize, due: usize) -> anyhow::Result<Re
         report.refreshed,
         report.items_read
     );
+    rig.drop_table(&table).await;
     Ok(ReadCost {
         total,
         due,
