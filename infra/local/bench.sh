@@ -3,8 +3,9 @@
 #
 # 1. Builds every function (functions/*) and the bare lambda_runtime `hello` baseline in ONE
 #    cargo invocation with the workspace release profile: `cargo lambda build --release`
-#    when cargo-lambda and zig are there (the artifacts a deploy uploads, for this host's
-#    architecture), else `cargo build --release`. Niced: the machine is shared.
+#    (the artifacts a deploy uploads, for this host's architecture; cargo-lambda and its
+#    zig are installed pinned into a virtualenv when missing, infra/local/tools.sh), else,
+#    when that install fails, `cargo build --release`. Niced: the machine is shared.
 # 2. Builds the harness (infra/local/bench, release) in a separate invocation (with
 #    cargo lambda the functions are built for Lambda's layout, the harness is not). Features
 #    are the workspace's either way (infra/workspace-hack).
@@ -36,6 +37,13 @@ if [[ " $* " == *" --only "* && " $* " != *startup* ]]; then NEED_BINARIES=0; fi
 
 PROFILE=$(sed -n '/^\[profile\.release\]/,/^\[/{/^[a-z]/p}' Cargo.toml | tr '\n' ' ' | sed 's/ *$//')
 BIN_ARGS=()
+if ((NEED_BINARIES)); then
+  # The artifacts a deploy uploads: cargo-lambda (and the zig it brings), installed pinned
+  # into a virtualenv when missing, as the run command does.
+  # shellcheck source=infra/local/tools.sh
+  source "$ROOT/infra/local/tools.sh"
+  with_cargo_lambda || say "cargo-lambda==$CARGO_LAMBDA_PIN did not install"
+fi
 if ((NEED_BINARIES == 0)); then
   say "no start-up measurement asked for: the function binaries are not built"
 elif cargo lambda --version >/dev/null 2>&1 &&

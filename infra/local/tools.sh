@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Python tools the scripts need, each in a virtualenv of its own under the user's cache
 # ($TOKENWARDEN_TOOLS_DIR, default ~/.cache/tokenwarden/tools), at a pinned version: never
-# the system interpreter's site-packages. Sourced by infra/check-template, infra/local/stack
-# and infra/local/run.
+# the system interpreter's site-packages. Sourced by infra/check-template, infra/local/stack,
+# infra/local/run and infra/local/bench.sh.
 
 TOOLS=${TOKENWARDEN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tokenwarden/tools}
 
@@ -37,4 +37,19 @@ tool() {
     fi
   ) 9>"$TOOLS/.$name.lock" || return 1
   printf '%s' "$venv/bin"
+}
+
+# cargo-lambda, the one both infra/local/run and infra/local/bench.sh use when the machine
+# has none (its wheel brings zig along: the ziglang package).
+CARGO_LAMBDA_PIN=1.9.2
+
+# with_cargo_lambda -> exit 0 when `cargo lambda` works, installing the pinned cargo-lambda
+# into its virtualenv and putting that on PATH when it is missing.
+with_cargo_lambda() {
+  cargo lambda --version >/dev/null 2>&1 && return
+  local bin
+  bin=$(tool cargo-lambda "$CARGO_LAMBDA_PIN") || return 1
+  PATH=$bin:$PATH
+  hash -r
+  cargo lambda --version >/dev/null 2>&1
 }
