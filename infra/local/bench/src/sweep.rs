@@ -233,7 +233,10 @@ pub async fn concurrency(
     let mut runs = Vec::new();
     for (c, limits, latency) in plan {
         let now = now();
-        let table = rig.table(&format!("conc{c}")).await?;
+        // No stream (the sweep writes its history items in the table; nothing here reads
+        // them as events), and dropped after its run: stream records and tables left in
+        // DynamoDB Local slow every later measurement down.
+        let table = rig.table_without_stream(&format!("conc{c}")).await?;
         let store = rig.store(&table);
         rig.fakes.control.set_latency(Duration::ZERO).await?;
         let ids = (0..accounts)
@@ -251,6 +254,7 @@ pub async fn concurrency(
                 .await
                 .with_context(|| format!("the sweep at concurrency {c}"))?,
         );
+        rig.drop_table(&table).await;
     }
     rig.fakes.control.set_latency(Duration::ZERO).await?;
     let mut runs = runs.into_iter();
