@@ -37,16 +37,13 @@ if [[ " $* " == *" --only "* && " $* " != *startup* ]]; then NEED_BINARIES=0; fi
 
 PROFILE=$(sed -n '/^\[profile\.release\]/,/^\[/{/^[a-z]/p}' Cargo.toml | tr '\n' ' ' | sed 's/ *$//')
 BIN_ARGS=()
-if ((NEED_BINARIES)); then
-  # The artifacts a deploy uploads: cargo-lambda (and the zig it brings), installed pinned
-  # into a virtualenv when missing, as the run command does.
-  # shellcheck source=infra/local/tools.sh
-  source "$ROOT/infra/local/tools.sh"
-  with_cargo_lambda || say "cargo-lambda==$CARGO_LAMBDA_PIN did not install"
-fi
+# shellcheck source=infra/local/tools.sh
+source "$ROOT/infra/local/tools.sh"
 if ((NEED_BINARIES == 0)); then
   say "no start-up measurement asked for: the function binaries are not built"
-elif cargo lambda --version >/dev/null 2>&1 &&
+# The artifacts a deploy uploads: cargo-lambda (and the zig its wheel brings), installed
+# pinned into a virtualenv when missing, as the run command does.
+elif with_cargo_lambda &&
   { command -v zig >/dev/null || python3 -m ziglang version >/dev/null 2>&1; }; then
   ZIG=$(zig version 2>/dev/null || python3 -m ziglang version)
   say "building ${FUNCTION_LIST} and hello: cargo lambda build --release (zig $ZIG)"
@@ -56,10 +53,10 @@ elif cargo lambda --version >/dev/null 2>&1 &&
   BIN_ARGS=(--bin-dir "$ROOT/target/bench-lambda" --bin-layout lambda)
   BUILD="cargo lambda build --release ($(cargo lambda --version | head -n1), zig $ZIG, target x86_64-unknown-linux-gnu, this host's architecture; the SAM template deploys arm64, not measured here), release profile: $PROFILE"
 else
-  say "cargo-lambda or zig missing: plain cargo build --release for the host"
+  say "cargo-lambda==$CARGO_LAMBDA_PIN did not install or finds no zig: plain cargo build --release for the host"
   nice -n 10 cargo build --release "${PACKAGES[@]}"
   BIN_ARGS=(--bin-dir "$ROOT/target/release" --bin-layout plain)
-  BUILD="cargo build --release for the host (cargo-lambda or zig not installed: pip install cargo-lambda ziglang), release profile: $PROFILE"
+  BUILD="cargo build --release for the host (cargo-lambda==$CARGO_LAMBDA_PIN did not install or found no zig), release profile: $PROFILE"
 fi
 
 say "building the harness (release)"
