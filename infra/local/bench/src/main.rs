@@ -293,12 +293,14 @@ async fn main() -> anyhow::Result<()> {
 
     // Before the million accounts: their 2,000,000 items would slow every DynamoDB Local
     // call the cost model times.
+    rig.drop_remaining().await;
     if o.wants("cost") {
         if let Err(e) = cost_model(&rig, &o, api_figures.as_ref(), &mut rows, &mut details).await {
             rows.push(failed("8", "cost model", &e));
         }
     }
 
+    rig.drop_remaining().await;
     if o.wants("sweep-million") {
         let share = |p: f64| ((o.million as f64) * p / 100.0).round() as usize;
         let (low, high) = (share(o.million_low_percent), share(o.million_high_percent));

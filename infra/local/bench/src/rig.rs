@@ -58,6 +58,8 @@ pub struct Rig {
     /// That key's id (the functions get it as TOKENWARDEN_MAIL_LINK_KEY_ID).
     pub mail_link_key: String,
     browser: reqwest::Client,
+    /// Tables made and not yet deleted, for `drop_remaining`.
+    made: std::sync::Mutex<Vec<String>>,
 }
 
 impl Rig {
@@ -105,6 +107,7 @@ impl Rig {
             signer,
             mail_link_key,
             browser,
+            made: Default::default(),
         })
     }
 
@@ -114,6 +117,7 @@ impl Rig {
         create_table(&self.ddb, &name)
             .await
             .with_context(|| format!("creating table {name}"))?;
+        self.made.lock().expect("not poisoned").push(name.clone());
         Ok(name)
     }
 
@@ -140,6 +144,10 @@ impl Rig {
     /// DynamoDB Local without its items. A failure is only reported: nothing measured
     /// depends on it.
     pub async fn drop_table(&self, table: &str) {
+        self.made
+            .lock()
+            .expect("not poisoned")
+            .retain(|t| t != table);
         let started = Instant::now();
         match self.ddb.delete_table().table_name(table).send().await {
             Ok(_) => eprintln!(
@@ -147,6 +155,16 @@ impl Rig {
                 started.elapsed().as_secs_f64()
             ),
             Err(e) => eprintln!("bench: warning: deleting table {table}: {e}"),
+        }
+    }
+
+    /// Deletes every table made so far and not yet deleted: the sections before the cost
+    /// model and the million leave their tables (and stream records) behind, and DynamoDB
+    /// Local, one SQLite file, answers every later call more slowly while they exist.
+    pub async fn drop_remaining(&self) {
+        let tables = std::mem::take(&mut *self.made.lock().expect("not poisoned"));
+        for table in tables {
+            self.drop_table(&table).await;
         }
     }
 
