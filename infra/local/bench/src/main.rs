@@ -291,8 +291,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    // Before the million accounts: their 2,000,000 items would slow every DynamoDB Local
-    // call the cost model times.
+    // The earlier sections' tables (and their stream records) would slow every DynamoDB
+    // Local call the cost model times; it runs before the million accounts for the same
+    // reason (their 2,000,000 items).
     rig.drop_remaining().await;
     if o.wants("cost") {
         if let Err(e) = cost_model(&rig, &o, api_figures.as_ref(), &mut rows, &mut details).await {
